@@ -1,0 +1,24 @@
+# sovereign-faas: the two commands a newcomer needs are `make plan` and `make test`.
+STACK  ?= oslo
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: plan test clean
+
+## plan: run the stack offline under Pulumi's mock engine -> build/$(STACK)/
+plan: $(VENV)/.installed
+	$(PY) -m tools.plan --stack $(STACK)
+
+## test: every test (mocks, strict schemas, shellcheck, sandboxed scripts)
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+# The virtualenv is rebuilt whenever a requirements file changes.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+clean:
+	rm -rf build $(VENV)

@@ -1,0 +1,25 @@
+"""sovereign-faas: OpenFaaS on K3s on your own VPS nodes, as one Pulumi stack.
+
+Thin on purpose: read the settings, compose the components, export. Everything else lives in
+`components/`.
+"""
+
+import pulumi
+
+from components import settings as stack_settings
+from components.cluster import Cluster, ClusterArgs
+
+try:
+    settings = stack_settings.load()
+except stack_settings.ConfigError as err:
+    # A user mistake: say what is wrong, register nothing, no traceback.
+    raise pulumi.RunError(str(err)) from None
+
+for warning in settings.warnings:
+    pulumi.log.warn(warning)
+
+cluster = Cluster("cluster", ClusterArgs(settings=settings))
+
+pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export("nodes", {n.name: {"host": n.host, "role": n.role} for n in settings.nodes})
+pulumi.export("k3sVersion", settings.k3s.version)

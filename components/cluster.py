@@ -1,0 +1,155 @@
+"""The K3s cluster: its nodes in join order, its token, and a Kubernetes provider for it.
+
+The first node is the server that bootstraps the cluster. More servers make an HA control plane
+with embedded etcd (the first gets `cluster-init`); they join one at a time, as etcd wants.
+Agents join once every server is Ready.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import yaml
+from pulumi_command import remote
+
+from components.node import Node, NodeArgs, connection
+from components.remote import render_command
+from components.settings import POD_SYSCTLS_ALLOWED, NodeSpec, Settings
+
+API_PORT = 6443
+
+# Of the `k3sExtraFlags`, the ones an agent understands too (the rest are server flags).
+AGENT_FLAGS = ("kubelet-arg", "kube-proxy-arg", "node-label", "node-taint", "flannel-iface", "node-external-ip")
+
+
+def api_url(host: str) -> str:
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            return f"https://[{host}]:{API_PORT}"
+    except ValueError:
+        pass
+    return f"https://{host}:{API_PORT}"
+
+
+def k3s_config(spec: NodeSpec, settings: Settings, token: str) -> dict[str, Any]:
+    """/etc/rancher/k3s/config.yaml for one node, as data (keys are K3s flag names)."""
+    first = settings.first_server
+    extra = settings.k3s.extra_config()
+    config: dict[str, Any] = {
+        "token": token,
+        "node-name": spec.name,
+        "snapshotter": settings.k3s.snapshotter,
+        # Pods may set these namespaced sysctls (Redis raises its accept queue).
+        "kubelet-arg": [f"allowed-unsafe-sysctls={','.join(POD_SYSCTLS_ALLOWED)}", *extra.pop("kubelet-arg", [])],
+    }
+    if spec.private_address:
+        config["node-ip"] = spec.private_address
+    if spec.name != first.name:
+        config["server"] = api_url(first.address)
+    if spec.role == "agent":
+        config.update({k: v for k, v in extra.items() if k in AGENT_FLAGS})
+        return config
+    config.update(
+        {
+            "disable": list(settings.k3s.disable),
+            "tls-san": sorted({spec.host, *([spec.private_address] if spec.private_address else [])}),
+            "write-kubeconfig-mode": "0600",
+            "secrets-encryption": True,
+        }
+    )
+    if spec.name == first.name and len(settings.servers) > 1:
+        config["cluster-init"] = True
+    config.update(extra)
+    return config
+
+
+def render_k3s_config(spec: NodeSpec, settings: Settings, token: pulumi.Input[str]) -> pulumi.Output[str]:
+    text = pulumi.Output.from_input(token).apply(
+        lambda t: yaml.safe_dump(k3s_config(spec, settings, t), sort_keys=True, default_flow_style=False)
+    )
+    return pulumi.Output.secret(text)
+
+
+def public_kubeconfig(text: str, host: str) -> str:
+    """K3s writes its kubeconfig for https://127.0.0.1:6443; point it at the public address."""
+    doc = yaml.safe_load(text)
+    if not isinstance(doc, dict) or not doc.get("clusters"):
+        raise ValueError("the server's /etc/rancher/k3s/k3s.yaml has no clusters")
+    for cluster in doc["clusters"]:
+        cluster["cluster"]["server"] = api_url(host)
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    settings: Settings
+
+
+class Cluster(pulumi.ComponentResource):
+    """Every node of the stack, joined into one K3s cluster."""
+
+    nodes: dict[str, Node]
+    kubeconfig: pulumi.Output[str]
+    provider: k8s.Provider
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sovereign-faas:index:Cluster", name, None, opts)
+        settings = args.settings
+        token = random.RandomPassword(
+            f"{name}-token",
+            length=48,
+            special=False,  # it ends up in YAML and URLs; length gives the strength
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.nodes = self._nodes(settings, pulumi.Output.secret(token.result))
+
+        first = settings.first_server
+        server = self.nodes[first.name]
+        read = remote.Command(
+            f"{first.name}-kubeconfig",
+            connection=connection(first, settings.ssh_private_key),
+            create=render_command("k3s-kubeconfig.sh", (), sudo=first.sudo),
+            triggers=[first.host],
+            logging=remote.Logging.NONE,
+            opts=pulumi.ResourceOptions(
+                parent=server,
+                depends_on=[server.ready],
+                additional_secret_outputs=["stdout"],
+            ),
+        )
+        self.kubeconfig = pulumi.Output.secret(read.stdout.apply(lambda text: public_kubeconfig(text, first.host)))
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"kubeconfig": self.kubeconfig})
+
+    def _nodes(self, settings: Settings, token: pulumi.Output[str]) -> dict[str, Node]:
+        nodes: dict[str, Node] = {}
+        join_after: tuple[pulumi.Resource, ...] = ()
+        for spec in (*settings.servers, *(n for n in settings.nodes if n.role == "agent")):
+            node = Node(
+                spec.name,
+                NodeArgs(
+                    spec=spec,
+                    private_key=settings.ssh_private_key,
+                    k3s_version=settings.k3s.version,
+                    k3s_config=render_k3s_config(spec, settings, token),
+                    sysctl=settings.sysctl,
+                    ready_timeout=settings.k3s.ready_timeout,
+                    checker=settings.first_server,
+                    join_after=join_after,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            nodes[spec.name] = node
+            if spec.role == "server":
+                # Servers join one at a time; agents wait for all of them, then join together.
+                join_after = (node.ready,)
+        return nodes

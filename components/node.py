@@ -1,0 +1,114 @@
+"""A VPS turned into a tuned K3s node, one idempotent remote step after another.
+
+    sysctl -> k3s-config -> k3s-install -> ready
+
+Each step is a `remote.Command` running a script from `components/scripts/` over SSH (see
+`components/remote.py` for how). The scripts compare before they change anything, so a
+repeated `pulumi up` (or a retried failed create) leaves a healthy node alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_command import remote
+
+from components.remote import render_command
+from components.settings import NodeSpec
+
+SYSCTL_FILE = "/etc/sysctl.d/90-sovereign-faas.conf"
+
+# SSH to a VPS that is still booting: 20 dials of at most 15 s each, then give up (~5 min).
+DIAL_ERROR_LIMIT = 20
+PER_DIAL_TIMEOUT = 15
+
+
+def connection(spec: NodeSpec, private_key: pulumi.Input[str]) -> remote.ConnectionArgs:
+    """SSH to `spec`. The private key is a secret, which makes the whole connection one."""
+    return remote.ConnectionArgs(
+        host=spec.host,
+        port=spec.port,
+        user=spec.user,
+        private_key=private_key,
+        host_key=spec.host_key,
+        dial_error_limit=DIAL_ERROR_LIMIT,
+        per_dial_timeout=PER_DIAL_TIMEOUT,
+    )
+
+
+def sysctl_conf(settings: tuple[tuple[str, str], ...]) -> str:
+    lines = ["# Written by sovereign-faas (Pulumi). Local changes are overwritten."]
+    lines += [f"{key} = {value}" for key, value in settings]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class NodeArgs:
+    spec: NodeSpec
+    private_key: pulumi.Input[str]
+    k3s_version: str
+    k3s_config: pulumi.Input[str]  # config.yaml text; carries the token, so a secret
+    sysctl: tuple[tuple[str, str], ...]
+    ready_timeout: int
+    checker: NodeSpec  # a server that can answer "is this node Ready?" (agents have no API)
+    join_after: tuple[pulumi.Resource, ...] = ()  # e.g. the first server's readiness
+
+
+class Node(pulumi.ComponentResource):
+    """One node of the cluster: kernel tuning, K3s config, K3s install, readiness."""
+
+    sysctl: remote.Command
+    config: remote.Command
+    install: remote.Command
+    ready: remote.Command
+
+    def __init__(self, name: str, args: NodeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sovereign-faas:index:Node", name, None, opts)
+        spec = args.spec
+        conn = connection(spec, args.private_key)
+        # A new host is a new machine: replace the step there instead of re-running it here.
+        on_host = [spec.host]
+
+        self.sysctl = remote.Command(
+            f"{name}-sysctl",
+            connection=conn,
+            create=render_command("sysctl-apply.sh", (SYSCTL_FILE,), sudo=spec.sudo),
+            delete=render_command("sysctl-remove.sh", (SYSCTL_FILE,), sudo=spec.sudo),
+            stdin=sysctl_conf(args.sysctl),
+            triggers=on_host,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.config = remote.Command(
+            f"{name}-k3s-config",
+            connection=conn,
+            create=render_command("k3s-config.sh", (spec.role,), sudo=spec.sudo),
+            delete=render_command("k3s-config-remove.sh", (), sudo=spec.sudo),
+            stdin=args.k3s_config,
+            triggers=on_host,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.sysctl]),
+        )
+        self.install = remote.Command(
+            f"{name}-k3s-install",
+            connection=conn,
+            create=render_command("k3s-install.sh", (args.k3s_version, spec.role), sudo=spec.sudo),
+            delete=render_command("k3s-uninstall.sh", (), sudo=spec.sudo),
+            # A role change means uninstall, then install: the old delete must run first, or
+            # it would remove the K3s that the new create just installed on the same host.
+            triggers=[spec.host, spec.role],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[self.config, *args.join_after],
+                delete_before_replace=True,
+            ),
+        )
+        checker = args.checker
+        self.ready = remote.Command(
+            f"{name}-ready",
+            connection=connection(checker, args.private_key),
+            create=render_command("k3s-ready.sh", (spec.name, str(args.ready_timeout)), sudo=checker.sudo),
+            # Check again after anything that restarts K3s on this node.
+            triggers=[spec.host, spec.role, args.k3s_version],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.install]),
+        )
+        self.register_outputs({"ready": self.ready.stdout})

@@ -1,0 +1,392 @@
+"""The stack's settings: read once from the stack config, validated, frozen.
+
+Nothing is registered before `load()` returns, so a mistake in `Pulumi.<stack>.yaml` stops
+`pulumi preview` with one message that names the file, the key and what was expected, and no
+resource is half-applied. Every problem found is reported together, not just the first.
+
+Defaults live here (the dataclass fields) and are repeated in `Pulumi.yaml` for `pulumi config`
+users; a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from components import versions
+
+PROJECT = "sovereign-faas"
+
+# Kernel settings every node gets unless the stack overrides a key (values are sysctl strings).
+# Why each one: see README "Kernel settings".
+DEFAULT_SYSCTL: dict[str, str] = {
+    "vm.overcommit_memory": "1",  # Redis forks for persistence; it warns (and may fail) without
+    "net.core.somaxconn": "65535",  # host accept queue; pods set their own (per netns)
+    "vm.panic_on_oom": "0",  # K3s CIS guide: let the OOM killer act, do not panic
+    "kernel.panic": "10",  # K3s CIS guide: reboot 10 s after a panic
+    "kernel.panic_on_oops": "1",  # K3s CIS guide
+    "fs.inotify.max_user_instances": "8192",  # many pods on one node exhaust the default 128
+    "fs.inotify.max_user_watches": "524288",
+}
+
+# The pod sysctl the kubelet must allow so Redis can raise its own accept queue.
+POD_SYSCTLS_ALLOWED = ("net.core.somaxconn",)
+
+K3S_COMPONENTS = ("coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes")
+SNAPSHOTTERS = ("overlayfs", "stargz")
+ROLES = ("server", "agent")
+
+# config.yaml keys the stack writes itself; `k3sExtraFlags` may not set them.
+MANAGED_K3S_FLAGS: dict[str, str] = {
+    "token": "the stack generates the cluster token",
+    "server": "agents and extra servers join the first node",
+    "cluster-init": "set when there is more than one server",
+    "node-name": "set from nodes[].name",
+    "node-ip": "set from nodes[].privateAddress",
+    "node-external-ip": "set from nodes[].host",
+    "tls-san": "set from the server hosts",
+    "disable": "use k3sDisable",
+    "snapshotter": "use k3sSnapshotter",
+    "write-kubeconfig-mode": "always 0600",
+    "secrets-encryption": "always on",
+}
+_LIST_FLAG = re.compile(r".*-arg$|^(tls-san|node-label|node-taint|kube-.*-arg)$")
+
+
+class ConfigError(Exception):
+    """A user mistake in the stack config. The message is for people: no traceback needed."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    host: str
+    role: str
+    user: str = "root"
+    port: int = 22
+    private_address: str | None = None
+    host_key: str | None = None
+
+    @property
+    def sudo(self) -> bool:
+        return self.user != "root"
+
+    @property
+    def address(self) -> str:
+        """Where the other nodes reach this one."""
+        return self.private_address or self.host
+
+
+@dataclass(frozen=True)
+class K3sSettings:
+    version: str = versions.K3S
+    disable: tuple[str, ...] = ("traefik",)
+    snapshotter: str = "overlayfs"
+    extra_flags: tuple[str, ...] = ()
+    ready_timeout: int = 300
+
+    @property
+    def kubernetes_version(self) -> str:
+        """`v1.36.4+k3s1` -> `1.36.4`, the Kubernetes release this K3s ships."""
+        return self.version[1:].split("+", 1)[0]
+
+    def extra_config(self) -> dict[str, Any]:
+        """`--flag=value` strings as config.yaml data (repeatable flags become lists)."""
+        out: dict[str, Any] = {}
+        for flag in self.extra_flags:
+            name, sep, value = flag[2:].partition("=")
+            item: Any = value if sep else True
+            if _LIST_FLAG.match(name):
+                out.setdefault(name, []).append(item)
+            else:
+                out[name] = item
+        return out
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack: str
+    nodes: tuple[NodeSpec, ...]
+    ssh_private_key: pulumi.Input[str] = field(repr=False)
+    k3s: K3sSettings = K3sSettings()
+    sysctl: tuple[tuple[str, str], ...] = tuple(DEFAULT_SYSCTL.items())
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def servers(self) -> tuple[NodeSpec, ...]:
+        return tuple(n for n in self.nodes if n.role == "server")
+
+    @property
+    def first_server(self) -> NodeSpec:
+        return self.nodes[0]
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+class _Problems:
+    """Collects every mistake with its key path, so one run reports all of them."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.items.append(f"{PROJECT}:{key}: {message}")
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            lines = "\n".join(f"  - {p}" for p in self.items)
+            count = "problem" if len(self.items) == 1 else "problems"
+            raise ConfigError(f"{self.source}: {len(self.items)} {count} in the stack config:\n{lines}")
+
+
+def _suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else f"; expected one of: {', '.join(sorted(choices))}"
+
+
+def _check_keys(obj: Mapping[str, Any], allowed: tuple[str, ...], path: str, problems: _Problems) -> None:
+    for key in obj:
+        if key not in allowed:
+            problems.add(f"{path}.{key}" if path else key, "unknown key" + _suggest(str(key), allowed))
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+_K3S_VERSION = re.compile(r"^v1\.\d+\.\d+\+k3s\d+$")
+_SYSCTL_KEY = re.compile(r"^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$")
+_FLAG = re.compile(r"^--([a-z0-9]+(-[a-z0-9]+)*)(=.*)?$")
+_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+def is_host(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME.match(value)) and not value.replace(".", "").isdigit()
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse_int(raw: Any, key: str, low: int, high: int, problems: _Problems) -> int | None:
+    value = raw
+    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        value = int(raw)
+    if not _is_int(value) or not low <= value <= high:
+        problems.add(key, f"expected an integer from {low} to {high}, got {raw!r}")
+        return None
+    return value
+
+
+def _nodes(raw: Any, problems: _Problems) -> tuple[NodeSpec, ...]:
+    if raw is None:
+        problems.add("nodes", "required: a list of nodes, e.g. [{name: oslo-1, host: 203.0.113.10}]; the first is the K3s server")
+        return ()
+    if not isinstance(raw, list) or not raw:
+        problems.add("nodes", f"expected a non-empty list of nodes, got {raw!r}")
+        return ()
+    nodes: list[NodeSpec] = []
+    for i, item in enumerate(raw):
+        node = _node(item, i, problems)
+        if node:
+            nodes.append(node)
+    for attr, what in (("name", "name"), ("host", "host")):
+        seen: dict[str, int] = {}
+        for i, item in enumerate(raw):
+            value = item.get(attr) if isinstance(item, dict) else None
+            if isinstance(value, str) and value:
+                if value in seen:
+                    problems.add(f"nodes[{i}].{attr}", f"duplicate node {what} '{value}' (also nodes[{seen[value]}]); each node needs its own")
+                seen.setdefault(value, i)
+    if nodes and nodes[0].role != "server":
+        problems.add("nodes[0].role", "the first node must be a server: it bootstraps the cluster (an agent-only cluster has no control plane)")
+    return tuple(nodes)
+
+
+_NODE_KEYS = ("name", "host", "user", "port", "role", "privateAddress", "hostKey")
+
+
+def _node(item: Any, i: int, problems: _Problems) -> NodeSpec | None:
+    path = f"nodes[{i}]"
+    if not isinstance(item, dict):
+        problems.add(path, f"expected an object with name and host, got {item!r}")
+        return None
+    _check_keys(item, _NODE_KEYS, path, problems)
+    ok = True
+    name = item.get("name")
+    if not isinstance(name, str) or not _DNS_LABEL.match(name):
+        problems.add(f"{path}.name", f"expected a DNS-1123 label (lower-case letters, digits, '-', at most 63), got {name!r}")
+        ok = False
+    host = item.get("host")
+    if not isinstance(host, str) or not host.strip():
+        problems.add(f"{path}.host", f"required: the node's public IP address or DNS name, got {host!r}")
+        ok = False
+    elif not is_host(host):
+        problems.add(f"{path}.host", f"expected an IP address or DNS name, got {host!r}")
+        ok = False
+    user = item.get("user", "root")
+    if not isinstance(user, str) or not _USER.match(user):
+        problems.add(f"{path}.user", f"expected a Unix user name (root, or a sudoer), got {user!r}")
+        ok = False
+    port = _parse_int(item.get("port", 22), f"{path}.port", 1, 65535, problems)
+    role = item.get("role", "server" if i == 0 else "agent")
+    if role not in ROLES:
+        problems.add(f"{path}.role", f"expected 'server' or 'agent', got {role!r}" + (_suggest(role, ROLES) if isinstance(role, str) else ""))
+        ok = False
+    private = item.get("privateAddress")
+    if private is not None and not (isinstance(private, str) and _is_ip(private)):
+        problems.add(f"{path}.privateAddress", f"expected an IP address on the nodes' private network, got {private!r}")
+        ok = False
+    host_key = item.get("hostKey")
+    if host_key is not None and not (isinstance(host_key, str) and host_key.startswith(("ssh-", "ecdsa-"))):
+        problems.add(f"{path}.hostKey", f"expected the node's SSH host public key ('ssh-ed25519 AAAA...'), got {host_key!r}")
+        ok = False
+    if not ok or port is None:
+        return None
+    return NodeSpec(name=name, host=host, role=role, user=user, port=port, private_address=private, host_key=host_key)  # type: ignore[arg-type]
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _string_list(raw: Any, key: str, problems: _Problems) -> tuple[str, ...] | None:
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        problems.add(key, f"expected a list of strings, got {raw!r}")
+        return None
+    return tuple(raw)
+
+
+def _k3s(raw: Mapping[str, Any], problems: _Problems) -> K3sSettings:
+    base = K3sSettings()
+    version = raw.get("k3sVersion", base.version)
+    if not isinstance(version, str) or not _K3S_VERSION.match(version):
+        problems.add("k3sVersion", f"expected a K3s release like '{versions.K3S}' (v1.<minor>.<patch>+k3s<n>), got {version!r}")
+        version = base.version
+    disable = _string_list(raw.get("k3sDisable", list(base.disable)), "k3sDisable", problems) or ()
+    for i, item in enumerate(disable):
+        if item not in K3S_COMPONENTS:
+            problems.add(f"k3sDisable[{i}]", f"unknown K3s component {item!r}" + _suggest(item, K3S_COMPONENTS))
+    snapshotter = raw.get("k3sSnapshotter", base.snapshotter)
+    if snapshotter not in SNAPSHOTTERS:
+        problems.add("k3sSnapshotter", f"expected 'overlayfs' or 'stargz' (lazy image pulling, experimental), got {snapshotter!r}")
+    flags = _string_list(raw.get("k3sExtraFlags", []), "k3sExtraFlags", problems) or ()
+    for i, flag in enumerate(flags):
+        match = _FLAG.match(flag)
+        if not match:
+            problems.add(f"k3sExtraFlags[{i}]", f"expected a K3s flag like '--kube-apiserver-arg=audit-log-maxage=30', got {flag!r}")
+        elif match.group(1) in MANAGED_K3S_FLAGS:
+            problems.add(f"k3sExtraFlags[{i}]", f"'--{match.group(1)}' is managed by the stack ({MANAGED_K3S_FLAGS[match.group(1)]})")
+    timeout = _parse_int(raw.get("k3sReadyTimeout", base.ready_timeout), "k3sReadyTimeout", 30, 3600, problems)
+    return K3sSettings(
+        version=version,
+        disable=tuple(disable),
+        snapshotter=str(snapshotter),
+        extra_flags=tuple(flags),
+        ready_timeout=timeout or base.ready_timeout,
+    )
+
+
+def _sysctl(raw: Any, problems: _Problems) -> tuple[tuple[str, str], ...]:
+    merged = dict(DEFAULT_SYSCTL)
+    if raw is None:
+        return tuple(merged.items())
+    if not isinstance(raw, dict):
+        problems.add("sysctl", f"expected a map of kernel settings like {{vm.swappiness: 10}}, got {raw!r}")
+        return tuple(merged.items())
+    for key, value in raw.items():
+        path = f"sysctl.{key}"
+        if not isinstance(key, str) or not _SYSCTL_KEY.match(key):
+            problems.add(path, f"expected a sysctl key shaped like 'a.b.c' (e.g. net.core.somaxconn), got {key!r}")
+        elif isinstance(value, bool) or not isinstance(value, (str, int)):
+            problems.add(path, f"expected a scalar value (a number or a string like '4096 87380 6291456'), got {value!r}")
+        elif "\n" in str(value) or not str(value).strip():
+            problems.add(path, f"expected a one-line, non-empty value, got {value!r}")
+        else:
+            merged[key] = " ".join(str(value).split())
+    return tuple(merged.items())
+
+
+# Keys this module understands (without the project prefix). Later components add theirs.
+KNOWN_KEYS = (
+    "nodes",
+    "sshPrivateKey",
+    "k3sVersion",
+    "k3sDisable",
+    "k3sSnapshotter",
+    "k3sExtraFlags",
+    "k3sReadyTimeout",
+    "sysctl",
+)
+
+
+def _decode(value: str) -> Any:
+    """Object and list values reach the program as JSON text; plain strings stay strings."""
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def from_config(
+    raw: Mapping[str, str],
+    secret_keys: set[str],
+    stack: str,
+    secret: Callable[[str], pulumi.Input[str]] = pulumi.Output.secret,
+) -> Settings:
+    """Validate raw config (`{"nodes": "<json>", ...}`, project prefix removed) into Settings."""
+    problems = _Problems(f"Pulumi.{stack}.yaml")
+    values = {k: _decode(v) for k, v in raw.items()}
+    _check_keys(values, KNOWN_KEYS, "", problems)
+    nodes = _nodes(values.get("nodes"), problems)
+    key = raw.get("sshPrivateKey")
+    if not key:
+        problems.add(
+            "sshPrivateKey",
+            "required: the SSH private key for the nodes, as a secret "
+            "(cat ~/.ssh/id_ed25519 | pulumi config set --secret sshPrivateKey)",
+        )
+    elif "sshPrivateKey" not in secret_keys:
+        problems.add("sshPrivateKey", "must be a secret: set it again with `pulumi config set --secret sshPrivateKey`")
+    k3s = _k3s(values, problems)
+    sysctl = _sysctl(values.get("sysctl"), problems)
+    problems.raise_if_any()
+    warnings: list[str] = []
+    servers = sum(1 for n in nodes if n.role == "server")
+    if servers % 2 == 0:
+        warnings.append(
+            f"{servers} servers: embedded etcd needs a majority, so an even count tolerates no more "
+            f"failures than {servers - 1}; use 1, 3 or 5 servers"
+        )
+    return Settings(
+        stack=stack,
+        nodes=nodes,
+        ssh_private_key=secret(key or ""),
+        k3s=k3s,
+        sysctl=sysctl,
+        warnings=tuple(warnings),
+    )
+
+
+def load() -> Settings:
+    """Settings for the running stack, from the config the Pulumi engine handed the program."""
+    prefix = f"{PROJECT}:"
+    every = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    raw = {k[len(prefix):]: str(v) for k, v in every.items() if k.startswith(prefix)}
+    secret_keys = {k for k in raw if pulumi.runtime.config.is_config_secret(prefix + k)}
+    return from_config(raw, secret_keys, pulumi.get_stack())

@@ -1,0 +1,9 @@
+"""Every pinned version the stack deploys, in one place.
+
+To bump one: change it here, run `make plan` to see the diff it makes and `make test`
+(the strict schema test follows the Kubernetes minor of the K3s pin).
+"""
+
+# K3s release (https://github.com/k3s-io/k3s/releases); the stable channel's as of 2026-08.
+# Also the default of `k3sVersion` in Pulumi.yaml (a test keeps both equal).
+K3S = "v1.36.4+k3s1"

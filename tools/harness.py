@@ -1,0 +1,316 @@
+"""Run the stack's `__main__.py` under Pulumi's mock engine and record what it registers.
+
+The one place that knows how to run the program offline: `make plan` (tools/plan.py) and the
+unit tests both use `run_stack()`. No Pulumi CLI or provider plugin is involved; the mocks
+answer for the providers with deterministic values, so two runs give identical records.
+
+What the engine would do and the mocks do not, done here instead:
+- read `Pulumi.<stack>.yaml` (values under `secure:` become the placeholder "[secret]" and are
+  marked secret);
+- record each registration's options (parent, provider, dependsOn, deleteBeforeReplace, ...),
+  which `pulumi.runtime.Mocks` never sees;
+- collect the stack outputs after the program finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import logging
+import runpy
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks, rpc
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+SECRET = "[secret]"
+
+# A kubeconfig shaped like the one K3s writes, for the mocked `cat /etc/rancher/k3s/k3s.yaml`.
+K3S_KUBECONFIG = """apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0EtREFUQQ==
+    server: https://127.0.0.1:6443
+  name: default
+contexts:
+- context:
+    cluster: default
+    user: default
+  name: default
+current-context: default
+kind: Config
+preferences: {}
+users:
+- name: default
+  user:
+    client-certificate-data: Q0VSVA==
+    client-key-data: S0VZ
+"""
+
+
+class ProgramError(Exception):
+    """The program stopped with a message for the user (pulumi.RunError)."""
+
+
+@dataclass
+class Registration:
+    """One resource as the engine received it."""
+
+    type: str
+    name: str
+    urn: str
+    custom: bool
+    parent: str | None
+    provider: str | None
+    inputs: dict[str, Any]  # raw: secrets still wrapped, see `masked()`
+    options: dict[str, Any]
+
+    def plan_entry(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "provider": self.provider,
+            "inputs": masked(self.inputs),
+            "options": self.options,
+        }
+
+
+@dataclass
+class StackRun:
+    stack: str
+    resources: list[Registration]
+    outputs: dict[str, Any]  # raw: secrets still wrapped
+    logs: list[tuple[str, str]] = field(default_factory=list)
+
+    def get(self, name: str) -> Registration:
+        for r in self.resources:
+            if r.name == name:
+                return r
+        raise KeyError(f"no resource named {name!r}; have: {[r.name for r in self.resources]}")
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_]
+
+    def children(self, parent: str) -> list[Registration]:
+        return [r for r in self.resources if r.parent == parent]
+
+    def warnings(self) -> list[str]:
+        return [m for level, m in self.logs if level == "WARNING"]
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+
+def is_secret(value: Any) -> bool:
+    return rpc.is_rpc_secret(value)
+
+
+def unwrap(value: Any) -> Any:
+    """The plain value with every secret wrapper removed (for assertions on content)."""
+    if is_secret(value):
+        return unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return _plain_number(value)
+
+
+def masked(value: Any, inside_secret: bool = False) -> Any:
+    """The value with every secret leaf replaced by "[secret]" (keys stay visible)."""
+    if is_secret(value):
+        return masked(rpc.unwrap_rpc_secret(value), True)
+    if isinstance(value, dict):
+        return {k: masked(v, inside_secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v, inside_secret) for v in value]
+    return SECRET if inside_secret and value is not None else _plain_number(value)
+
+
+def _plain_number(value: Any) -> Any:
+    # The wire carries every number as a double; 1.0 means the program said 1.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# --- config ---------------------------------------------------------------------------------
+
+
+def project_name() -> str:
+    return yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["name"]
+
+
+def stack_config(stack: str, path: Path | None = None) -> tuple[dict[str, str], list[str]]:
+    """`Pulumi.<stack>.yaml` as the engine hands it over: `{"proj:key": "text"}` + secret keys."""
+    path = path or PROJECT_DIR / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise ProgramError(f"{path.name}: no such stack file (make plan STACK=name reads Pulumi.name.yaml)")
+    doc = yaml.safe_load(path.read_text()) or {}
+    values = dict(doc.get("config") or {})
+    # A plan never needs real secrets: a required secret the stack file leaves out (it lives
+    # in the user's encrypted config, not in the repo) becomes the "[secret]" placeholder.
+    for key in required_secrets():
+        if key not in values and f"{project_name()}:{key}" not in values:
+            values[key] = {"secure": SECRET}
+    return encode_config(values)
+
+
+def required_secrets() -> list[str]:
+    """Keys Pulumi.yaml declares `secret: true` with no default."""
+    schema = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text()).get("config") or {}
+    return [k for k, v in schema.items() if isinstance(v, dict) and v.get("secret") and "default" not in v]
+
+
+def encode_config(values: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    project = project_name()
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in values.items():
+        full = key if ":" in key else f"{project}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[full] = SECRET
+            secret_keys.append(full)
+        elif isinstance(value, str):
+            config[full] = value
+        else:
+            config[full] = json.dumps(value)
+    return config, secret_keys
+
+
+# --- the mock engine ------------------------------------------------------------------------
+
+
+def _fake_secret(name: str, length: int) -> str:
+    """Stands in for a random provider result: stable per resource name."""
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return (digest * (length // len(digest) + 1))[:length]
+
+
+class StackMocks(mocks.Mocks):
+    """Answers for the providers. Like the real ones, the results are not secret by
+    themselves: only the program's own `Output.secret` (or the engine) makes them so."""
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        state = dict(args.inputs)
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = _fake_secret(args.name, int(args.inputs.get("length", 32)))
+        elif args.typ == "command:remote:Command":
+            create = str(args.inputs.get("create", ""))
+            state["stdout"] = K3S_KUBECONFIG if "k3s-kubeconfig.sh" in create else ""
+            state["stderr"] = ""
+        return f"{args.name}-id", state
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
+        return {}, []
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """The mock monitor, plus a record of every registration with its options."""
+
+    def __init__(self, stack_mocks: mocks.Mocks) -> None:
+        super().__init__(stack_mocks)
+        self.registrations: list[Registration] = []
+        self._names: dict[str, str] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        urn = response.urn
+        if request.name in self._names.values():
+            raise ProgramError(f"two resources are named {request.name!r}: names must be unique in the stack")
+        self._names[urn] = request.name
+        self.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=urn,
+                custom=bool(request.custom),
+                parent=self._names.get(request.parent),
+                provider=self._names.get(request.provider.split("::")[0]) if request.provider else None,
+                inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+                options={
+                    "dependsOn": sorted(self._names.get(u, u) for u in request.dependencies),
+                    "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                    "additionalSecretOutputs": list(request.additionalSecretOutputs),
+                    "protect": bool(request.protect),
+                    "ignoreChanges": list(request.ignoreChanges),
+                    "replaceOnChanges": list(request.replaceOnChanges),
+                },
+            )
+        )
+        return response
+
+
+class _LogCapture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.levelname, record.getMessage()))
+
+
+def _resolve(value: Any) -> Any:
+    """A stack output's value, with secrets wrapped like the engine's wire form."""
+    output = pulumi.Output.from_input(value)
+    plain = _sync_await(output.future())
+    secret = _sync_await(output.is_secret())
+    return rpc.wrap_rpc_secret(plain) if secret else plain
+
+
+def run_stack(
+    stack: str = "oslo",
+    config: Mapping[str, Any] | None = None,
+    *,
+    program: Path | None = None,
+) -> StackRun:
+    """Run `__main__.py` for `stack` and return what it registered.
+
+    `config` (keys without the project prefix, YAML-shaped values) replaces the stack file's
+    config when given, so a test can describe a whole stack inline.
+    """
+    if config is None:
+        config_map, secret_keys = stack_config(stack)
+    else:
+        config_map, secret_keys = encode_config(config)
+    project = project_name()
+    loop = asyncio.new_event_loop()
+    # One worker: the SDK sends registrations through the default executor, and one thread
+    # keeps them in the program's order, so the record is identical from run to run.
+    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=1))
+    asyncio.set_event_loop(loop)
+    logger = logging.getLogger(f"sovereign-faas.harness.{id(loop)}")
+    logger.propagate = False
+    capture = _LogCapture()
+    logger.addHandler(capture)
+    pulumi.runtime.settings.reset_options(project=project, stack=stack)
+    monitor = RecordingMonitor(StackMocks())
+    mocks.set_mocks(StackMocks(), project=project, stack=stack, preview=False, logger=logger, monitor=monitor)
+    pulumi.runtime.set_all_config(config_map, secret_keys)
+    path = program or PROJECT_DIR / "__main__.py"
+    sys.path.insert(0, str(PROJECT_DIR))
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(path), run_name="__main__")))
+        root = pulumi.runtime.settings.get_root_resource()
+        outputs = {k: _resolve(v) for k, v in sorted(getattr(root, "outputs", {}).items())}
+    except pulumi.RunError as err:
+        raise ProgramError(str(err)) from None
+    finally:
+        sys.path.remove(str(PROJECT_DIR))
+        logger.removeHandler(capture)
+        asyncio.set_event_loop(None)
+        loop.close()
+    return StackRun(stack=stack, resources=monitor.registrations, outputs=outputs, logs=capture.records)

@@ -1,0 +1,111 @@
+"""`make plan`: run the stack offline and write what it would deploy to build/<stack>/.
+
+    build/<stack>/plan.json              every resource in registration order + stack outputs
+    build/<stack>/manifests/*.yaml       every Kubernetes object, one file each
+    build/<stack>/node/<node>/*.sh       the command each remote step runs on that node
+    build/<stack>/helm/<release>.values.yaml
+
+Secrets appear as "[secret]". Two runs write byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools.harness import PROJECT_DIR, ProgramError, Registration, StackRun, masked, run_stack
+
+# Types that are Kubernetes objects only in the provider's hands, not manifests.
+_NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "pulumi:providers:")
+
+
+def is_kubernetes_object(r: Registration) -> bool:
+    return r.type.startswith("kubernetes:") and not r.type.startswith(_NOT_OBJECTS)
+
+
+def manifest(r: Registration) -> dict[str, Any]:
+    """The object the provider would send to the API server (secret leaves masked)."""
+    obj = masked(r.inputs)
+    meta = obj.get("metadata") or {}
+    if not meta.get("name"):
+        raise ProgramError(f"{r.type} {r.name!r} has no metadata.name: give every object an explicit name")
+    return obj
+
+
+def manifest_filename(obj: dict[str, Any]) -> str:
+    meta = obj["metadata"]
+    parts = [obj["kind"].lower(), meta.get("namespace") or "", meta["name"]]
+    return "-".join(p for p in parts if p) + ".yaml"
+
+
+def plan_document(run: StackRun) -> dict[str, Any]:
+    return {
+        "stack": run.stack,
+        "resources": [r.plan_entry() for r in run.resources],
+        "outputs": masked(run.outputs),
+    }
+
+
+def _dump(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)
+
+
+def write_plan(run: StackRun, out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "manifests").mkdir(parents=True)
+    (out / "plan.json").write_text(json.dumps(plan_document(run), indent=2, sort_keys=False) + "\n")
+    for r in run.resources:
+        if is_kubernetes_object(r):
+            obj = manifest(r)
+            (out / "manifests" / manifest_filename(obj)).write_text(_dump(obj))
+        elif r.type == "kubernetes:helm.sh/v3:Release":
+            (out / "helm").mkdir(exist_ok=True)
+            values = masked(r.inputs).get("values") or {}
+            (out / "helm" / f"{r.name}.values.yaml").write_text(_dump(values))
+        elif r.type == "command:remote:Command":
+            folder = out / "node" / (r.parent or "cluster")
+            folder.mkdir(parents=True, exist_ok=True)
+            for verb in ("create", "update", "delete"):
+                command = r.inputs.get(verb)
+                if command:
+                    (folder / f"{r.name}.{verb}.sh").write_text(str(command) + "\n")
+
+
+def summary(run: StackRun) -> str:
+    counts = Counter(r.type for r in run.resources)
+    width = max(len(t) for t in counts) if counts else 4
+    lines = [f"{'type'.ljust(width)}  count", f"{'-' * width}  -----"]
+    lines += [f"{t.ljust(width)}  {n:5d}" for t, n in sorted(counts.items())]
+    lines.append(f"{'total'.ljust(width)}  {sum(counts.values()):5d}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stack", default="oslo")
+    parser.add_argument("--out", type=Path, default=None, help="default: build/<stack>")
+    args = parser.parse_args(argv)
+    try:
+        run = run_stack(args.stack)
+    except ProgramError as err:
+        print(f"plan failed: {err}", file=sys.stderr)
+        return 2
+    out = args.out or PROJECT_DIR / "build" / args.stack
+    write_plan(run, out)
+    for message in run.warnings():
+        print(f"warning: {message}", file=sys.stderr)
+    print(summary(run))
+    print(f"\nwrote {out.relative_to(PROJECT_DIR) if out.is_relative_to(PROJECT_DIR) else out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
