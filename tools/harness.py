@@ -61,6 +61,10 @@ users:
 class ProgramError(Exception):
     """The program stopped with a message for the user (pulumi.RunError)."""
 
+    def __init__(self, message: str, registered: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.registered = registered  # what had been registered before it stopped
+
 
 @dataclass
 class Registration:
@@ -173,14 +177,16 @@ def required_secrets() -> list[str]:
     return [k for k, v in schema.items() if isinstance(v, dict) and v.get("secret") and "default" not in v]
 
 
-def encode_config(values: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+def encode_config(values: Mapping[str, Any], keep_secrets: bool = False) -> tuple[dict[str, str], list[str]]:
+    """Config as the engine passes it. A stack file's `secure:` values are ciphertext and
+    become "[secret]"; a test's inline `{"secure": "value"}` keeps its value (`keep_secrets`)."""
     project = project_name()
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in values.items():
         full = key if ":" in key else f"{project}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
-            config[full] = SECRET
+            config[full] = str(value["secure"]) if keep_secrets else SECRET
             secret_keys.append(full)
         elif isinstance(value, str):
             config[full] = value
@@ -285,7 +291,7 @@ def run_stack(
     if config is None:
         config_map, secret_keys = stack_config(stack)
     else:
-        config_map, secret_keys = encode_config(config)
+        config_map, secret_keys = encode_config(config, keep_secrets=True)
     project = project_name()
     loop = asyncio.new_event_loop()
     # One worker: the SDK sends registrations through the default executor, and one thread
@@ -307,7 +313,7 @@ def run_stack(
         root = pulumi.runtime.settings.get_root_resource()
         outputs = {k: _resolve(v) for k, v in sorted(getattr(root, "outputs", {}).items())}
     except pulumi.RunError as err:
-        raise ProgramError(str(err)) from None
+        raise ProgramError(str(err), tuple(r.name for r in monitor.registrations)) from None
     finally:
         sys.path.remove(str(PROJECT_DIR))
         logger.removeHandler(capture)

@@ -1,0 +1,49 @@
+"""Shared fixtures: stacks described as data, run through the one mock harness."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from tools.harness import StackRun, run_stack
+
+# Values under {"secure": ...} are secrets, as in a stack file.
+SSH_KEY = {"secure": "-----BEGIN OPENSSH PRIVATE KEY-----\nTEST-KEY-MATERIAL\n-----END OPENSSH PRIVATE KEY-----\n"}
+
+
+def stack(**overrides: Any) -> dict[str, Any]:
+    """A valid one-node stack config (keys without the project prefix), with overrides."""
+    config: dict[str, Any] = {
+        "nodes": [{"name": "oslo-1", "host": "203.0.113.10"}],
+        "sshPrivateKey": SSH_KEY,
+    }
+    config.update(copy.deepcopy(overrides))
+    return config
+
+
+THREE_NODES = [
+    {"name": "bergen-1", "host": "198.51.100.1", "privateAddress": "10.0.0.1"},
+    {"name": "bergen-2", "host": "198.51.100.2", "user": "ops", "port": 2222, "privateAddress": "10.0.0.2"},
+    {"name": "bergen-3", "host": "198.51.100.3", "privateAddress": "10.0.0.3"},
+]
+
+
+@pytest.fixture(scope="session")
+def oslo() -> StackRun:
+    """The example stack, from Pulumi.oslo.yaml, as `make plan` runs it."""
+    return run_stack("oslo")
+
+
+@pytest.fixture(scope="session")
+def three_agents() -> StackRun:
+    """One server (bergen-1), two agents; bergen-2 logs in as a sudoer."""
+    return run_stack("bergen", stack(nodes=THREE_NODES))
+
+
+@pytest.fixture(scope="session")
+def ha() -> StackRun:
+    """Three servers: an HA control plane with embedded etcd."""
+    nodes = [dict(n, role="server") for n in THREE_NODES]
+    return run_stack("bergen-ha", stack(nodes=nodes))
