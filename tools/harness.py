@@ -85,7 +85,7 @@ class Registration:
             "name": self.name,
             "parent": self.parent,
             "provider": self.provider,
-            "inputs": masked(self.inputs),
+            "inputs": sorted_keys(masked(self.inputs)),
             "options": self.options,
         }
 
@@ -140,6 +140,16 @@ def masked(value: Any, inside_secret: bool = False) -> Any:
     if isinstance(value, list):
         return [masked(v, inside_secret) for v in value]
     return SECRET if inside_secret and value is not None else _plain_number(value)
+
+
+def sorted_keys(value: Any) -> Any:
+    """Maps with their keys sorted. The wire format (a protobuf Struct) keeps no key order,
+    so sorting is what makes two runs of the same program print the same bytes."""
+    if isinstance(value, dict):
+        return {k: sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [sorted_keys(v) for v in value]
+    return value
 
 
 def _plain_number(value: Any) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from tools.harness import PROJECT_DIR, ProgramError, Registration, StackRun, masked, run_stack
+from tools.harness import PROJECT_DIR, ProgramError, Registration, StackRun, masked, run_stack, sorted_keys
 
 # Types that are Kubernetes objects only in the provider's hands, not manifests.
 _NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "pulumi:providers:")
@@ -32,7 +32,7 @@ def is_kubernetes_object(r: Registration) -> bool:
 
 def manifest(r: Registration) -> dict[str, Any]:
     """The object the provider would send to the API server (secret leaves masked)."""
-    obj = masked(r.inputs)
+    obj = sorted_keys(masked(r.inputs))
     meta = obj.get("metadata") or {}
     if not meta.get("name"):
         raise ProgramError(f"{r.type} {r.name!r} has no metadata.name: give every object an explicit name")
@@ -49,7 +49,7 @@ def plan_document(run: StackRun) -> dict[str, Any]:
     return {
         "stack": run.stack,
         "resources": [r.plan_entry() for r in run.resources],
-        "outputs": masked(run.outputs),
+        "outputs": sorted_keys(masked(run.outputs)),
     }
 
 
@@ -68,7 +68,7 @@ def write_plan(run: StackRun, out: Path) -> None:
             (out / "manifests" / manifest_filename(obj)).write_text(_dump(obj))
         elif r.type == "kubernetes:helm.sh/v3:Release":
             (out / "helm").mkdir(exist_ok=True)
-            values = masked(r.inputs).get("values") or {}
+            values = sorted_keys(masked(r.inputs)).get("values") or {}
             (out / "helm" / f"{r.name}.values.yaml").write_text(_dump(values))
         elif r.type == "command:remote:Command":
             folder = out / "node" / (r.parent or "cluster")

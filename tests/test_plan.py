@@ -1,0 +1,76 @@
+"""`make plan`: the offline plan of the example stack, written to build/<stack>/."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools import plan
+from tools.harness import PROJECT_DIR, unwrap
+
+OPTION_KEYS = {"dependsOn", "deleteBeforeReplace", "additionalSecretOutputs", "protect"}
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("plan") / "oslo"
+    assert plan.main(["--stack", "oslo", "--out", str(out)]) == 0
+    return out
+
+
+def test_plan_json_lists_every_resource_with_its_options(written: Path, oslo) -> None:
+    doc = json.loads((written / "plan.json").read_text())
+    assert [r["name"] for r in doc["resources"]] == [r.name for r in oslo.resources]
+    for entry in doc["resources"]:
+        assert set(entry) == {"type", "name", "parent", "provider", "inputs", "options"}
+        assert OPTION_KEYS <= set(entry["options"])
+    install = next(r for r in doc["resources"] if r["name"] == "oslo-1-k3s-install")
+    assert install["options"]["deleteBeforeReplace"] is True
+    assert install["parent"] == "oslo-1"
+    assert doc["outputs"]["kubeconfig"] == "[secret]"
+
+
+def test_plan_masks_every_secret(written: Path, oslo) -> None:
+    text = (written / "plan.json").read_text()
+    token = unwrap(oslo.get("oslo-1-k3s-config").inputs["stdin"]).split("token: ")[1].split()[0]
+    assert token not in text
+    config = next(r for r in json.loads(text)["resources"] if r["name"] == "oslo-1-k3s-config")
+    assert config["inputs"]["stdin"] == "[secret]"
+    assert config["inputs"]["connection"]["host"] == "[secret]"  # the key makes it all secret
+
+
+def test_node_folder_holds_each_remote_command(written: Path, oslo) -> None:
+    folder = written / "node" / "oslo-1"
+    for cmd in oslo.of_type("command:remote:Command"):
+        assert (folder / f"{cmd.name}.create.sh").read_text() == cmd.inputs["create"] + "\n"
+    assert (folder / "oslo-1-k3s-install.delete.sh").exists()
+
+
+def test_plan_prints_counts_by_type(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert plan.main(["--stack", "oslo", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "command:remote:Command" in out and "total" in out
+
+
+def test_bad_stack_file_fails_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert plan.main(["--stack", "does-not-exist", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "Pulumi.does-not-exist.yaml: no such stack file" in err and "Traceback" not in err
+
+
+def test_two_runs_in_separate_processes_are_byte_identical(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        subprocess.run(
+            [sys.executable, "-m", "tools.plan", "--stack", "oslo", "--out", str(tmp_path / name)],
+            cwd=PROJECT_DIR,
+            check=True,
+            capture_output=True,
+        )
+    assert (tmp_path / "a" / "plan.json").read_bytes() == (tmp_path / "b" / "plan.json").read_bytes()
+    compare = filecmp.dircmp(tmp_path / "a", tmp_path / "b")
+    assert not compare.diff_files and not compare.left_only and not compare.right_only
