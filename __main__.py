@@ -8,6 +8,7 @@ import pulumi
 
 from components import settings as stack_settings
 from components.cluster import Cluster, ClusterArgs
+from components.openfaas import OpenFaaS, OpenFaaSArgs
 
 try:
     settings = stack_settings.load()
@@ -19,7 +20,14 @@ for warning in settings.warnings:
     pulumi.log.warn(warning)
 
 cluster = Cluster("cluster", ClusterArgs(settings=settings))
+openfaas = OpenFaaS(
+    "openfaas",
+    OpenFaaSArgs(settings=settings.openfaas, provider=cluster.provider, public_host=settings.first_server.host),
+)
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("nodes", {n.name: {"host": n.host, "role": n.role} for n in settings.nodes})
 pulumi.export("k3sVersion", settings.k3s.version)
+pulumi.export("gatewayUrl", openfaas.gateway_url)
+pulumi.export("adminPassword", openfaas.password)
+pulumi.export("openfaasEdition", settings.openfaas.edition)

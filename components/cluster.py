@@ -27,13 +27,18 @@ API_PORT = 6443
 AGENT_FLAGS = ("kubelet-arg", "kube-proxy-arg", "node-label", "node-taint", "flannel-iface", "node-external-ip")
 
 
-def api_url(host: str) -> str:
+def endpoint(scheme: str, host: str, port: int) -> str:
+    """`scheme://host:port`, with an IPv6 address in brackets."""
     try:
         if ipaddress.ip_address(host).version == 6:
-            return f"https://[{host}]:{API_PORT}"
+            host = f"[{host}]"
     except ValueError:
         pass
-    return f"https://{host}:{API_PORT}"
+    return f"{scheme}://{host}:{port}"
+
+
+def api_url(host: str) -> str:
+    return endpoint("https", host, API_PORT)
 
 
 def k3s_config(spec: NodeSpec, settings: Settings, token: str) -> dict[str, Any]:

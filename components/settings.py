@@ -15,7 +15,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pulumi
@@ -110,6 +110,28 @@ class K3sSettings:
         return out
 
 
+EDITIONS = ("ce", "pro")
+SERVICE_TYPES = ("LoadBalancer", "NodePort")
+
+
+@dataclass(frozen=True)
+class OpenFaaSSettings:
+    edition: str = "ce"
+    license: pulumi.Input[str] | None = field(default=None, repr=False)  # Pro only; a secret
+    namespace: str = "openfaas"
+    function_namespace: str = "openfaas-fn"
+    service_type: str = "LoadBalancer"
+    node_port: int = 31112
+    read_timeout: str = "65s"
+    write_timeout: str = "65s"
+    upstream_timeout: str = "60s"
+    ack_wait: str = "60s"
+
+    @property
+    def pro(self) -> bool:
+        return self.edition == "pro"
+
+
 @dataclass(frozen=True)
 class Settings:
     stack: str
@@ -117,6 +139,7 @@ class Settings:
     ssh_private_key: pulumi.Input[str] = field(repr=False)
     k3s: K3sSettings = K3sSettings()
     sysctl: tuple[tuple[str, str], ...] = tuple(DEFAULT_SYSCTL.items())
+    openfaas: OpenFaaSSettings = OpenFaaSSettings()
     warnings: tuple[str, ...] = ()
 
     @property
@@ -322,6 +345,79 @@ def _sysctl(raw: Any, problems: _Problems) -> tuple[tuple[str, str], ...]:
     return tuple(merged.items())
 
 
+_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(text: str) -> float:
+    """A Go duration ("65s", "1m5s") in seconds; OpenFaaS reads its timeouts with Go."""
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+
+
+def _duration(raw: Mapping[str, Any], key: str, default: str, problems: _Problems) -> str | None:
+    value = raw.get(key, default)
+    if not isinstance(value, str) or not _DURATION.match(value) or duration_seconds(value) <= 0:
+        problems.add(key, f"expected a duration with a unit, like '65s' or '1m5s', got {value!r}")
+        return None
+    return value
+
+
+def _openfaas(raw: Mapping[str, Any], secret_keys: set[str], k3s: K3sSettings, problems: _Problems) -> OpenFaaSSettings:
+    base = OpenFaaSSettings()
+    edition = raw.get("openfaasEdition", base.edition)
+    if edition not in EDITIONS:
+        problems.add("openfaasEdition", f"expected 'ce' (Community Edition) or 'pro' (Standard/Enterprise, needs a licence), got {edition!r}")
+    license_ = raw.get("openfaasLicense")
+    if edition == "pro" and not license_:
+        problems.add("openfaasLicense", "required for openfaasEdition 'pro': cat license.txt | pulumi config set --secret openfaasLicense")
+    elif license_ and "openfaasLicense" not in secret_keys:
+        problems.add("openfaasLicense", "must be a secret: set it again with `pulumi config set --secret openfaasLicense`")
+    names = {}
+    for key, default in (("openfaasNamespace", base.namespace), ("openfaasFunctionNamespace", base.function_namespace)):
+        names[key] = raw.get(key, default)
+        if not isinstance(names[key], str) or not _DNS_LABEL.match(names[key]):
+            problems.add(key, f"expected a namespace name (DNS-1123 label), got {names[key]!r}")
+    if names["openfaasNamespace"] == names["openfaasFunctionNamespace"]:
+        problems.add("openfaasFunctionNamespace", "must differ from openfaasNamespace: faas-netes watches a namespace of its own")
+    service_type = raw.get("gatewayServiceType", base.service_type)
+    if service_type not in SERVICE_TYPES:
+        problems.add("gatewayServiceType", f"expected 'LoadBalancer' or 'NodePort', got {service_type!r}" + (_suggest(service_type, SERVICE_TYPES) if isinstance(service_type, str) else ""))
+    elif service_type == "LoadBalancer" and "servicelb" in k3s.disable:
+        problems.add("gatewayServiceType", "'LoadBalancer' needs K3s' servicelb, which k3sDisable turns off; use 'NodePort' or keep servicelb")
+    node_port = _parse_int(raw.get("gatewayNodePort", base.node_port), "gatewayNodePort", 30000, 32767, problems)
+    timeouts = {
+        key: _duration(raw, key, default, problems)
+        for key, default in (
+            ("gatewayReadTimeout", base.read_timeout),
+            ("gatewayWriteTimeout", base.write_timeout),
+            ("gatewayUpstreamTimeout", base.upstream_timeout),
+            ("queueAckWait", base.ack_wait),
+        )
+    }
+    upstream = timeouts["gatewayUpstreamTimeout"]
+    if upstream:
+        for key in ("gatewayReadTimeout", "gatewayWriteTimeout"):
+            other = timeouts[key]
+            if other and duration_seconds(upstream) >= duration_seconds(other):
+                problems.add("gatewayUpstreamTimeout", f"{upstream} must be smaller than {key} ({other}): the gateway must outlive the call it proxies")
+        ack = timeouts["queueAckWait"]
+        if ack and duration_seconds(ack) < duration_seconds(upstream):
+            problems.add("queueAckWait", f"{ack} must be at least gatewayUpstreamTimeout ({upstream}): NATS would redeliver an async call that is still running")
+    return OpenFaaSSettings(
+        edition=str(edition),
+        license=license_ or None,
+        namespace=str(names["openfaasNamespace"]),
+        function_namespace=str(names["openfaasFunctionNamespace"]),
+        service_type=str(service_type),
+        node_port=node_port or base.node_port,
+        read_timeout=timeouts["gatewayReadTimeout"] or base.read_timeout,
+        write_timeout=timeouts["gatewayWriteTimeout"] or base.write_timeout,
+        upstream_timeout=upstream or base.upstream_timeout,
+        ack_wait=timeouts["queueAckWait"] or base.ack_wait,
+    )
+
+
 # Keys this module understands (without the project prefix). Later components add theirs.
 KNOWN_KEYS = (
     "nodes",
@@ -332,6 +428,16 @@ KNOWN_KEYS = (
     "k3sExtraFlags",
     "k3sReadyTimeout",
     "sysctl",
+    "openfaasEdition",
+    "openfaasLicense",
+    "openfaasNamespace",
+    "openfaasFunctionNamespace",
+    "gatewayServiceType",
+    "gatewayNodePort",
+    "gatewayReadTimeout",
+    "gatewayWriteTimeout",
+    "gatewayUpstreamTimeout",
+    "queueAckWait",
 )
 
 
@@ -365,6 +471,7 @@ def from_config(
         problems.add("sshPrivateKey", "must be a secret: set it again with `pulumi config set --secret sshPrivateKey`")
     k3s = _k3s(values, problems)
     sysctl = _sysctl(values.get("sysctl"), problems)
+    openfaas = _openfaas(values, secret_keys, k3s, problems)
     problems.raise_if_any()
     warnings: list[str] = []
     servers = sum(1 for n in nodes if n.role == "server")
@@ -379,6 +486,7 @@ def from_config(
         ssh_private_key=secret(key or ""),
         k3s=k3s,
         sysctl=sysctl,
+        openfaas=replace(openfaas, license=secret(raw["openfaasLicense"]) if openfaas.license else None),
         warnings=tuple(warnings),
     )
 

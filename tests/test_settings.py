@@ -144,6 +144,20 @@ def test_pulumi_yaml_declares_the_same_defaults_as_the_code() -> None:
     assert schema["k3sExtraFlags"]["default"] == list(base.extra_flags)
     assert schema["k3sReadyTimeout"]["default"] == base.ready_timeout
     assert schema["sshPrivateKey"]["secret"] is True
+    assert schema["openfaasLicense"]["secret"] is True and "default" not in schema["openfaasLicense"]
+    openfaas = s.OpenFaaSSettings()
+    for key, attr in (
+        ("openfaasEdition", "edition"),
+        ("openfaasNamespace", "namespace"),
+        ("openfaasFunctionNamespace", "function_namespace"),
+        ("gatewayServiceType", "service_type"),
+        ("gatewayNodePort", "node_port"),
+        ("gatewayReadTimeout", "read_timeout"),
+        ("gatewayWriteTimeout", "write_timeout"),
+        ("gatewayUpstreamTimeout", "upstream_timeout"),
+        ("queueAckWait", "ack_wait"),
+    ):
+        assert schema[key]["default"] == getattr(openfaas, attr), key
     declared = set(schema) | {"nodes", "sysctl"}  # the two object keys the schema cannot type
     assert declared == set(s.KNOWN_KEYS)
 

@@ -69,7 +69,8 @@ def write_plan(run: StackRun, out: Path) -> None:
         elif r.type == "kubernetes:helm.sh/v3:Release":
             (out / "helm").mkdir(exist_ok=True)
             values = sorted_keys(masked(r.inputs)).get("values") or {}
-            (out / "helm" / f"{r.name}.values.yaml").write_text(_dump(values))
+            release = r.inputs.get("name") or r.name  # the Helm release's own name
+            (out / "helm" / f"{release}.values.yaml").write_text(_dump(values))
         elif r.type == "command:remote:Command":
             folder = out / "node" / (r.parent or "cluster")
             folder.mkdir(parents=True, exist_ok=True)

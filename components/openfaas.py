@@ -1,0 +1,154 @@
+"""OpenFaaS on the cluster: its namespaces, the gateway's credentials, the Helm release.
+
+The chart creates no namespace, and its own `generateBasicAuth` runs as a Helm hook with a
+random password that Pulumi cannot see; so the stack makes both namespaces and the `basic-auth`
+Secret itself (password from pulumi-random, a secret end to end) before the release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import versions
+from components.cluster import endpoint
+from components.settings import OpenFaaSSettings
+
+CHART_REPO = "https://openfaas.github.io/faas-netes/"
+CHART = "openfaas"
+GATEWAY_PORT = 8080
+ADMIN_USER = "admin"  # the chart's alertmanager config hard-codes this user name
+LICENSE_SECRET = "openfaas-license"  # name and key the chart looks for in Pro
+
+
+@dataclass(frozen=True)
+class ExternalNats:
+    """A NATS server OpenFaaS Pro uses for its JetStream queue instead of its own."""
+
+    host: str
+    port: int = 4222
+    cluster_name: str = "faas-cluster"
+
+
+@dataclass(frozen=True)
+class OpenFaaSArgs:
+    settings: OpenFaaSSettings
+    provider: k8s.Provider
+    public_host: str  # where users reach the gateway (the first server)
+    external_nats: ExternalNats | None = None  # Pro only; CE keeps its bundled queue
+
+
+def chart_values(settings: OpenFaaSSettings, external_nats: ExternalNats | None = None) -> dict[str, Any]:
+    """The chart's values, as data. Every key exists in chart 15.x (tests/test_openfaas.py)."""
+    values: dict[str, Any] = {
+        "functionNamespace": settings.function_namespace,
+        "clusterRole": False,  # one function namespace: a Role there is enough
+        "basic_auth": True,
+        "generateBasicAuth": False,  # the stack makes Secret basic-auth
+        "exposeServices": True,
+        "serviceType": settings.service_type,
+        "async": True,
+        "openfaasPro": settings.pro,
+        "openfaasImagePullPolicy": "IfNotPresent",  # the chart pins its images by tag
+        "operator": {"create": False},  # CE would fail the render; Pro does not need it here
+        "gateway": {
+            "readTimeout": settings.read_timeout,
+            "writeTimeout": settings.write_timeout,
+            "upstreamTimeout": settings.upstream_timeout,
+        },
+        "queueWorker": {"ackWait": settings.ack_wait},
+    }
+    if settings.service_type == "NodePort":
+        values["gateway"]["nodePort"] = settings.node_port
+    if settings.pro and external_nats:
+        values["nats"] = {
+            "external": {
+                "enabled": True,
+                "host": external_nats.host,
+                "port": external_nats.port,
+                "clusterName": external_nats.cluster_name,
+            }
+        }
+    return values
+
+
+def gateway_url(settings: OpenFaaSSettings, public_host: str) -> str:
+    port = settings.node_port if settings.service_type == "NodePort" else GATEWAY_PORT
+    return endpoint("http", public_host, port)
+
+
+class OpenFaaS(pulumi.ComponentResource):
+    """The OpenFaaS control plane, installed from the official chart."""
+
+    namespace: k8s.core.v1.Namespace
+    function_namespace: k8s.core.v1.Namespace
+    password: pulumi.Output[str]
+    release: k8s.helm.v3.Release
+    gateway_url: str
+
+    def __init__(self, name: str, args: OpenFaaSArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sovereign-faas:index:OpenFaaS", name, None, opts)
+        settings = args.settings
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
+
+        self.namespace = _namespace(f"{name}-namespace", settings.namespace, on_cluster)
+        self.function_namespace = _namespace(f"{name}-function-namespace", settings.function_namespace, on_cluster)
+        password = random.RandomPassword(
+            f"{name}-admin-password",
+            length=32,
+            special=False,  # typed into faas-cli and curl; length gives the strength
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.password = pulumi.Output.secret(password.result)
+        auth = self._secret(
+            f"{name}-basic-auth",
+            "basic-auth",
+            {"basic-auth-user": ADMIN_USER, "basic-auth-password": self.password},
+            on_cluster,
+        )
+        before_release: list[pulumi.Resource] = [self.namespace, self.function_namespace, auth]
+        if settings.pro:
+            assert settings.license is not None  # settings refuse pro without one
+            before_release.append(self._secret(f"{name}-license", LICENSE_SECRET, {"license": settings.license}, on_cluster))
+
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name="openfaas",
+            chart=CHART,
+            version=versions.OPENFAAS_CHART,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=settings.namespace,
+            values=chart_values(settings, args.external_nats),
+            create_namespace=False,
+            skip_await=False,  # wait for the rollout
+            timeout=600,
+            atomic=True,  # a failed install or upgrade rolls back: nothing half-applied
+            cleanup_on_fail=True,
+            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=before_release)),
+        )
+        self.gateway_url = gateway_url(settings, args.public_host)
+        self.register_outputs({"gatewayUrl": self.gateway_url, "password": self.password})
+
+    def _secret(self, resource: str, name: str, data: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.core.v1.Secret:
+        return k8s.core.v1.Secret(
+            resource,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=self.namespace.metadata.name),
+            type="Opaque",
+            string_data=pulumi.Output.secret(data),
+            opts=opts,
+        )
+
+
+def _namespace(resource: str, name: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.Namespace:
+    return k8s.core.v1.Namespace(
+        resource,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=name,
+            labels={"app.kubernetes.io/part-of": "openfaas", "app.kubernetes.io/managed-by": "sovereign-faas"},
+        ),
+        opts=opts,
+    )
