@@ -25,6 +25,40 @@ ADMIN_USER = "admin"  # the chart's alertmanager config hard-codes this user nam
 LICENSE_SECRET = "openfaas-license"  # name and key the chart looks for in Pro
 
 
+# The chart values this module may write, as dotted paths, from chart 15.x's values.yaml
+# (see shared/reference/openfaas.md). A test checks every key we write is in this list, so a
+# typo such as `gateway.upstreamTimout` fails the tests instead of being ignored by Helm.
+OPENFAAS_CHART_KEYS = frozenset(
+    {
+        "functionNamespace",
+        "clusterRole",
+        "basic_auth",
+        "generateBasicAuth",
+        "exposeServices",
+        "serviceType",
+        "async",
+        "openfaasPro",
+        "openfaasImagePullPolicy",
+        "securityContext",
+        "operator.create",
+        "gateway.readTimeout",
+        "gateway.writeTimeout",
+        "gateway.upstreamTimeout",
+        "gateway.nodePort",
+        "gatewayExternal.annotations",
+        "queueWorker.ackWait",
+        "nats.external.enabled",
+        "nats.external.host",
+        "nats.external.port",
+        "nats.external.clusterName",
+        "functions.httpProbe",
+        "functions.setNonRootUser",
+        "prometheus.create",
+        "alertmanager.create",
+    }
+)
+
+
 @dataclass(frozen=True)
 class ExternalNats:
     """A NATS server OpenFaaS Pro uses for its JetStream queue instead of its own."""

@@ -207,7 +207,7 @@ def _parse_int(raw: Any, key: str, low: int, high: int, problems: _Problems) -> 
     if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
         value = int(raw)
     if not _is_int(value) or not low <= value <= high:
-        problems.add(key, f"expected an integer from {low} to {high}, got {raw!r}")
+        problems.add(key, f"expected an integer from {low} to {high}, got {value!r}")
         return None
     return value
 
@@ -442,10 +442,13 @@ KNOWN_KEYS = (
 
 
 def _decode(value: str) -> Any:
-    """Object and list values reach the program as JSON text; plain strings stay strings."""
+    """Object and list values reach the program as JSON text; everything else stays the string
+    the user typed (numbers are parsed where a number is expected, with a message if not)."""
+    if value.lstrip()[:1] not in ("[", "{"):
+        return value
     try:
         return json.loads(value)
-    except (TypeError, ValueError):
+    except ValueError:
         return value
 
 

@@ -255,7 +255,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 urn=urn,
                 custom=bool(request.custom),
                 parent=self._names.get(request.parent),
-                provider=self._names.get(request.provider.split("::")[0]) if request.provider else None,
+                provider=self._names.get(request.provider.rsplit("::", 1)[0]) if request.provider else None,
                 inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
                 options={
                     "dependsOn": sorted(self._names.get(u, u) for u in request.dependencies),

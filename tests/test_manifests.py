@@ -1,0 +1,56 @@
+"""Every Kubernetes object the stack writes passes the API's schema, strictly (no unknown
+field slips through), for the Kubernetes minor of the pinned K3s release."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+
+from components.settings import K3sSettings
+from tests.conftest import stack
+from tools.harness import run_stack
+from tools.plan import is_kubernetes_object, manifest
+
+# One stack per shape of output; later components add theirs to the same test.
+STACKS = {
+    "oslo": None,  # the example stack file
+    "pro-nodeport": stack(
+        openfaasEdition="pro",
+        openfaasLicense={"secure": "licence"},
+        gatewayServiceType="NodePort",
+        nodes=[{"name": "a", "host": "198.51.100.1"}, {"name": "b", "host": "198.51.100.2"}],
+    ),
+}
+
+
+def kubernetes_minor() -> str:
+    major, minor, _ = K3sSettings().kubernetes_version.split(".")
+    return f"{major}.{minor}.0"
+
+
+def objects() -> list[tuple[str, dict]]:
+    found = []
+    for name, config in STACKS.items():
+        run = run_stack(name, config)
+        found += [(f"{name}/{r.name}", manifest(r)) for r in run.resources if is_kubernetes_object(r)]
+    return found
+
+
+OBJECTS = objects()
+
+
+def test_there_are_objects_to_check() -> None:
+    kinds = {obj["kind"] for _, obj in OBJECTS}
+    assert {"Namespace", "Secret"} <= kinds
+
+
+@pytest.mark.parametrize(("name", "obj"), OBJECTS, ids=[n for n, _ in OBJECTS])
+def test_object_is_valid_in_strict_mode(name: str, obj: dict) -> None:
+    kubernetes_validate.validate(obj, kubernetes_minor(), strict=True)
+
+
+def test_strict_mode_catches_an_unknown_field() -> None:
+    _, obj = OBJECTS[0]
+    broken = {**obj, "metadata": {**obj["metadata"], "lables": {"a": "b"}}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, kubernetes_minor(), strict=True)
