@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # Usage: k3s-config-remove.sh
 #
-# The delete of the K3s config step: remove what k3s-config.sh wrote (the config carries the
-# cluster token, so nothing of it may stay behind). Runs after the uninstall on `pulumi
-# destroy`; the uninstaller already removed /etc/rancher/k3s, this removes the kept copy.
+# The delete step of k3s-config.sh: remove config.yaml and its backup. They carry the cluster
+# token, so nothing of them may stay behind. On `pulumi destroy` this runs after the install
+# step's delete (k3s-uninstall.sh), which leaves config.yaml to this step on purpose.
 # Idempotent: a second run finds nothing and says "unchanged".
 set -euo pipefail
 
 readonly SELF=k3s-config-remove.sh
-readonly FILES=(
-  /etc/rancher/k3s/config.yaml
-  /etc/rancher/k3s/config.yaml.bak
-  /etc/sovereign-faas/k3s-config.yaml
-)
+readonly DIR=/etc/rancher/k3s
+readonly FILES=("$DIR/config.yaml" "$DIR/config.yaml.bak")
+
+die() {
+  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*" >&2
+  exit 1
+}
+
+report() {
+  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*"
+}
 
 main() {
-  [[ $# -eq 0 ]] || { printf 'sovereign-faas: %s: error: takes no arguments\n' "$SELF" >&2; exit 1; }
+  [[ $# -eq 0 ]] || die "usage: $SELF (no arguments)"
   local removed=0 file
   for file in "${FILES[@]}"; do
     if [[ -e $file ]]; then
@@ -23,10 +29,14 @@ main() {
       removed=$((removed + 1))
     fi
   done
+  # The directory goes too once K3s is gone and it is empty.
+  if [[ -d $DIR && ! -e /usr/local/bin/k3s ]]; then
+    rmdir --ignore-fail-on-non-empty -- "$DIR" "${DIR%/*}"
+  fi
   if ((removed > 0)); then
-    printf 'sovereign-faas: %s: changed (removed %d file(s))\n' "$SELF" "$removed"
+    report "changed (removed $removed file(s) from $DIR)"
   else
-    printf 'sovereign-faas: %s: unchanged\n' "$SELF"
+    report "unchanged"
   fi
 }
 

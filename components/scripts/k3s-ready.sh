@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Usage: k3s-ready.sh NODE_NAME TIMEOUT_SECONDS    (runs on a server)
+#
+# Wait, at most about TIMEOUT_SECONDS, until the API server answers /readyz with "ok" and
+# node NODE_NAME reports Ready=True. Each probe is bounded (timeout 10 around a 5 s request),
+# the deadline is checked before every sleep, so the overrun is at most one probe.
+# Success, last stdout line: "sovereign-faas: k3s-ready.sh: node NAME Ready after Ns".
+# Timeout: the last status seen goes to stderr, exit 1.
+set -euo pipefail
+
+readonly SELF=k3s-ready.sh
+readonly K3S=/usr/local/bin/k3s
+last_status="no probe ran"
+errfile=""
+
+die() {
+  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*" >&2
+  exit 1
+}
+
+cleanup() {
+  if [[ -n $errfile ]]; then rm -f -- "$errfile"; fi
+}
+trap cleanup EXIT
+
+check_args() {
+  [[ $# -eq 2 ]] || die "usage: $SELF NODE_NAME TIMEOUT_SECONDS"
+  # Kubernetes node names are DNS subdomains (lower case).
+  [[ $1 =~ ^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$ ]] ||
+    die "NODE_NAME must be a Kubernetes node name (lower-case DNS name), got '$1'"
+  [[ $2 =~ ^[1-9][0-9]{0,5}$ ]] ||
+    die "TIMEOUT_SECONDS must be a positive integer (at most 999999), got '$2'"
+}
+
+# One line, short: kubectl errors can span lines.
+one_line() {
+  local text=${1//$'\n'/ }
+  printf '%s' "${text:0:200}"
+}
+
+# Run one bounded kubectl call: its stdout in `out`, stderr in `err`, exit status in `rc`
+# (the caller's locals: bash variables are dynamically scoped). stderr is kept apart so a kubectl warning cannot spoil the answer ("ok", "True").
+kubectl_get() {
+  rc=0
+  out=$(timeout 10 "$K3S" kubectl get "$@" --request-timeout=5s 2>"$errfile") || rc=$?
+  err=$(<"$errfile")
+  if [[ $rc -eq 124 ]]; then err="no answer within 10 s"; fi
+}
+
+# Probe once; on failure remember why in last_status.
+probe() {
+  local node=$1 out err rc
+  kubectl_get --raw=/readyz
+  if [[ $rc -ne 0 || $out != ok ]]; then
+    last_status="readyz: $(one_line "${err:-${out:-exit $rc}}")"
+    return 1
+  fi
+  kubectl_get node "$node" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'
+  if [[ $rc -ne 0 ]]; then
+    if [[ $err == *NotFound* ]]; then err="not registered"; fi
+    last_status="node $node Ready=$(one_line "${err:-exit $rc}")"
+    return 1
+  fi
+  last_status="node $node Ready=${out:-unknown}"
+  [[ $out == True ]]
+}
+
+main() {
+  check_args "$@"
+  local node=$1 limit=$2 start now deadline
+  errfile=$(mktemp)
+  start=$(date +%s)
+  deadline=$((start + limit))
+  while true; do
+    if probe "$node"; then
+      now=$(date +%s)
+      printf 'sovereign-faas: %s: node %s Ready after %ss\n' "$SELF" "$node" "$((now - start))"
+      return
+    fi
+    now=$(date +%s)
+    if ((now >= deadline)); then
+      die "timed out after $limit s waiting for node $node; last status: $last_status"
+    fi
+    # Never sleep past the deadline: the last probe runs at the deadline.
+    sleep "$((deadline - now < 2 ? deadline - now : 2))"
+  done
+}
+
+main "$@"
