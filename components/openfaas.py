@@ -16,6 +16,7 @@ import pulumi_random as random
 
 from components import versions
 from components.cluster import endpoint
+from components.kube import namespace
 from components.settings import OpenFaaSSettings
 
 CHART_REPO = "https://openfaas.github.io/faas-netes/"
@@ -129,8 +130,8 @@ class OpenFaaS(pulumi.ComponentResource):
         settings = args.settings
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
 
-        self.namespace = _namespace(f"{name}-namespace", settings.namespace, on_cluster)
-        self.function_namespace = _namespace(f"{name}-function-namespace", settings.function_namespace, on_cluster)
+        self.namespace = namespace(f"{name}-namespace", settings.namespace, on_cluster, part_of="openfaas")
+        self.function_namespace = namespace(f"{name}-function-namespace", settings.function_namespace, on_cluster, part_of="openfaas")
         password = random.RandomPassword(
             f"{name}-admin-password",
             length=32,
@@ -176,13 +177,3 @@ class OpenFaaS(pulumi.ComponentResource):
             opts=opts,
         )
 
-
-def _namespace(resource: str, name: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.Namespace:
-    return k8s.core.v1.Namespace(
-        resource,
-        metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=name,
-            labels={"app.kubernetes.io/part-of": "openfaas", "app.kubernetes.io/managed-by": "sovereign-faas"},
-        ),
-        opts=opts,
-    )

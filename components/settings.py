@@ -10,7 +10,6 @@ users; a test keeps the two equal.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import json
 import re
@@ -20,9 +19,20 @@ from typing import Any
 
 import pulumi
 
-from components import versions
+from components import nats, redis, versions
+from components.validation import (
+    DNS_LABEL,
+    PROJECT,
+    ConfigError,
+    Problems,
+    check_keys,
+    duration_seconds,
+    parse_duration,
+    parse_int,
+    string_list,
+    suggest,
+)
 
-PROJECT = "sovereign-faas"
 
 # Kernel settings every node gets unless the stack overrides a key (values are sysctl strings).
 # Why each one: see README "Kernel settings".
@@ -58,10 +68,6 @@ MANAGED_K3S_FLAGS: dict[str, str] = {
     "secrets-encryption": "always on",
 }
 _LIST_FLAG = re.compile(r".*-arg$|^(tls-san|node-label|node-taint|kube-.*-arg)$")
-
-
-class ConfigError(Exception):
-    """A user mistake in the stack config. The message is for people: no traceback needed."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,9 @@ class Settings:
     k3s: K3sSettings = K3sSettings()
     sysctl: tuple[tuple[str, str], ...] = tuple(DEFAULT_SYSCTL.items())
     openfaas: OpenFaaSSettings = OpenFaaSSettings()
+    data_namespace: str = "faas-data"  # NATS and Redis
+    nats: nats.NatsSettings = nats.NatsSettings()
+    redis: redis.RedisSettings = redis.RedisSettings()
     warnings: tuple[str, ...] = ()
 
     @property
@@ -154,35 +163,6 @@ class Settings:
 # --- reading ------------------------------------------------------------------------------
 
 
-class _Problems:
-    """Collects every mistake with its key path, so one run reports all of them."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.items: list[str] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.items.append(f"{PROJECT}:{key}: {message}")
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            lines = "\n".join(f"  - {p}" for p in self.items)
-            count = "problem" if len(self.items) == 1 else "problems"
-            raise ConfigError(f"{self.source}: {len(self.items)} {count} in the stack config:\n{lines}")
-
-
-def _suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else f"; expected one of: {', '.join(sorted(choices))}"
-
-
-def _check_keys(obj: Mapping[str, Any], allowed: tuple[str, ...], path: str, problems: _Problems) -> None:
-    for key in obj:
-        if key not in allowed:
-            problems.add(f"{path}.{key}" if path else key, "unknown key" + _suggest(str(key), allowed))
-
-
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
 _K3S_VERSION = re.compile(r"^v1\.\d+\.\d+\+k3s\d+$")
 _SYSCTL_KEY = re.compile(r"^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$")
@@ -198,21 +178,7 @@ def is_host(value: str) -> bool:
         return bool(_HOSTNAME.match(value)) and not value.replace(".", "").isdigit()
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _parse_int(raw: Any, key: str, low: int, high: int, problems: _Problems) -> int | None:
-    value = raw
-    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
-        value = int(raw)
-    if not _is_int(value) or not low <= value <= high:
-        problems.add(key, f"expected an integer from {low} to {high}, got {value!r}")
-        return None
-    return value
-
-
-def _nodes(raw: Any, problems: _Problems) -> tuple[NodeSpec, ...]:
+def _nodes(raw: Any, problems: Problems) -> tuple[NodeSpec, ...]:
     if raw is None:
         problems.add("nodes", "required: a list of nodes, e.g. [{name: oslo-1, host: 203.0.113.10}]; the first is the K3s server")
         return ()
@@ -240,15 +206,15 @@ def _nodes(raw: Any, problems: _Problems) -> tuple[NodeSpec, ...]:
 _NODE_KEYS = ("name", "host", "user", "port", "role", "privateAddress", "hostKey")
 
 
-def _node(item: Any, i: int, problems: _Problems) -> NodeSpec | None:
+def _node(item: Any, i: int, problems: Problems) -> NodeSpec | None:
     path = f"nodes[{i}]"
     if not isinstance(item, dict):
         problems.add(path, f"expected an object with name and host, got {item!r}")
         return None
-    _check_keys(item, _NODE_KEYS, path, problems)
+    check_keys(item, _NODE_KEYS, path, problems)
     ok = True
     name = item.get("name")
-    if not isinstance(name, str) or not _DNS_LABEL.match(name):
+    if not isinstance(name, str) or not DNS_LABEL.match(name):
         problems.add(f"{path}.name", f"expected a DNS-1123 label (lower-case letters, digits, '-', at most 63), got {name!r}")
         ok = False
     host = item.get("host")
@@ -262,10 +228,10 @@ def _node(item: Any, i: int, problems: _Problems) -> NodeSpec | None:
     if not isinstance(user, str) or not _USER.match(user):
         problems.add(f"{path}.user", f"expected a Unix user name (root, or a sudoer), got {user!r}")
         ok = False
-    port = _parse_int(item.get("port", 22), f"{path}.port", 1, 65535, problems)
+    port = parse_int(item.get("port", 22), f"{path}.port", 1, 65535, problems)
     role = item.get("role", "server" if i == 0 else "agent")
     if role not in ROLES:
-        problems.add(f"{path}.role", f"expected 'server' or 'agent', got {role!r}" + (_suggest(role, ROLES) if isinstance(role, str) else ""))
+        problems.add(f"{path}.role", f"expected 'server' or 'agent', got {role!r}" + (suggest(role, ROLES) if isinstance(role, str) else ""))
         ok = False
     private = item.get("privateAddress")
     if private is not None and not (isinstance(private, str) and _is_ip(private)):
@@ -288,34 +254,27 @@ def _is_ip(value: str) -> bool:
         return False
 
 
-def _string_list(raw: Any, key: str, problems: _Problems) -> tuple[str, ...] | None:
-    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-        problems.add(key, f"expected a list of strings, got {raw!r}")
-        return None
-    return tuple(raw)
-
-
-def _k3s(raw: Mapping[str, Any], problems: _Problems) -> K3sSettings:
+def _k3s(raw: Mapping[str, Any], problems: Problems) -> K3sSettings:
     base = K3sSettings()
     version = raw.get("k3sVersion", base.version)
     if not isinstance(version, str) or not _K3S_VERSION.match(version):
         problems.add("k3sVersion", f"expected a K3s release like '{versions.K3S}' (v1.<minor>.<patch>+k3s<n>), got {version!r}")
         version = base.version
-    disable = _string_list(raw.get("k3sDisable", list(base.disable)), "k3sDisable", problems) or ()
+    disable = string_list(raw.get("k3sDisable", list(base.disable)), "k3sDisable", problems) or ()
     for i, item in enumerate(disable):
         if item not in K3S_COMPONENTS:
-            problems.add(f"k3sDisable[{i}]", f"unknown K3s component {item!r}" + _suggest(item, K3S_COMPONENTS))
+            problems.add(f"k3sDisable[{i}]", f"unknown K3s component {item!r}" + suggest(item, K3S_COMPONENTS))
     snapshotter = raw.get("k3sSnapshotter", base.snapshotter)
     if snapshotter not in SNAPSHOTTERS:
         problems.add("k3sSnapshotter", f"expected 'overlayfs' or 'stargz' (lazy image pulling, experimental), got {snapshotter!r}")
-    flags = _string_list(raw.get("k3sExtraFlags", []), "k3sExtraFlags", problems) or ()
+    flags = string_list(raw.get("k3sExtraFlags", []), "k3sExtraFlags", problems) or ()
     for i, flag in enumerate(flags):
         match = _FLAG.match(flag)
         if not match:
             problems.add(f"k3sExtraFlags[{i}]", f"expected a K3s flag like '--kube-apiserver-arg=audit-log-maxage=30', got {flag!r}")
         elif match.group(1) in MANAGED_K3S_FLAGS:
             problems.add(f"k3sExtraFlags[{i}]", f"'--{match.group(1)}' is managed by the stack ({MANAGED_K3S_FLAGS[match.group(1)]})")
-    timeout = _parse_int(raw.get("k3sReadyTimeout", base.ready_timeout), "k3sReadyTimeout", 30, 3600, problems)
+    timeout = parse_int(raw.get("k3sReadyTimeout", base.ready_timeout), "k3sReadyTimeout", 30, 3600, problems)
     return K3sSettings(
         version=version,
         disable=tuple(disable),
@@ -325,7 +284,7 @@ def _k3s(raw: Mapping[str, Any], problems: _Problems) -> K3sSettings:
     )
 
 
-def _sysctl(raw: Any, problems: _Problems) -> tuple[tuple[str, str], ...]:
+def _sysctl(raw: Any, problems: Problems) -> tuple[tuple[str, str], ...]:
     merged = dict(DEFAULT_SYSCTL)
     if raw is None:
         return tuple(merged.items())
@@ -345,25 +304,7 @@ def _sysctl(raw: Any, problems: _Problems) -> tuple[tuple[str, str], ...]:
     return tuple(merged.items())
 
 
-_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def duration_seconds(text: str) -> float:
-    """A Go duration ("65s", "1m5s") in seconds; OpenFaaS reads its timeouts with Go."""
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
-
-
-def _duration(raw: Mapping[str, Any], key: str, default: str, problems: _Problems) -> str | None:
-    value = raw.get(key, default)
-    if not isinstance(value, str) or not _DURATION.match(value) or duration_seconds(value) <= 0:
-        problems.add(key, f"expected a duration with a unit, like '65s' or '1m5s', got {value!r}")
-        return None
-    return value
-
-
-def _openfaas(raw: Mapping[str, Any], secret_keys: set[str], k3s: K3sSettings, problems: _Problems) -> OpenFaaSSettings:
+def _openfaas(raw: Mapping[str, Any], secret_keys: set[str], k3s: K3sSettings, problems: Problems) -> OpenFaaSSettings:
     base = OpenFaaSSettings()
     edition = raw.get("openfaasEdition", base.edition)
     if edition not in EDITIONS:
@@ -376,18 +317,18 @@ def _openfaas(raw: Mapping[str, Any], secret_keys: set[str], k3s: K3sSettings, p
     names = {}
     for key, default in (("openfaasNamespace", base.namespace), ("openfaasFunctionNamespace", base.function_namespace)):
         names[key] = raw.get(key, default)
-        if not isinstance(names[key], str) or not _DNS_LABEL.match(names[key]):
+        if not isinstance(names[key], str) or not DNS_LABEL.match(names[key]):
             problems.add(key, f"expected a namespace name (DNS-1123 label), got {names[key]!r}")
     if names["openfaasNamespace"] == names["openfaasFunctionNamespace"]:
         problems.add("openfaasFunctionNamespace", "must differ from openfaasNamespace: faas-netes watches a namespace of its own")
     service_type = raw.get("gatewayServiceType", base.service_type)
     if service_type not in SERVICE_TYPES:
-        problems.add("gatewayServiceType", f"expected 'LoadBalancer' or 'NodePort', got {service_type!r}" + (_suggest(service_type, SERVICE_TYPES) if isinstance(service_type, str) else ""))
+        problems.add("gatewayServiceType", f"expected 'LoadBalancer' or 'NodePort', got {service_type!r}" + (suggest(service_type, SERVICE_TYPES) if isinstance(service_type, str) else ""))
     elif service_type == "LoadBalancer" and "servicelb" in k3s.disable:
         problems.add("gatewayServiceType", "'LoadBalancer' needs K3s' servicelb, which k3sDisable turns off; use 'NodePort' or keep servicelb")
-    node_port = _parse_int(raw.get("gatewayNodePort", base.node_port), "gatewayNodePort", 30000, 32767, problems)
+    node_port = parse_int(raw.get("gatewayNodePort", base.node_port), "gatewayNodePort", 30000, 32767, problems)
     timeouts = {
-        key: _duration(raw, key, default, problems)
+        key: parse_duration(raw, key, default, problems)
         for key, default in (
             ("gatewayReadTimeout", base.read_timeout),
             ("gatewayWriteTimeout", base.write_timeout),
@@ -418,8 +359,8 @@ def _openfaas(raw: Mapping[str, Any], secret_keys: set[str], k3s: K3sSettings, p
     )
 
 
-# Keys this module understands (without the project prefix). Later components add theirs.
-KNOWN_KEYS = (
+# Keys this module understands (without the project prefix); components add their own.
+CORE_KEYS = (
     "nodes",
     "sshPrivateKey",
     "k3sVersion",
@@ -438,7 +379,18 @@ KNOWN_KEYS = (
     "gatewayWriteTimeout",
     "gatewayUpstreamTimeout",
     "queueAckWait",
+    "dataNamespace",
 )
+KNOWN_KEYS = CORE_KEYS + nats.KEYS + redis.KEYS
+
+
+def _data_namespace(raw: Mapping[str, Any], openfaas: OpenFaaSSettings, problems: Problems) -> str:
+    name = raw.get("dataNamespace", Settings.data_namespace)
+    if not isinstance(name, str) or not DNS_LABEL.match(name):
+        problems.add("dataNamespace", f"expected a namespace name (DNS-1123 label), got {name!r}")
+    elif name in (openfaas.namespace, openfaas.function_namespace):
+        problems.add("dataNamespace", f"must differ from the OpenFaaS namespaces, got {name!r}: NATS and Redis get their own network policies")
+    return str(name)
 
 
 def _decode(value: str) -> Any:
@@ -459,9 +411,9 @@ def from_config(
     secret: Callable[[str], pulumi.Input[str]] = pulumi.Output.secret,
 ) -> Settings:
     """Validate raw config (`{"nodes": "<json>", ...}`, project prefix removed) into Settings."""
-    problems = _Problems(f"Pulumi.{stack}.yaml")
+    problems = Problems(f"Pulumi.{stack}.yaml")
     values = {k: _decode(v) for k, v in raw.items()}
-    _check_keys(values, KNOWN_KEYS, "", problems)
+    check_keys(values, KNOWN_KEYS, "", problems)
     nodes = _nodes(values.get("nodes"), problems)
     key = raw.get("sshPrivateKey")
     if not key:
@@ -475,6 +427,9 @@ def from_config(
     k3s = _k3s(values, problems)
     sysctl = _sysctl(values.get("sysctl"), problems)
     openfaas = _openfaas(values, secret_keys, k3s, problems)
+    data_namespace = _data_namespace(values, openfaas, problems)
+    nats_settings = nats.parse_settings(values, problems)
+    redis_settings = redis.parse_settings(values, problems)
     problems.raise_if_any()
     warnings: list[str] = []
     servers = sum(1 for n in nodes if n.role == "server")
@@ -490,6 +445,9 @@ def from_config(
         k3s=k3s,
         sysctl=sysctl,
         openfaas=replace(openfaas, license=secret(raw["openfaasLicense"]) if openfaas.license else None),
+        data_namespace=data_namespace,
+        nats=nats_settings,
+        redis=redis_settings,
         warnings=tuple(warnings),
     )
 

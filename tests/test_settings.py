@@ -158,6 +158,7 @@ def test_pulumi_yaml_declares_the_same_defaults_as_the_code() -> None:
         ("queueAckWait", "ack_wait"),
     ):
         assert schema[key]["default"] == getattr(openfaas, attr), key
+    assert schema["dataNamespace"]["default"] == s.Settings.data_namespace
     declared = set(schema) | {"nodes", "sysctl"}  # the two object keys the schema cannot type
     assert declared == set(s.KNOWN_KEYS)
 
