@@ -8,6 +8,7 @@ import pulumi
 
 from components import settings as stack_settings
 from components.cluster import Cluster, ClusterArgs
+from components.functions import Functions, FunctionsArgs
 from components.openfaas import OpenFaaS, OpenFaaSArgs
 
 try:
@@ -25,9 +26,20 @@ openfaas = OpenFaaS(
     OpenFaaSArgs(settings=settings.openfaas, provider=cluster.provider, public_host=settings.first_server.host),
 )
 
+functions = Functions(
+    "functions",
+    FunctionsArgs(
+        settings=settings.functions,
+        namespace=settings.openfaas.function_namespace,
+        provider=cluster.provider,
+        after=(openfaas.release,),
+    ),
+)
+
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("nodes", {n.name: {"host": n.host, "role": n.role} for n in settings.nodes})
 pulumi.export("k3sVersion", settings.k3s.version)
 pulumi.export("gatewayUrl", openfaas.gateway_url)
 pulumi.export("adminPassword", openfaas.password)
 pulumi.export("openfaasEdition", settings.openfaas.edition)
+pulumi.export("functions", {name: f"{openfaas.gateway_url}/function/{name}" for name in sorted(functions.deployments)})

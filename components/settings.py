@@ -19,7 +19,11 @@ from typing import Any
 
 import pulumi
 
-from components import nats, redis, versions
+import os
+from pathlib import Path
+
+from components import nats, redis, stackfile, versions
+from components.function import PLATFORM_SECRETS, Function, ce_count_problem, problems_with
 from components.validation import (
     DNS_LABEL,
     PROJECT,
@@ -28,6 +32,7 @@ from components.validation import (
     check_keys,
     duration_seconds,
     parse_duration,
+    parse_bool,
     parse_int,
     string_list,
     suggest,
@@ -138,6 +143,17 @@ class OpenFaaSSettings:
         return self.edition == "pro"
 
 
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    file: str = "functions/stack.yml"  # relative to the project; "" for none
+    functions: tuple[Function, ...] = ()  # typed ones first, then the stack file's
+    secrets: tuple[tuple[str, pulumi.Input[str]], ...] = field(default=(), repr=False)  # from functionSecrets
+    non_root: bool = True
+
+
 @dataclass(frozen=True)
 class Settings:
     stack: str
@@ -149,6 +165,7 @@ class Settings:
     data_namespace: str = "faas-data"  # NATS and Redis
     nats: nats.NatsSettings = nats.NatsSettings()
     redis: redis.RedisSettings = redis.RedisSettings()
+    functions: FunctionSettings = FunctionSettings()
     warnings: tuple[str, ...] = ()
 
     @property
@@ -380,6 +397,9 @@ CORE_KEYS = (
     "gatewayUpstreamTimeout",
     "queueAckWait",
     "dataNamespace",
+    "functionsFile",
+    "functionSecrets",
+    "functionsNonRoot",
 )
 KNOWN_KEYS = CORE_KEYS + nats.KEYS + redis.KEYS
 
@@ -391,6 +411,72 @@ def _data_namespace(raw: Mapping[str, Any], openfaas: OpenFaaSSettings, problems
     elif name in (openfaas.namespace, openfaas.function_namespace):
         problems.add("dataNamespace", f"must differ from the OpenFaaS namespaces, got {name!r}: NATS and Redis get their own network policies")
     return str(name)
+
+
+_SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def _function_secrets(raw: Any, secret_keys: set[str], problems: Problems) -> dict[str, str]:
+    """functionSecrets: {name: value}; each becomes a Secret `name` with one key `name`,
+    which is what `faas-cli secret create name` makes."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        problems.add("functionSecrets", "expected a map of secret name to value: pulumi config set --secret --path 'functionSecrets.api-key' VALUE")
+        return {}
+    if "functionSecrets" not in secret_keys:
+        problems.add("functionSecrets", "must be a secret: set each value with `pulumi config set --secret --path 'functionSecrets.<name>' VALUE`")
+    for name in raw:
+        if not _SECRET_NAME.match(name):
+            problems.add(f"functionSecrets.{name}", "expected a Kubernetes Secret name (lower-case letters, digits, '-', '.')")
+        elif name in PLATFORM_SECRETS:
+            problems.add(f"functionSecrets.{name}", "is published by the platform itself; choose another name")
+    return raw
+
+
+def _functions(
+    values: Mapping[str, Any],
+    secret_keys: set[str],
+    openfaas: OpenFaaSSettings,
+    typed: tuple[Function, ...],
+    env: Mapping[str, str],
+    problems: Problems,
+) -> tuple[FunctionSettings, dict[str, str]]:
+    base = FunctionSettings()
+    file = values.get("functionsFile", base.file)
+    loaded: tuple[Function, ...] = ()
+    if not isinstance(file, str):
+        problems.add("functionsFile", f"expected a path relative to the project, got {file!r}")
+    elif file:
+        loaded = stackfile.load(PROJECT_DIR / file, file, env, openfaas.function_namespace, problems)
+    declared = _function_secrets(values.get("functionSecrets"), secret_keys, problems)
+    non_root = parse_bool(values.get("functionsNonRoot", base.non_root), "functionsNonRoot", problems)
+    functions = (*typed, *loaded)
+    _check_functions(functions, set(declared) | set(PLATFORM_SECRETS), openfaas.pro, problems)
+    count = ce_count_problem(len(functions)) if not openfaas.pro else None
+    if count:
+        problems.add_file(str(file or "functions/__init__.py"), "functions", count)
+    settings = FunctionSettings(file=str(file), functions=functions, non_root=base.non_root if non_root is None else non_root)
+    return settings, declared
+
+
+def _check_functions(functions: tuple[Function, ...], secrets: set[str], pro: bool, problems: Problems) -> None:
+    seen: dict[str, str] = {}
+    for fn in functions:
+        where = f"functions.{fn.name}"
+        if fn.name in seen:
+            problems.add_file(fn.source, f"{where}", f"a function of this name is also declared in {seen[fn.name]}")
+        seen.setdefault(fn.name, fn.source)
+        for key, message in problems_with(fn, pro):
+            problems.add_file(fn.source, f"{where}.{key}", message)
+        for i, name in enumerate(fn.secrets):
+            if name not in secrets:
+                problems.add_file(
+                    fn.source,
+                    f"{where}.secrets[{i}]",
+                    f"unknown secret {name!r}: declare it (pulumi config set --secret --path 'functionSecrets.{name}' VALUE) "
+                    f"or use one the platform publishes ({', '.join(PLATFORM_SECRETS)})",
+                )
 
 
 def _decode(value: str) -> Any:
@@ -409,6 +495,8 @@ def from_config(
     secret_keys: set[str],
     stack: str,
     secret: Callable[[str], pulumi.Input[str]] = pulumi.Output.secret,
+    typed_functions: tuple[Function, ...] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Settings:
     """Validate raw config (`{"nodes": "<json>", ...}`, project prefix removed) into Settings."""
     problems = Problems(f"Pulumi.{stack}.yaml")
@@ -430,6 +518,7 @@ def from_config(
     data_namespace = _data_namespace(values, openfaas, problems)
     nats_settings = nats.parse_settings(values, problems)
     redis_settings = redis.parse_settings(values, problems)
+    functions, declared = _functions(values, secret_keys, openfaas, typed_functions, os.environ if env is None else env, problems)
     problems.raise_if_any()
     warnings: list[str] = []
     servers = sum(1 for n in nodes if n.role == "server")
@@ -448,6 +537,7 @@ def from_config(
         data_namespace=data_namespace,
         nats=nats_settings,
         redis=redis_settings,
+        functions=replace(functions, secrets=tuple((name, secret(value)) for name, value in sorted(declared.items()))),
         warnings=tuple(warnings),
     )
 
@@ -458,4 +548,6 @@ def load() -> Settings:
     every = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
     raw = {k[len(prefix):]: str(v) for k, v in every.items() if k.startswith(prefix)}
     secret_keys = {k for k in raw if pulumi.runtime.config.is_config_secret(prefix + k)}
-    return from_config(raw, secret_keys, pulumi.get_stack())
+    from functions import FUNCTIONS  # the stack's typed functions (functions/__init__.py)
+
+    return from_config(raw, secret_keys, pulumi.get_stack(), typed_functions=FUNCTIONS)

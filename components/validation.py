@@ -26,6 +26,10 @@ class Problems:
     def add(self, key: str, message: str) -> None:
         self.items.append(f"{PROJECT}:{key}: {message}")
 
+    def add_file(self, file: str, key: str, message: str) -> None:
+        """A mistake in a file the config points to (e.g. functions/stack.yml)."""
+        self.items.append(f"{file}: {key}: {message}")
+
     def raise_if_any(self) -> None:
         if self.items:
             lines = "\n".join(f"  - {p}" for p in self.items)
@@ -60,6 +64,16 @@ def parse_int(raw: Any, key: str, low: int, high: int, problems: Problems) -> in
         problems.add(key, f"expected an integer from {low} to {high}, got {value!r}")
         return None
     return value
+
+
+def parse_bool(raw: Any, key: str, problems: Problems) -> bool | None:
+    """true/false as YAML or `pulumi config set` writes them."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    problems.add(key, f"expected true or false, got {raw!r}")
+    return None
 
 
 def string_list(raw: Any, key: str, problems: Problems) -> tuple[str, ...] | None:

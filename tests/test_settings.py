@@ -159,7 +159,10 @@ def test_pulumi_yaml_declares_the_same_defaults_as_the_code() -> None:
     ):
         assert schema[key]["default"] == getattr(openfaas, attr), key
     assert schema["dataNamespace"]["default"] == s.Settings.data_namespace
-    declared = set(schema) | {"nodes", "sysctl"}  # the two object keys the schema cannot type
+    functions = s.FunctionSettings()
+    assert schema["functionsFile"]["default"] == functions.file
+    assert schema["functionsNonRoot"]["default"] is functions.non_root
+    declared = set(schema) | {"nodes", "sysctl", "functionSecrets"}  # object keys the schema cannot type
     assert declared == set(s.KNOWN_KEYS)
 
 

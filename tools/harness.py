@@ -187,6 +187,20 @@ def required_secrets() -> list[str]:
     return [k for k, v in schema.items() if isinstance(v, dict) and v.get("secret") and "default" not in v]
 
 
+def _reveal(value: Any, keep: bool) -> tuple[Any, bool]:
+    """The value with every `{secure: x}` replaced (by x, or "[secret]"), and whether there was
+    one: `pulumi config set --secret --path a.b` makes one leaf secure and the whole key secret."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return (str(value["secure"]) if keep else SECRET), True
+    if isinstance(value, dict):
+        pairs = {k: _reveal(v, keep) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        items = [_reveal(v, keep) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
 def encode_config(values: Mapping[str, Any], keep_secrets: bool = False) -> tuple[dict[str, str], list[str]]:
     """Config as the engine passes it. A stack file's `secure:` values are ciphertext and
     become "[secret]"; a test's inline `{"secure": "value"}` keeps its value (`keep_secrets`)."""
@@ -195,13 +209,10 @@ def encode_config(values: Mapping[str, Any], keep_secrets: bool = False) -> tupl
     secret_keys: list[str] = []
     for key, value in values.items():
         full = key if ":" in key else f"{project}:{key}"
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            config[full] = str(value["secure"]) if keep_secrets else SECRET
+        plain, secret = _reveal(value, keep_secrets)
+        config[full] = plain if isinstance(plain, str) else json.dumps(plain)
+        if secret:
             secret_keys.append(full)
-        elif isinstance(value, str):
-            config[full] = value
-        else:
-            config[full] = json.dumps(value)
     return config, secret_keys
 
 

@@ -1,0 +1,82 @@
+"""The stack's functions on the cluster: their Secrets, Deployments and Services.
+
+Built from the typed `Function` objects (components/function.py), after OpenFaaS is installed,
+in the function namespace, on the cluster's provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.function import SECRET_LABELS, Function, deployment, service, topics
+from components.settings import FunctionSettings
+
+
+@dataclass(frozen=True)
+class FunctionsArgs:
+    settings: FunctionSettings
+    namespace: str  # the function namespace faas-netes watches
+    provider: k8s.Provider
+    after: tuple[pulumi.Resource, ...] = ()  # OpenFaaS' release (and its namespace)
+
+
+class Functions(pulumi.ComponentResource):
+    """Every function of the stack, as faas-netes would have deployed it."""
+
+    deployments: dict[str, k8s.apps.v1.Deployment]
+    services: dict[str, k8s.core.v1.Service]
+    secrets: dict[str, k8s.core.v1.Secret]
+    topics: tuple[str, ...]
+
+    def __init__(self, name: str, args: FunctionsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sovereign-faas:index:Functions", name, None, opts)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
+        self.secrets = {
+            secret: self._secret(secret, value, args.namespace, on_cluster) for secret, value in args.settings.secrets
+        }
+        self.deployments, self.services = {}, {}
+        for fn in args.settings.functions:
+            # A function's pods mount its secrets: they must exist first.
+            needs = [self.secrets[s] for s in fn.secrets if s in self.secrets]
+            self.deployments[fn.name], self.services[fn.name] = self._function(fn, args, on_cluster, needs)
+        self.topics = topics(args.settings.functions)
+        self.register_outputs({"functions": sorted(self.deployments)})
+
+    def _function(
+        self, fn: Function, args: FunctionsArgs, opts: pulumi.ResourceOptions, needs: list[k8s.core.v1.Secret]
+    ) -> tuple[k8s.apps.v1.Deployment, k8s.core.v1.Service]:
+        non_root = args.settings.non_root if fn.non_root is None else fn.non_root
+        manifest = deployment(fn, args.namespace, non_root)
+        dep = k8s.apps.v1.Deployment(
+            f"function-{fn.name}",
+            metadata=_as_input(manifest["metadata"]),
+            spec=_as_input(manifest["spec"]),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=needs)),
+        )
+        svc_manifest = service(fn, args.namespace)
+        svc = k8s.core.v1.Service(
+            f"function-{fn.name}-service",
+            metadata=_as_input(svc_manifest["metadata"]),
+            spec=_as_input(svc_manifest["spec"]),
+            opts=opts,
+        )
+        return dep, svc
+
+    def _secret(self, name: str, value: pulumi.Input[str], namespace: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.Secret:
+        return k8s.core.v1.Secret(
+            f"function-secret-{name}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=SECRET_LABELS),
+            type="Opaque",
+            string_data=pulumi.Output.secret({name: value}),
+            opts=opts,
+        )
+
+
+def _as_input(data: dict[str, Any]) -> Any:
+    """A manifest fragment (camelCase, as Kubernetes writes it) as a Pulumi input: the SDK
+    sends dict keys as they are, so the object is exactly what components/function.py built."""
+    return data
