@@ -227,7 +227,9 @@ def container(fn: Function, non_root: bool) -> dict[str, Any]:
 
 
 def deployment(fn: Function, namespace: str, non_root: bool) -> dict[str, Any]:
-    """The Deployment faas-netes would create for `fn`, with the stack's defaults."""
+    """The Deployment faas-netes would create for `fn`, with the stack's defaults
+    (`non_root` is the stack's functionsNonRoot; the function's own `non_root` wins)."""
+    non_root = non_root if fn.non_root is None else fn.non_root
     selector = {"faas_function": fn.name}
     annotations = fn.pod_annotations()
     volumes, _ = _volumes(fn)

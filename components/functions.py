@@ -49,8 +49,7 @@ class Functions(pulumi.ComponentResource):
     def _function(
         self, fn: Function, args: FunctionsArgs, opts: pulumi.ResourceOptions, needs: list[k8s.core.v1.Secret]
     ) -> tuple[k8s.apps.v1.Deployment, k8s.core.v1.Service]:
-        non_root = args.settings.non_root if fn.non_root is None else fn.non_root
-        manifest = deployment(fn, args.namespace, non_root)
+        manifest = deployment(fn, args.namespace, args.settings.non_root)
         dep = k8s.apps.v1.Deployment(
             f"function-{fn.name}",
             metadata=_as_input(manifest["metadata"]),

@@ -8,7 +8,7 @@ import pytest
 
 from components.settings import K3sSettings
 from tests.conftest import stack
-from tools.harness import run_stack
+from tools.harness import PROJECT_DIR, run_stack
 from tools.plan import is_kubernetes_object, manifest
 
 # One stack per shape of output; later components add theirs to the same test.
@@ -19,6 +19,8 @@ STACKS = {
         openfaasLicense={"secure": "licence"},
         gatewayServiceType="NodePort",
         nodes=[{"name": "a", "host": "198.51.100.1"}, {"name": "b", "host": "198.51.100.2"}],
+        functionsFile=str(PROJECT_DIR / "tests" / "data" / "functions.yml"),
+        functionSecrets={"api-key": {"secure": "k"}},
     ),
 }
 
@@ -41,7 +43,7 @@ OBJECTS = objects()
 
 def test_there_are_objects_to_check() -> None:
     kinds = {obj["kind"] for _, obj in OBJECTS}
-    assert {"Namespace", "Secret"} <= kinds
+    assert {"Namespace", "Secret", "Deployment", "Service"} <= kinds
 
 
 @pytest.mark.parametrize(("name", "obj"), OBJECTS, ids=[n for n, _ in OBJECTS])

@@ -1,0 +1,158 @@
+"""A typed Function and the Kubernetes objects it becomes (no engine needed: plain data)."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.function import Function, Resources, container, deployment, problems_with, pull_policy, service, topics
+
+NS = "openfaas-fn"
+PROBE = {"httpGet": {"path": "/_/health", "port": 8080, "scheme": "HTTP"}, "timeoutSeconds": 1, "failureThreshold": 3}
+
+
+def test_a_plain_function_becomes_exactly_this_deployment() -> None:
+    fn = Function(name="hello", image="ghcr.io/acme/hello:1.0.0", environment={"b": "2", "a": "1"})
+    assert deployment(fn, NS, non_root=True) == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "hello",
+            "namespace": NS,
+            "labels": {"faas_function": "hello"},
+            "annotations": {"prometheus.io.scrape": "false"},
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"faas_function": "hello"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": {"faas_function": "hello"}, "annotations": {"prometheus.io.scrape": "false"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "hello",
+                            "image": "ghcr.io/acme/hello:1.0.0",
+                            "imagePullPolicy": "IfNotPresent",
+                            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+                            "env": [{"name": "a", "value": "1"}, {"name": "b", "value": "2"}],
+                            "readinessProbe": {**PROBE, "initialDelaySeconds": 0, "periodSeconds": 1},
+                            "livenessProbe": {**PROBE, "initialDelaySeconds": 2, "periodSeconds": 5},
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                                "runAsNonRoot": True,
+                                "runAsUser": 12000,
+                            },
+                        }
+                    ],
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                },
+            },
+        },
+    }
+    assert service(fn, NS) == {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "hello", "namespace": NS, "annotations": {"prometheus.io.scrape": "false"}},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {"faas_function": "hello"},
+            "ports": [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}],
+        },
+    }
+
+
+def test_secrets_and_a_read_only_root_filesystem() -> None:
+    fn = Function(
+        name="billing",
+        image="ghcr.io/acme/billing@sha256:" + "a" * 64,
+        secrets=("api-key", "db-password"),
+        read_only_root_filesystem=True,
+        fprocess="python3 index.py",
+        environment={"z": "1"},
+        limits=Resources(memory="256Mi", cpu="500m"),
+        requests=Resources(memory="64Mi"),
+        labels={"com.openfaas.scale.min": "2", "team": "pay"},
+        topic="invoices",
+        non_root=False,
+    )
+    manifest = deployment(fn, NS, non_root=True)
+    pod = manifest["spec"]["template"]
+    assert manifest["spec"]["replicas"] == 2
+    assert pod["metadata"]["labels"] == {"com.openfaas.scale.min": "2", "team": "pay", "faas_function": "billing"}
+    assert pod["metadata"]["annotations"] == {"prometheus.io.scrape": "false", "topic": "invoices"}
+    assert pod["spec"]["volumes"] == [
+        {"name": "billing-projected-secrets", "projected": {"sources": [{"secret": {"name": "api-key"}}, {"secret": {"name": "db-password"}}]}},
+        {"name": "temp", "emptyDir": {}},
+    ]
+    (ctr,) = pod["spec"]["containers"]
+    assert ctr["volumeMounts"] == [
+        {"name": "billing-projected-secrets", "mountPath": "/var/openfaas/secrets", "readOnly": True},
+        {"name": "temp", "mountPath": "/tmp", "readOnly": False},
+    ]
+    assert ctr["env"] == [{"name": "fprocess", "value": "python3 index.py"}, {"name": "z", "value": "1"}]
+    assert ctr["resources"] == {"limits": {"memory": "256Mi", "cpu": "500m"}, "requests": {"memory": "64Mi"}}
+    assert ctr["imagePullPolicy"] == "IfNotPresent"
+    # non_root=False on the function wins over the stack default: no runAsNonRoot/runAsUser.
+    assert ctr["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
+
+
+def test_function_level_non_root_uses_the_stack_default_when_unset() -> None:
+    fn = Function(name="a", image="a:1")
+    assert "runAsUser" not in container(fn, non_root=False)["securityContext"]
+    assert container(fn, non_root=True)["securityContext"]["runAsUser"] == 12000
+
+
+@pytest.mark.parametrize(
+    ("image", "policy"),
+    [
+        ("ghcr.io/acme/fn:1.0.0", "IfNotPresent"),
+        ("ghcr.io/acme/fn@sha256:" + "0" * 64, "IfNotPresent"),
+        ("ghcr.io/acme/fn:latest", "Always"),
+        ("ghcr.io/acme/fn", "Always"),
+        ("registry.local:5000/fn", "Always"),
+        ("registry.local:5000/fn:2", "IfNotPresent"),
+    ],
+)
+def test_pull_policy_depends_on_whether_the_image_can_move(image: str, policy: str) -> None:
+    assert pull_policy(image) == policy
+
+
+def test_scale_min_zero_still_deploys_one_replica() -> None:
+    assert Function(name="a", image="a:1", scale_min=0).replicas() == 1
+
+
+def test_topics_are_the_sorted_union() -> None:
+    fns = (Function(name="a", image="a:1", topic="b"), Function(name="c", image="c:1", topic="a,b"), Function(name="d", image="d:1"))
+    assert topics(fns) == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("fn", "key", "message"),
+    [
+        (Function(name="a", image="a:1", labels={"com.openfaas.scale.min": "0"}), "labels.com.openfaas.scale.min", "got 0; OpenFaaS CE allows 1 to 5 (no scale to zero); openfaasEdition 'pro' lifts this"),
+        (Function(name="a", image="a:1", scale_max=10), "labels.com.openfaas.scale.max", "got 10; OpenFaaS CE allows at most 5 replicas"),
+        (Function(name="a", image="a:1", labels={"com.openfaas.scale.zero": "true"}), "labels.com.openfaas.scale.zero", "is an OpenFaaS Pro scaling label; OpenFaaS CE allows only com.openfaas.scale.min/max/factor"),
+        (Function(name="a", image="a:1", labels={"com.openfaas.scale.target": "50"}), "labels.com.openfaas.scale.target", "Pro scaling label"),
+        (Function(name="a", image="a:1", labels={"com.openfaas.scale.type": "cpu"}), "labels.com.openfaas.scale.type", "Pro scaling label"),
+        (Function(name="a", image="a:1", topic="a,b"), "topic", "'a,b' names several topics; OpenFaaS CE allows one topic per function"),
+        (Function(name="a", image="a:1", image_pull_secrets=("regcred",)), "image_pull_secrets", "OpenFaaS CE allows public images only"),
+        (Function(name="a", image="a:1", annotations={"iam.amazonaws.com/role": "x"}), "annotations.iam.amazonaws.com/role", "refused by faas-netes CE"),
+        (Function(name="a", image="a:1", limits=Resources(memory="512MB")), "limits.memory", "got '512MB'; did you mean '512M'?"),
+        (Function(name="a", image="a:1", requests=Resources(cpu="half")), "requests.cpu", "expected a Kubernetes quantity like '512Mi' or '500m', got 'half'"),
+        (Function(name="a", image="a:1", labels={"com.openfaas.scale.min": "3", "com.openfaas.scale.max": "2"}), "labels.com.openfaas.scale.min", "3 is larger than com.openfaas.scale.max (2)"),
+        (Function(name="a", image="a:1", labels={"com.openfaas.scale.max": "many"}), "labels.com.openfaas.scale.max", "expected a whole number, got 'many'"),
+        (Function(name="Bad_Name", image="a:1"), "name", "expected a DNS-1123 label"),
+    ],
+)
+def test_ce_limits_and_bad_values_are_named(fn: Function, key: str, message: str) -> None:
+    found = dict(problems_with(fn, pro=False))
+    assert key in found and message in found[key], found
+
+
+def test_pro_allows_what_ce_refuses() -> None:
+    fn = Function(name="a", image="a:1", labels={"com.openfaas.scale.min": "0", "com.openfaas.scale.max": "10", "com.openfaas.scale.zero": "true"}, topic="a,b", image_pull_secrets=("regcred",))
+    assert problems_with(fn, pro=True) == []
+    assert len(problems_with(fn, pro=False)) == 5

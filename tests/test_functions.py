@@ -1,0 +1,108 @@
+"""The Functions component through the whole program: stack.yml in, faas-netes objects out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components import settings as s
+from components.function import Function
+from tests.conftest import stack
+from tools.harness import ProgramError, StackRun, is_secret, masked, run_stack, unwrap
+
+
+def stack_file(tmp_path: Path, functions: str) -> str:
+    path = tmp_path / "stack.yml"
+    path.write_text(f"version: 1.0\nprovider: {{name: openfaas}}\nfunctions:\n{functions}")
+    return str(path)
+
+
+def many(count: int, labels: str = "") -> str:
+    return "".join(f"  fn{i}:\n    image: ghcr.io/acme/fn{i}:1.0.0\n{labels}" for i in range(count))
+
+
+def test_img_resize_from_the_repository_stack_file(oslo: StackRun) -> None:
+    dep = oslo.get("function-img-resize")
+    assert dep.type == "kubernetes:apps/v1:Deployment" and dep.parent == "functions"
+    assert dep.provider == "cluster-k8s"
+    assert "openfaas-release" in dep.options["dependsOn"]
+    obj = masked(dep.inputs)
+    assert obj["metadata"]["namespace"] == "openfaas-fn" and obj["metadata"]["labels"] == {"faas_function": "img-resize"}
+    pod = obj["spec"]["template"]
+    assert pod["metadata"]["annotations"] == {"prometheus.io.scrape": "false", "topic": "image-upload"}
+    assert pod["metadata"]["labels"] == {"com.openfaas.scale.max": "5", "com.openfaas.scale.min": "1", "faas_function": "img-resize"}
+    (ctr,) = pod["spec"]["containers"]
+    assert ctr["image"] == "ghcr.io/sovereign-faas/img-resize:0.1.0"  # ${REGISTRY:-...} default
+    names = [e["name"] for e in ctr["env"]]
+    assert names == sorted(names) and {"redis_host", "write_timeout", "exec_timeout"} <= set(names)
+    assert ctr["resources"] == {"limits": {"cpu": "500m", "memory": "512Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}}
+    assert ctr["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {v["name"] for v in pod["spec"]["volumes"]} == {"img-resize-projected-secrets", "temp"}
+    svc = masked(oslo.get("function-img-resize-service").inputs)
+    assert (svc["metadata"]["name"], svc["spec"]["ports"][0]["port"], svc["spec"]["selector"]) == ("img-resize", 8080, {"faas_function": "img-resize"})
+    assert oslo.outputs["functions"] == {"img-resize": "http://203.0.113.10:8080/function/img-resize"}
+
+
+def test_substitution_reads_the_environment_of_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY", "registry.example.no/media")
+    run = run_stack("env", stack())
+    (ctr,) = masked(run.get("function-img-resize").inputs)["spec"]["template"]["spec"]["containers"]
+    assert ctr["image"] == "registry.example.no/media/img-resize:0.1.0"
+
+
+def test_declared_secrets_are_created_labelled_and_mounted(tmp_path: Path) -> None:
+    file = stack_file(tmp_path, "  pay:\n    image: ghcr.io/acme/pay:1.0.0\n    secrets: [api-key, redis-password]\n")
+    run = run_stack("sec", stack(functionsFile=file, functionSecrets={"api-key": {"secure": "s3cr3t-value"}}))
+    secret = run.get("function-secret-api-key")
+    meta = unwrap(secret.inputs)["metadata"]
+    assert (meta["name"], meta["namespace"], meta["labels"]) == ("api-key", "openfaas-fn", {"app.kubernetes.io/managed-by": "openfaas"})
+    assert is_secret(secret.inputs["stringData"]) and unwrap(secret.inputs["stringData"]) == {"api-key": "s3cr3t-value"}
+    assert "function-secret-api-key" in run.get("function-pay").options["dependsOn"]
+    assert "s3cr3t-value" not in str([masked(r.inputs) for r in run.resources])
+
+
+@pytest.mark.parametrize(
+    ("functions", "extra", "expected"),
+    [
+        ("  pay:\n    image: a:1\n    secrets: [api-key]\n", {}, "functions.pay.secrets[0]: unknown secret 'api-key': declare it (pulumi config set --secret --path 'functionSecrets.api-key' VALUE)"),
+        (many(16), {}, ": functions: 16 functions; OpenFaaS CE allows at most 15 (with more, every call answers 405); openfaasEdition 'pro' lifts this"),
+        ("  a:\n    image: a:1\n    labels: {com.openfaas.scale.min: 0}\n", {}, "functions.a.labels.com.openfaas.scale.min: got 0; OpenFaaS CE allows 1 to 5"),
+        ("  a:\n    image: a:1\n    limits: {memory: 512MB}\n", {}, "functions.a.limits.memory: expected a Kubernetes quantity, got '512MB'; did you mean '512M'?"),
+        ("  Bad:\n    image: a:1\n", {}, "functions.Bad.name: expected a DNS-1123 label"),
+        ("  a:\n    image: a:1\n", {"functionSecrets": {"k": "plain"}}, "sovereign-faas:functionSecrets: must be a secret"),
+        ("  a:\n    image: a:1\n", {"functionSecrets": {"redis-password": {"secure": "x"}}}, "sovereign-faas:functionSecrets.redis-password: is published by the platform itself"),
+        ("  a:\n    image: a:1\n", {"functionsNonRoot": "maybe"}, "sovereign-faas:functionsNonRoot: expected true or false, got 'maybe'"),
+    ],
+)
+def test_function_mistakes_stop_the_preview(tmp_path: Path, functions: str, extra: dict, expected: str) -> None:
+    file = stack_file(tmp_path, functions)
+    with pytest.raises(ProgramError) as caught:
+        run_stack("bad", stack(functionsFile=file, **extra))
+    assert expected in str(caught.value)
+    assert caught.value.registered == ()
+    if "functions." in expected:
+        assert f"{file}: functions." in str(caught.value)  # the stack file is named
+
+
+def test_pro_lifts_the_ce_limits(tmp_path: Path) -> None:
+    labels = "    labels: {com.openfaas.scale.min: 0, com.openfaas.scale.max: 10, com.openfaas.scale.zero: true}\n"
+    file = stack_file(tmp_path, many(20, labels))
+    run = run_stack("pro", stack(functionsFile=file, openfaasEdition="pro", openfaasLicense={"secure": "lic"}))
+    assert len(run.of_type("kubernetes:apps/v1:Deployment")) == 20
+    pod = masked(run.get("function-fn3").inputs)["spec"]["template"]
+    assert pod["metadata"]["labels"]["com.openfaas.scale.zero"] == "true"
+    assert masked(run.get("function-fn3").inputs)["spec"]["replicas"] == 1  # min 0: start with one
+
+
+def test_no_stack_file_means_no_functions() -> None:
+    run = run_stack("none", stack(functionsFile=""))
+    assert run.of_type("kubernetes:apps/v1:Deployment") == [] and run.outputs["functions"] == {}
+
+
+def test_typed_and_file_functions_must_not_share_a_name() -> None:
+    raw = {"nodes": '[{"name": "a", "host": "h.example"}]', "sshPrivateKey": "k"}
+    typed = (Function(name="img-resize", image="a:1", source="functions/__init__.py"),)
+    with pytest.raises(s.ConfigError) as caught:
+        s.from_config(raw, {"sshPrivateKey"}, "t", secret=lambda v: v, typed_functions=typed, env={})
+    assert "functions/stack.yml: functions.img-resize: a function of this name is also declared in functions/__init__.py" in str(caught.value)
