@@ -269,7 +269,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 provider=self._names.get(request.provider.rsplit("::", 1)[0]) if request.provider else None,
                 inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
                 options={
-                    "dependsOn": sorted(self._names.get(u, u) for u in request.dependencies),
+                    "dependsOn": sorted(str(self._names.get(u, u)) for u in request.dependencies),
                     "deleteBeforeReplace": bool(request.deleteBeforeReplace),
                     "additionalSecretOutputs": list(request.additionalSecretOutputs),
                     "protect": bool(request.protect),
@@ -330,7 +330,10 @@ def run_stack(
     path = program or PROJECT_DIR / "__main__.py"
     sys.path.insert(0, str(PROJECT_DIR))
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(path), run_name="__main__")))
+        def main() -> None:
+            runpy.run_path(str(path), run_name="__main__")
+
+        _sync_await(run_pulumi_func(main))
         root = pulumi.runtime.settings.get_root_resource()
         outputs = {k: _resolve(v) for k, v in sorted(getattr(root, "outputs", {}).items())}
     except pulumi.RunError as err:
