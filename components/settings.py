@@ -12,32 +12,32 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pulumi
-
-import os
-from pathlib import Path
 
 from components import nats, redis, stackfile, versions
 from components.function import PLATFORM_SECRETS, Function, ce_count_problem, problems_with
 from components.validation import (
     DNS_LABEL,
     PROJECT,
-    ConfigError,
     Problems,
     check_keys,
     duration_seconds,
-    parse_duration,
     parse_bool,
+    parse_duration,
     parse_int,
     string_list,
     suggest,
 )
-
+from components.validation import (
+    ConfigError as ConfigError,  # re-exported: __main__ catches settings.ConfigError
+)
 
 # Kernel settings every node gets unless the stack overrides a key (values are sysctl strings).
 # Why each one: see README "Kernel settings".

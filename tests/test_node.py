@@ -26,8 +26,7 @@ def config_yaml(run: StackRun, node: str) -> dict:
 def test_steps_run_in_order_each_after_the_one_before(oslo: StackRun) -> None:
     names = [r.name for r in oslo.children("oslo-1")]
     assert names == [f"oslo-1-{s}" for s in STEPS] + ["oslo-1-kubeconfig"]
-    chain = names
-    for before, after in zip(chain, chain[1:]):
+    for before, after in zip(names, names[1:], strict=False):
         assert before in oslo.get(after).options["dependsOn"], f"{after} must wait for {before}"
 
 
