@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: plan test clean
+.PHONY: plan test bench clean
 
 ## plan: run the stack offline under Pulumi's mock engine -> build/$(STACK)/
 plan: $(VENV)/.installed
@@ -13,6 +13,10 @@ plan: $(VENV)/.installed
 ## test: every test (mocks, strict schemas, shellcheck, sandboxed scripts)
 test: $(VENV)/.installed
 	$(PY) -m pytest
+
+## bench: benchmarks that print figures (never run by `make test`)
+bench: $(VENV)/.installed
+	$(PY) -m bench.plan_speed
 
 # The virtualenv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt

@@ -35,6 +35,12 @@ FUNCTION_KEYS = (
     "platforms",
 )
 RESOURCE_KEYS = ("memory", "cpu")
+# libyaml's loader where PyYAML has it: a stack file of hundreds of functions parses 10x faster.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _parse(text: str) -> Any:
+    return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader, C or Python
 
 
 def substitute(text: str, env: Mapping[str, str]) -> str:
@@ -117,7 +123,7 @@ class _Reader:
                 self.problem(f"{where}[{i}]", f"{name}: no such file (read relative to {self.display})")
                 continue
             try:
-                doc = yaml.safe_load(file.read_text()) or {}
+                doc = _parse(file.read_text()) or {}
             except yaml.YAMLError as err:
                 self.problem(f"{where}[{i}]", f"{name} is not valid YAML: {err}")
                 continue
@@ -135,7 +141,7 @@ def load(path: Path, display: str, env: Mapping[str, str], namespace: str, probl
         problems.add("functionsFile", f"{display}: no such file")
         return ()
     try:
-        doc = yaml.safe_load(substitute(path.read_text(), env))
+        doc = _parse(substitute(path.read_text(), env))
     except yaml.YAMLError as err:
         reader.problem("(file)", f"not valid YAML: {err}")
         return ()
