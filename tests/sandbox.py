@@ -69,7 +69,7 @@ while (($#)); do
   shift 3
 done
 export PATH="$bin:$PATH" TMPDIR="$tmpdir"
-for tool in sysctl systemctl curl; do
+for tool in sysctl systemctl curl sudo; do
   [[ $(command -v "$tool") == "$bin/$tool" ]] ||
     { echo "sandbox: the $tool stand-in is not first on PATH" >&2; exit 1; }
 done
@@ -401,6 +401,17 @@ class Sandbox:
             tool = self.bin / name
             tool.write_text(f"#!{sys.executable} -IS\n" + self._bake(_PRELUDE + body, repr))
             tool.chmod(0o755)
+        # sudo: the rendered command for a non-root SSH user starts with `sudo -n bash -c ...`.
+        # The stand-in logs it, insists on -n (never prompt) and runs the rest with PATH kept,
+        # so the stand-ins above still answer (the real sudo would reset PATH to the host's).
+        sudo = self.bin / "sudo"
+        sudo.write_text(
+            "#!/bin/bash\n"
+            f"printf 'sudo %s\\n' \"$*\" >>{shlex.quote(str(self.log))}\n"
+            '[[ $1 == -n ]] || { echo "sudo stand-in: expected -n first" >&2; exit 1; }\n'
+            'shift\nexec "$@"\n'
+        )
+        sudo.chmod(0o755)
         # The k3s body gets its shebang and VERSION line from the fake installer.
         (self.fixtures / "k3s.py").write_text(self._bake(_PRELUDE + _K3S, repr))
         for name, text in (("install.sh", _INSTALLER), ("uninstall.sh", _UNINSTALL)):
