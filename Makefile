@@ -17,6 +17,7 @@ test: $(VENV)/.installed
 ## bench: benchmarks that print figures (never run by `make test`)
 bench: $(VENV)/.installed
 	$(PY) -m bench.plan_speed
+	$(PY) -m bench.img_resize
 
 # The virtualenv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt

@@ -277,7 +277,8 @@ class RecordingMonitor(mocks.MockMonitor):
                 custom=request.custom or False,
             )
         )
-        self.resources[urn] = mocks.MockMonitor.ResourceRegistration(urn, id_ or "", state)
+        id_ = id_ or ""
+        self.resources[urn] = mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         state_proto = _sync_await(rpc.serialize_properties(state, {}))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=state_proto)
 
