@@ -40,9 +40,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 OVERLAID = ("/etc", "/usr/local", "/var/lib")
 # What a root SSH session on Ubuntu gets; the stand-ins are put in front of it.
