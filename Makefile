@@ -3,6 +3,7 @@ STACK  ?= oslo
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+SCAN   := .venv-scan
 
 .PHONY: plan test bench clean
 
@@ -11,7 +12,7 @@ plan: $(VENV)/.installed
 	$(PY) -m tools.plan --stack $(STACK)
 
 ## test: every test (mocks, strict schemas, shellcheck, sandboxed scripts)
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(SCAN)/.installed
 	$(PY) -m pytest
 
 ## bench: benchmarks that print figures (never run by `make test`)
@@ -25,5 +26,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# checkov, in its own virtualenv (tests/test_security_scan.py runs it).
+$(SCAN)/.installed: requirements-scan.txt
+	test -x $(SCAN)/bin/python || $(PYTHON) -m venv $(SCAN)
+	$(SCAN)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	touch $@
+
 clean:
-	rm -rf build $(VENV)
+	rm -rf build $(VENV) $(SCAN)

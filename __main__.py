@@ -31,6 +31,7 @@ functions = Functions(
     FunctionsArgs(
         settings=settings.functions,
         namespace=settings.openfaas.function_namespace,
+        openfaas_namespace=settings.openfaas.namespace,
         provider=cluster.provider,
         after=(openfaas.release,),
     ),

@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.function import SECRET_LABELS, Function, deployment, service, topics
+from components.function import SECRET_LABELS, Function, deployment, network_policies, service, topics
 from components.settings import FunctionSettings
 
 
@@ -20,6 +20,7 @@ from components.settings import FunctionSettings
 class FunctionsArgs:
     settings: FunctionSettings
     namespace: str  # the function namespace faas-netes watches
+    openfaas_namespace: str  # where the gateway runs: the only one that may call functions
     provider: k8s.Provider
     after: tuple[pulumi.Resource, ...] = ()  # OpenFaaS' release (and its namespace)
 
@@ -30,11 +31,21 @@ class Functions(pulumi.ComponentResource):
     deployments: dict[str, k8s.apps.v1.Deployment]
     services: dict[str, k8s.core.v1.Service]
     secrets: dict[str, k8s.core.v1.Secret]
+    policies: list[k8s.networking.v1.NetworkPolicy]
     topics: tuple[str, ...]
 
     def __init__(self, name: str, args: FunctionsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-faas:index:Functions", name, None, opts)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
+        self.policies = [
+            k8s.networking.v1.NetworkPolicy(
+                f"functions-policy-{policy['metadata']['name']}",
+                metadata=_as_input(policy["metadata"]),
+                spec=_as_input(policy["spec"]),
+                opts=on_cluster,
+            )
+            for policy in network_policies(args.namespace, args.openfaas_namespace)
+        ]
         self.secrets = {
             secret: self._secret(secret, value, args.namespace, on_cluster) for secret, value in args.settings.secrets
         }
