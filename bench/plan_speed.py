@@ -5,8 +5,8 @@ the program (`__main__.py` through tools/harness.py, as `make plan` runs it) and
 run, two floors, the bare Pulumi SDK under the same mock engine with no logic of ours:
 - "empty": the same number of resources, each with one small input;
 - "same": the same resources with the very inputs our program registered, through the same
-  SDK classes for Deployments and Services (what is left between it and ours is our own
-  logic: reading stack.yml, validating, building manifests, parents, providers, dependencies).
+  provider SDK classes (what is left between it and ours is our own logic: reading stack.yml,
+  validating, building manifests, parents, providers, dependencies).
 It prints both ratios and the cost per function. Run: `make bench`.
 """
 
@@ -31,22 +31,42 @@ for i in range({count}):
 """
 
 SAME_FLOOR = """
+import importlib
 import json
-import pulumi
-import pulumi_kubernetes as k8s
+import re
 
-# The SDK classes for what most resources are; the rest go through the generic class.
-TYPED = {{"kubernetes:apps/v1:Deployment": k8s.apps.v1.Deployment, "kubernetes:core/v1:Service": k8s.core.v1.Service}}
+import pulumi
+import pulumi_command
+import pulumi_kubernetes
+import pulumi_random
+
+PACKAGES = {{"kubernetes": pulumi_kubernetes, "command": pulumi_command, "random": pulumi_random}}
+
+
+def sdk_class(token):
+    # "kubernetes:apps/v1:Deployment" -> pulumi_kubernetes.apps.v1.Deployment
+    package, module, name = token.split(":")
+    if package not in PACKAGES or module == "index/randomPassword":
+        return getattr(pulumi_random, name, None) if package == "random" else None
+    path = ".".join(p.replace(".", "_") for p in module.split("/") if p != "index")
+    try:
+        return getattr(importlib.import_module(f"{{PACKAGES[package].__name__}}.{{path}}"), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def snake(key):
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
 
 for r in json.load(open({path!r})):
-    if r["type"] in TYPED:
-        TYPED[r["type"]](r["name"], metadata=r["inputs"]["metadata"], spec=r["inputs"]["spec"])
-    elif r["custom"]:
-        pulumi.CustomResource(r["type"], r["name"], r["inputs"])
+    cls = sdk_class(r["type"]) if r["custom"] else None
+    args = {{snake(k): v for k, v in r["inputs"].items() if k not in ("apiVersion", "kind", "compat")}}
+    if cls is None:
+        (pulumi.CustomResource if r["custom"] else pulumi.ComponentResource)(r["type"], r["name"], r["inputs"])
     else:
-        pulumi.ComponentResource(r["type"], r["name"], r["inputs"])
+        cls(r["name"], **args)
 """
-
 
 def stack_file(folder: Path, count: int) -> Path:
     lines = ["version: 1.0", "provider: {name: openfaas}", "functions:"]

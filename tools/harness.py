@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import gc
 import hashlib
 import json
 import logging
@@ -356,6 +357,11 @@ def run_stack(
     pulumi.runtime.set_all_config(config_map, secret_keys)
     path = program or PROJECT_DIR / "__main__.py"
     sys.path.insert(0, str(PROJECT_DIR))
+    # A run allocates many long-lived objects; with the default thresholds the cyclic
+    # collector rescans them ever more often and the cost per resource grows with the stack
+    # (measured: 500 functions took 6x 100 functions, 5.1x with this).
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
     try:
         def main() -> None:
             runpy.run_path(str(path), run_name="__main__")
@@ -366,6 +372,7 @@ def run_stack(
     except pulumi.RunError as err:
         raise ProgramError(str(err), tuple(r.name for r in monitor.registrations)) from None
     finally:
+        gc.set_threshold(*thresholds)
         sys.path.remove(str(PROJECT_DIR))
         logger.removeHandler(capture)
         asyncio.set_event_loop(None)
