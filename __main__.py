@@ -8,8 +8,11 @@ import pulumi
 
 from components import settings as stack_settings
 from components.cluster import Cluster, ClusterArgs
+from components.data import data_namespace
 from components.functions import Functions, FunctionsArgs
+from components.nats import Nats, NatsArgs, NatsConnector, NatsConnectorArgs
 from components.openfaas import OpenFaaS, OpenFaaSArgs
+from components.redis import Redis, RedisArgs
 
 try:
     settings = stack_settings.load()
@@ -21,9 +24,37 @@ for warning in settings.warnings:
     pulumi.log.warn(warning)
 
 cluster = Cluster("cluster", ClusterArgs(settings=settings))
+data = data_namespace(settings.data_namespace, cluster.provider)
+nats = Nats(
+    "nats",
+    NatsArgs(
+        settings=settings.nats,
+        namespace=settings.data_namespace,
+        openfaas_namespace=settings.openfaas.namespace,
+        function_namespace=settings.openfaas.function_namespace,
+        provider=cluster.provider,
+        after=(data,),
+    ),
+)
 openfaas = OpenFaaS(
     "openfaas",
-    OpenFaaSArgs(settings=settings.openfaas, provider=cluster.provider, public_host=settings.first_server.host),
+    OpenFaaSArgs(
+        settings=settings.openfaas,
+        provider=cluster.provider,
+        public_host=settings.first_server.host,
+        external_nats=nats.external,  # Pro queues in this NATS' JetStream; CE ignores it
+    ),
+)
+redis = Redis(
+    "redis",
+    RedisArgs(
+        settings=settings.redis,
+        namespace=settings.data_namespace,
+        function_namespace=settings.openfaas.function_namespace,
+        node_sysctl=settings.sysctl,
+        provider=cluster.provider,
+        after=(data, openfaas.function_namespace),
+    ),
 )
 
 functions = Functions(
@@ -33,9 +64,21 @@ functions = Functions(
         namespace=settings.openfaas.function_namespace,
         openfaas_namespace=settings.openfaas.namespace,
         provider=cluster.provider,
-        after=(openfaas.release,),
+        after=(openfaas.release, redis.function_secret),
     ),
 )
+if functions.topics:  # no topics, no connector
+    NatsConnector(
+        "nats-connector",
+        NatsConnectorArgs(
+            topics=functions.topics,
+            broker_host=nats.host,
+            openfaas_namespace=settings.openfaas.namespace,
+            upstream_timeout=settings.openfaas.upstream_timeout,
+            provider=cluster.provider,
+            after=(openfaas.release,),
+        ),
+    )
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("nodes", {n.name: {"host": n.host, "role": n.role} for n in settings.nodes})
@@ -43,4 +86,6 @@ pulumi.export("k3sVersion", settings.k3s.version)
 pulumi.export("gatewayUrl", openfaas.gateway_url)
 pulumi.export("adminPassword", openfaas.password)
 pulumi.export("openfaasEdition", settings.openfaas.edition)
+pulumi.export("natsUrl", nats.url)
+pulumi.export("redisAddress", redis.address)
 pulumi.export("functions", {name: f"{openfaas.gateway_url}/function/{name}" for name in sorted(functions.deployments)})

@@ -1,21 +1,347 @@
-"""Nats: placeholder wired into the settings; the Nats component is being written."""
+"""NATS with JetStream: the stack's event bus, and in Pro the queue OpenFaaS uses.
+
+Functions publish events to it; the nats-connector (deployed only when some function has a
+`topic`) subscribes to those topics and calls the functions through the gateway. In the `pro`
+edition OpenFaaS also uses it as its external NATS: the gateway queues `/async-function`
+requests in JetStream and the Pro queue-worker consumes them. In `ce` the chart keeps its own
+bundled NATS Streaming queue for `/async-function`, and this NATS carries events only.
+
+NATS runs without client authentication: the nats-connector has no credentials setting.
+A NetworkPolicy admits only the OpenFaaS and function namespaces instead.
+
+Its configuration is data (`server_config`), rendered to nats-server's format by
+`render_config`; the tests start a real nats-server with the same text.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from components.validation import Problems
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import data, versions
+from components.validation import Problems, quantity_value
+
+if TYPE_CHECKING:  # components.openfaas imports the settings, which import this module
+    from components.openfaas import ExternalNats
+
+APP = "nats"
+CLIENT_PORT = 4222  # the nats-connector hard-codes it
+MONITOR_PORT = 8222
+CONFIG_DIR = "/etc/nats"
+CONFIG_FILE = "nats-server.conf"
+STORE_DIR = "/data"  # the volume claim; JetStream writes <store_dir>/jetstream
+MAX_PAYLOAD_LIMIT = "64Mi"  # nats-server refuses more
 
 # Stack config keys this module reads (without the project prefix).
-KEYS: tuple[str, ...] = ()
+KEYS: tuple[str, ...] = ("natsStorage", "natsMemoryLimit", "natsCpuLimit", "natsMaxPayload")
 
 
 @dataclass(frozen=True)
 class NatsSettings:
-    pass
+    storage: str = "5Gi"  # the JetStream volume; JetStream may fill 90% of it
+    memory_limit: str = "256Mi"
+    cpu_limit: str = "1"
+    # The largest message. 8Mi, not NATS' 1 MB default: the example function's topic
+    # messages are whole images. NATS advises against more than 8 MB.
+    max_payload: str = "8Mi"
 
 
 def parse_settings(values: Mapping[str, Any], problems: Problems) -> NatsSettings:
-    return NatsSettings()
+    base = NatsSettings()
+    storage = data.parse_size(values, "natsStorage", base.storage, "64Mi", problems)
+    memory = data.parse_size(values, "natsMemoryLimit", base.memory_limit, "32Mi", problems)
+    cpu = data.parse_cpu(values, "natsCpuLimit", base.cpu_limit, problems)
+    payload = data.parse_size(values, "natsMaxPayload", base.max_payload, "1Ki", problems)
+    if payload and quantity_value(payload) > quantity_value(MAX_PAYLOAD_LIMIT):
+        problems.add("natsMaxPayload", f"expected at most {MAX_PAYLOAD_LIMIT} (nats-server's own limit), got {payload!r}")
+        payload = None
+    if payload and memory and quantity_value(payload) * 4 > quantity_value(memory):
+        problems.add("natsMaxPayload", f"{payload} is more than a quarter of natsMemoryLimit ({memory}): a few messages in flight would exhaust the server")
+    return NatsSettings(
+        storage=storage or base.storage,
+        memory_limit=memory or base.memory_limit,
+        cpu_limit=cpu or base.cpu_limit,
+        max_payload=payload or base.max_payload,
+    )
+
+
+# --- the configuration -----------------------------------------------------------------------
+
+
+def server_config(settings: NatsSettings) -> dict[str, Any]:
+    """nats-server's configuration as data. Sizes are bytes: unambiguous in every version."""
+    return {
+        "listen": f"0.0.0.0:{CLIENT_PORT}",
+        "http": f"0.0.0.0:{MONITOR_PORT}",  # /healthz for the probes, /varz, /jsz
+        "max_payload": int(quantity_value(settings.max_payload)),
+        "jetstream": {
+            "store_dir": STORE_DIR,
+            # local-path does not enforce the claim's size: this is the real bound. 10% is
+            # left for JetStream's own indexes and metadata.
+            "max_file_store": int(quantity_value(settings.storage) * 0.9),
+            # Memory-backed streams (Pro's queue uses file storage) get a quarter of the limit.
+            "max_memory_store": int(quantity_value(settings.memory_limit) // 4),
+        },
+    }
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a double-quoted string with escapes, as NATS reads it
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    raise TypeError(f"cannot render {value!r} in a NATS config")
+
+
+def render_config(config: Mapping[str, Any], indent: int = 0) -> str:
+    """Data -> nats-server.conf text, in the mapping's own order; maps become blocks."""
+    pad = "  " * indent
+    lines: list[str] = []
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            lines += [f"{pad}{key} {{", render_config(value, indent + 1).rstrip("\n"), f"{pad}}}"]
+        else:
+            lines.append(f"{pad}{key}: {_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+# --- the Kubernetes objects ------------------------------------------------------------------
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "monitor", "scheme": "HTTP"},
+        "periodSeconds": period,
+        "timeoutSeconds": 5,
+        "failureThreshold": failures,
+    }
+
+
+PROBES = {
+    # JetStream recovers its streams at start: up to 3 minutes before liveness counts.
+    "startupProbe": _probe("/healthz", period=2, failures=90),
+    # Alive as long as the server runs with JetStream on; a stream problem makes it unready,
+    # never restarts it.
+    "livenessProbe": _probe("/healthz?js-enabled-only=true", period=10, failures=3),
+    "readinessProbe": _probe("/healthz", period=5, failures=3),
+}
+
+
+def container(settings: NatsSettings) -> dict[str, Any]:
+    return {
+        "name": "nats",
+        "image": versions.NATS_IMAGE,
+        "imagePullPolicy": "IfNotPresent",  # a pinned tag: restarts need no registry
+        "command": ["nats-server", "--config", f"{CONFIG_DIR}/{CONFIG_FILE}"],
+        "env": [{"name": "GOMEMLIMIT", "value": data.gomemlimit(settings.memory_limit)}],
+        "ports": [
+            {"name": "client", "containerPort": CLIENT_PORT, "protocol": "TCP"},
+            {"name": "monitor", "containerPort": MONITOR_PORT, "protocol": "TCP"},
+        ],
+        "resources": data.resources(settings.cpu_limit, settings.memory_limit),
+        **PROBES,
+        "securityContext": dict(data.CONTAINER_SECURITY),
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": data.DATA_VOLUME, "mountPath": STORE_DIR},
+        ],
+    }
+
+
+def manifests(settings: NatsSettings, namespace: str, openfaas_namespace: str, function_namespace: str) -> dict[str, dict[str, Any]]:
+    """Every object of the NATS server, by role."""
+    text = render_config(server_config(settings))
+    volumes = [{"name": "config", "configMap": {"name": "nats-config"}}]
+    return {
+        "config": data.config_map("nats-config", namespace, APP, {CONFIG_FILE: text}),
+        "service": data.service("nats", namespace, APP, {"client": CLIENT_PORT, "monitor": MONITOR_PORT}),
+        "statefulset": data.stateful_set("nats", namespace, APP, container(settings), volumes, settings.storage, {"checksum/config": data.checksum(text)}),
+        # Clients from OpenFaaS (connector, Pro gateway and queue-worker) and functions;
+        # monitoring only from OpenFaaS' namespace, where its Prometheus runs.
+        "policy": data.ingress_policy(
+            "nats",
+            namespace,
+            data.selector(APP),
+            {CLIENT_PORT: (openfaas_namespace, function_namespace), MONITOR_PORT: (openfaas_namespace,)},
+        ),
+    }
+
+
+def host(namespace: str) -> str:
+    return f"nats.{namespace}.svc.cluster.local"
+
+
+@dataclass(frozen=True)
+class NatsArgs:
+    settings: NatsSettings
+    namespace: str  # the data namespace
+    openfaas_namespace: str
+    function_namespace: str
+    provider: k8s.Provider
+    after: tuple[pulumi.Resource, ...] = ()  # the data namespace
+
+
+class Nats(pulumi.ComponentResource):
+    """The NATS server: config, Service, StatefulSet (JetStream on local-path), NetworkPolicy."""
+
+    host: str
+    url: str
+    objects: dict[str, pulumi.CustomResource]
+
+    def __init__(self, name: str, args: NatsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sovereign-faas:index:Nats", name, None, opts)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
+        objs = manifests(args.settings, args.namespace, args.openfaas_namespace, args.function_namespace)
+        config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=objs["config"]["metadata"], data=objs["config"]["data"], opts=on_cluster)
+        self.objects = {
+            "config": config,
+            "service": k8s.core.v1.Service(f"{name}-service", metadata=objs["service"]["metadata"], spec=objs["service"]["spec"], opts=on_cluster),
+            "statefulset": k8s.apps.v1.StatefulSet(
+                f"{name}-statefulset",
+                metadata=objs["statefulset"]["metadata"],
+                spec=objs["statefulset"]["spec"],
+                opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[config])),
+            ),
+            "policy": k8s.networking.v1.NetworkPolicy(f"{name}-policy", metadata=objs["policy"]["metadata"], spec=objs["policy"]["spec"], opts=on_cluster),
+        }
+        self.host = host(args.namespace)
+        self.url = f"nats://{self.host}:{CLIENT_PORT}"
+        self.register_outputs({"url": self.url})
+
+    @property
+    def external(self) -> ExternalNats:
+        """How OpenFaaS Pro reaches this server as its external NATS."""
+        from components.openfaas import ExternalNats  # late: see the TYPE_CHECKING import
+
+        return ExternalNats(host=self.host, port=CLIENT_PORT)
+
+
+# --- the nats-connector ----------------------------------------------------------------------
+
+CONNECTOR = "nats-connector"
+AUTH_MOUNT = "/var/secrets/gateway"  # where Secret basic-auth is mounted in the connector
+CONNECTOR_RESOURCES = {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"cpu": "250m", "memory": "64Mi"}}
+
+
+def connector_env(topics: tuple[str, ...], broker_host: str, openfaas_namespace: str, upstream_timeout: str) -> dict[str, str]:
+    return {
+        "topics": ",".join(topics),
+        "broker_host": broker_host,  # the connector adds nats:// and :4222 itself
+        "gateway_url": f"http://gateway.{openfaas_namespace}:8080",
+        "basic_auth": "true",  # it lists functions through the authenticated /system/functions
+        "secret_mount_path": AUTH_MOUNT,
+        "upstream_timeout": upstream_timeout,  # the gateway's: no call may outlive it anyway
+        "rebuild_interval": "10s",  # a newly deployed function hears its topic within 10 s
+        # Synchronous: the CE async queue refuses bodies over 256,000 bytes, and topic
+        # messages may be whole images; a failed call is logged by the connector.
+        "asynchronous_invocation": "false",
+        "print_response": "true",  # status codes in the log...
+        "print_response_body": "false",  # ...but never the functions' answers
+    }
+
+
+def connector_probe_script(port: int = CLIENT_PORT) -> str:
+    """A POSIX sh script: succeed while the pod holds an established TCP connection to NATS.
+
+    The connector serves no health endpoint, and when NATS stays away longer than its client
+    retries (about two minutes) it gives up and idles forever, subscribed to nothing. Its pod's
+    own network namespace has no other connection to that port, so /proc/net/tcp{,6} tells.
+    """
+    return (
+        # local address:port, then remote address:<port in hex>, then state 01 = ESTABLISHED
+        f"grep -qsE ': [0-9A-F]+:[0-9A-F]{{4}} [0-9A-F]+:{port:04X} 01 ' /proc/net/tcp /proc/net/tcp6\n"
+    )
+
+
+def _connector_probe(period: int, failures: int) -> dict[str, Any]:
+    return {
+        "exec": {"command": ["sh", "-c", connector_probe_script()]},
+        "periodSeconds": period,
+        "timeoutSeconds": 5,
+        "failureThreshold": failures,
+    }
+
+
+CONNECTOR_PROBES = {
+    # It retries NATS every second until the first connection: give that 5 minutes.
+    "startupProbe": _connector_probe(period=5, failures=60),
+    # Two minutes without NATS, past its client's own reconnect window: restart it.
+    "livenessProbe": _connector_probe(period=30, failures=4),
+    "readinessProbe": _connector_probe(period=10, failures=1),
+}
+
+
+def connector_manifests(topics: tuple[str, ...], broker_host: str, openfaas_namespace: str, upstream_timeout: str) -> dict[str, dict[str, Any]]:
+    app = CONNECTOR
+    env = connector_env(topics, broker_host, openfaas_namespace, upstream_timeout)
+    pod = {
+        "containers": [
+            {
+                "name": CONNECTOR,
+                "image": versions.NATS_CONNECTOR_IMAGE,
+                "imagePullPolicy": "IfNotPresent",
+                # The image's WORKDIR is /root (mode 0700): a non-root user could not start there.
+                "workingDir": "/",
+                "env": [{"name": k, "value": v} for k, v in env.items()],
+                "resources": CONNECTOR_RESOURCES,
+                **CONNECTOR_PROBES,
+                "securityContext": dict(data.CONTAINER_SECURITY),
+                "volumeMounts": [{"name": "auth", "mountPath": AUTH_MOUNT, "readOnly": True}],
+            }
+        ],
+        "volumes": [{"name": "auth", "secret": {"secretName": "basic-auth", "defaultMode": 0o440}}],
+        "securityContext": dict(data.POD_SECURITY),
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+    }
+    return {
+        "deployment": {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": CONNECTOR, "namespace": openfaas_namespace, "labels": data.labels(app)},
+            "spec": {
+                "replicas": 1,  # one subscriber in its queue group: each message invokes once
+                "selector": {"matchLabels": data.selector(app)},
+                "template": {"metadata": {"labels": data.labels(app)}, "spec": pod},
+            },
+        },
+        # It listens on nothing: no ingress at all.
+        "policy": data.ingress_policy(CONNECTOR, openfaas_namespace, data.selector(app), {}),
+    }
+
+
+@dataclass(frozen=True)
+class NatsConnectorArgs:
+    topics: tuple[str, ...]  # the union of the functions' topics, sorted, no repeats
+    broker_host: str  # Nats.host
+    openfaas_namespace: str
+    upstream_timeout: str  # the gateway's
+    provider: k8s.Provider
+    after: tuple[pulumi.Resource, ...] = ()  # OpenFaaS' release: the gateway and basic-auth
+
+
+class NatsConnector(pulumi.ComponentResource):
+    """OpenFaaS' nats-connector: NATS topics in, function calls out."""
+
+    deployment: k8s.apps.v1.Deployment
+
+    def __init__(self, name: str, args: NatsConnectorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        if not args.topics:
+            raise ValueError("a nats-connector needs at least one topic: create none without topics")
+        super().__init__("sovereign-faas:index:NatsConnector", name, None, opts)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
+        objs = connector_manifests(args.topics, args.broker_host, args.openfaas_namespace, args.upstream_timeout)
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment", metadata=objs["deployment"]["metadata"], spec=objs["deployment"]["spec"], opts=on_cluster
+        )
+        k8s.networking.v1.NetworkPolicy(f"{name}-policy", metadata=objs["policy"]["metadata"], spec=objs["policy"]["spec"], opts=on_cluster)
+        self.register_outputs({"topics": list(args.topics)})

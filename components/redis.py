@@ -1,21 +1,294 @@
-"""Redis: placeholder wired into the settings; the Redis component is being written."""
+"""Redis: the functions' shared state and cache, with a password and an append-only file.
+
+`redis.conf` is data (`server_config`), rendered by `render_config` into a ConfigMap. The
+password is not in it: it comes from pulumi-random, stays a Pulumi secret, and reaches Redis
+as a second file, `auth.conf` (`requirepass ...`), in a Secret that `redis.conf` includes. So
+the password is never in a ConfigMap, a command line, an environment variable or plain state,
+and the probes read the same Secret's `password` file to authenticate.
+
+Functions get the password as Secret `redis-password` in the function namespace (mounted by
+faas-netes' convention at /var/openfaas/secrets/redis-password) and reach Redis at `address`.
+Only the function namespace is admitted by the NetworkPolicy.
+"""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.validation import Problems
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import data, versions
+from components.function import SECRET_LABELS
+from components.validation import Problems, quantity_value, suggest
+
+APP = "redis"
+PORT = 6379
+CONFIG_DIR = "/etc/redis"
+AUTH_DIR = "/etc/redis-auth"
+DATA_DIR = "/data"
+FUNCTION_SECRET = "redis-password"  # also the key: /var/openfaas/secrets/redis-password
+# The pod sysctls Redis sets, with the node's values; the node's kubelet must allow exactly
+# these (components/cluster.py, settings.POD_SYSCTLS_ALLOWED). A larger accept queue than the
+# pod network namespace's default lets bursts of new connections wait instead of failing.
+POD_SYSCTLS = ("net.core.somaxconn",)
+
+EVICTION_POLICIES = (
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+)
 
 # Stack config keys this module reads (without the project prefix).
-KEYS: tuple[str, ...] = ()
+KEYS: tuple[str, ...] = ("redisStorage", "redisMemoryLimit", "redisCpuLimit", "redisMaxmemory", "redisMaxmemoryPolicy")
 
 
 @dataclass(frozen=True)
 class RedisSettings:
-    pass
+    storage: str = "5Gi"  # the append-only file's volume
+    memory_limit: str = "512Mi"  # the container's
+    cpu_limit: str = "1"  # Redis executes commands on one thread: more buys little
+    # The dataset's bound, below the container's: the rest is for client buffers and the
+    # copy-on-write of the fork that rewrites the append-only file.
+    maxmemory: str = "384Mi"
+    # Only keys with a TTL (caches, like img-resize's) are evicted; keys without one are
+    # state, and a full Redis refuses writes rather than silently dropping them.
+    maxmemory_policy: str = "volatile-lru"
 
 
 def parse_settings(values: Mapping[str, Any], problems: Problems) -> RedisSettings:
-    return RedisSettings()
+    base = RedisSettings()
+    storage = data.parse_size(values, "redisStorage", base.storage, "64Mi", problems)
+    memory = data.parse_size(values, "redisMemoryLimit", base.memory_limit, "32Mi", problems)
+    cpu = data.parse_cpu(values, "redisCpuLimit", base.cpu_limit, problems)
+    maxmemory = data.parse_size(values, "redisMaxmemory", base.maxmemory, "1Mi", problems)
+    if maxmemory and memory and quantity_value(maxmemory) >= quantity_value(memory):
+        problems.add(
+            "redisMaxmemory",
+            f"{maxmemory} must be smaller than redisMemoryLimit ({memory}): Redis needs memory beyond its data "
+            "(client buffers, the append-only file's rewrite), or the kernel kills it; e.g. 75% of the limit",
+        )
+    policy = values.get("redisMaxmemoryPolicy", base.maxmemory_policy)
+    if policy not in EVICTION_POLICIES:
+        problems.add("redisMaxmemoryPolicy", f"unknown eviction policy {policy!r}" + suggest(str(policy), EVICTION_POLICIES))
+    return RedisSettings(
+        storage=storage or base.storage,
+        memory_limit=memory or base.memory_limit,
+        cpu_limit=cpu or base.cpu_limit,
+        maxmemory=maxmemory or base.maxmemory,
+        maxmemory_policy=str(policy),
+    )
+
+
+# --- the configuration -----------------------------------------------------------------------
+
+
+def server_config(settings: RedisSettings, somaxconn: str | None = None) -> dict[str, Any]:
+    """redis.conf as data, in file order. The `include` comes last, so nothing above it can
+    override the password it sets."""
+    config: dict[str, Any] = {
+        "bind": ("*", "-::*"),  # every IPv4 address, and IPv6 where the pod has it
+        "protected-mode": True,  # moot with a password; kept in case one is ever missing
+        "port": PORT,
+    }
+    if somaxconn and somaxconn.isdigit():
+        config["tcp-backlog"] = int(somaxconn)  # as long as the accept queue the pod allows
+    config.update(
+        {
+            "timeout": 0,
+            "tcp-keepalive": 300,
+            "daemonize": False,
+            "loglevel": "notice",
+            "logfile": "",  # stdout: kubectl logs
+            "maxmemory": int(quantity_value(settings.maxmemory)),  # bytes: what the setting meant
+            "maxmemory-policy": settings.maxmemory_policy,
+            "appendonly": True,
+            "appendfsync": "everysec",  # at most a second of writes lost, at disk speed
+            # No RDB snapshots on top: the append-only file is the persistence, and one fork
+            # for its rewrites is enough memory pressure.
+            "save": "",
+            "dir": DATA_DIR,
+            # Redis 7 defaults, stated: functions share one password, so the commands that
+            # reconfigure the server's files or load code stay off.
+            "enable-protected-configs": False,
+            "enable-debug-command": False,
+            "enable-module-command": False,
+            "include": f"{AUTH_DIR}/auth.conf",
+        }
+    )
+    return config
+
+
+def _arg(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    if text and not any(c.isspace() or c in "\"'\\" for c in text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_config(config: Mapping[str, Any]) -> str:
+    """Data -> redis.conf text: one `directive args` line per key, in the mapping's order;
+    a tuple is several arguments, yes/no for booleans, quotes where needed."""
+    lines = []
+    for key, value in config.items():
+        args = value if isinstance(value, tuple) else (value,)
+        lines.append(f"{key} {' '.join(_arg(a) for a in args)}")
+    return "\n".join(lines) + "\n"
+
+
+def auth_config(password: str) -> str:
+    """The included file that sets the password (the password is alphanumeric)."""
+    return f"requirepass {password}\n"
+
+
+def pod_sysctls(node_sysctl: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+    node = dict(node_sysctl)
+    return [{"name": key, "value": node[key]} for key in POD_SYSCTLS if key in node]
+
+
+# --- probes: redis-cli, authenticated with the mounted password --------------------------------
+
+
+def probe_script(password_file: str, port: int, accept: tuple[str, ...]) -> str:
+    """A POSIX sh script: PING with the password, succeed on an accepted reply. A wrong or
+    missing password answers NOAUTH/WRONGPASS, never PONG, so the probe proves auth works."""
+    patterns = "|".join(accept)
+    return (
+        f'reply=$(REDISCLI_AUTH="$(cat {shlex.quote(password_file)})" redis-cli -h 127.0.0.1 -p {port} ping 2>&1) || exit 1\n'
+        f'case "$reply" in {patterns}) exit 0 ;; esac\n'
+        'echo "$reply" >&2\n'
+        "exit 1\n"
+    )
+
+
+READY = ("PONG",)
+ALIVE = ("PONG", "LOADING*")  # loading a large append-only file is not a reason to restart
+
+
+def _exec_probe(accept: tuple[str, ...], period: int) -> dict[str, Any]:
+    return {
+        "exec": {"command": ["sh", "-c", probe_script(f"{AUTH_DIR}/password", PORT, accept)]},
+        "periodSeconds": period,
+        "timeoutSeconds": 5,
+        "failureThreshold": 3,
+    }
+
+
+def container(settings: RedisSettings) -> dict[str, Any]:
+    return {
+        "name": "redis",
+        "image": versions.REDIS_IMAGE,
+        "imagePullPolicy": "IfNotPresent",  # a pinned tag: restarts need no registry
+        # redis-server itself, not the image's entrypoint (which would chown as root).
+        "command": ["redis-server", f"{CONFIG_DIR}/redis.conf"],
+        "ports": [{"name": "redis", "containerPort": PORT, "protocol": "TCP"}],
+        "resources": data.resources(settings.cpu_limit, settings.memory_limit),
+        "livenessProbe": {**_exec_probe(ALIVE, period=10), "initialDelaySeconds": 10},
+        "readinessProbe": _exec_probe(READY, period=5),
+        "securityContext": dict(data.CONTAINER_SECURITY),
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "auth", "mountPath": AUTH_DIR, "readOnly": True},
+            {"name": data.DATA_VOLUME, "mountPath": DATA_DIR},
+        ],
+    }
+
+
+def manifests(settings: RedisSettings, namespace: str, function_namespace: str, node_sysctl: tuple[tuple[str, str], ...]) -> dict[str, dict[str, Any]]:
+    """Every object of the Redis server but the Secrets (they carry the password), by role."""
+    sysctls = pod_sysctls(node_sysctl)
+    text = render_config(server_config(settings, dict(node_sysctl).get("net.core.somaxconn")))
+    volumes = [
+        {"name": "config", "configMap": {"name": "redis-config"}},
+        {"name": "auth", "secret": {"secretName": "redis-auth", "defaultMode": 0o440}},
+    ]
+    pod_security = {**data.POD_SECURITY, **({"sysctls": sysctls} if sysctls else {})}
+    return {
+        "config": data.config_map("redis-config", namespace, APP, {"redis.conf": text}),
+        "service": data.service("redis", namespace, APP, {"redis": PORT}),
+        "statefulset": data.stateful_set(
+            "redis", namespace, APP, container(settings), volumes, settings.storage, {"checksum/config": data.checksum(text)}, pod_security
+        ),
+        "policy": data.ingress_policy("redis", namespace, data.selector(APP), {PORT: (function_namespace,)}),
+    }
+
+
+def address(namespace: str) -> str:
+    return f"redis.{namespace}.svc.cluster.local:{PORT}"
+
+
+@dataclass(frozen=True)
+class RedisArgs:
+    settings: RedisSettings
+    namespace: str  # the data namespace
+    function_namespace: str
+    node_sysctl: tuple[tuple[str, str], ...]  # the nodes' kernel settings (settings.sysctl)
+    provider: k8s.Provider
+    after: tuple[pulumi.Resource, ...] = ()  # the data namespace and the function namespace
+
+
+class Redis(pulumi.ComponentResource):
+    """The Redis server, its password, and the password's copy for functions."""
+
+    address: str
+    secret_names: tuple[str, ...] = (FUNCTION_SECRET,)
+    password: pulumi.Output[str]
+    function_secret: k8s.core.v1.Secret
+    objects: dict[str, pulumi.CustomResource]
+
+    def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sovereign-faas:index:Redis", name, None, opts)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
+        generated = random.RandomPassword(
+            f"{name}-password",
+            length=32,
+            special=False,  # it goes into redis.conf syntax and redis-cli: alphanumeric only
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.password = pulumi.Output.secret(generated.result)
+        auth = self._secret(f"{name}-auth", "redis-auth", args.namespace, {}, self.password.apply(lambda p: {"password": p, "auth.conf": auth_config(p)}), on_cluster)
+        self.function_secret = self._secret(
+            f"{name}-function-secret", FUNCTION_SECRET, args.function_namespace, SECRET_LABELS, self.password.apply(lambda p: {FUNCTION_SECRET: p}), on_cluster
+        )
+        objs = manifests(args.settings, args.namespace, args.function_namespace, args.node_sysctl)
+        config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=objs["config"]["metadata"], data=objs["config"]["data"], opts=on_cluster)
+        self.objects = {
+            "config": config,
+            "auth": auth,
+            "service": k8s.core.v1.Service(f"{name}-service", metadata=objs["service"]["metadata"], spec=objs["service"]["spec"], opts=on_cluster),
+            "statefulset": k8s.apps.v1.StatefulSet(
+                f"{name}-statefulset",
+                metadata=objs["statefulset"]["metadata"],
+                spec=objs["statefulset"]["spec"],
+                # It mounts both: without them the pod would wait in ContainerCreating.
+                opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[config, auth])),
+            ),
+            "policy": k8s.networking.v1.NetworkPolicy(f"{name}-policy", metadata=objs["policy"]["metadata"], spec=objs["policy"]["spec"], opts=on_cluster),
+        }
+        self.address = address(args.namespace)
+        self.register_outputs({"address": self.address})
+
+    @staticmethod
+    def _secret(
+        resource: str, name: str, namespace: str, labels: Mapping[str, str], string_data: pulumi.Output[dict[str, str]], opts: pulumi.ResourceOptions
+    ) -> k8s.core.v1.Secret:
+        return k8s.core.v1.Secret(
+            resource,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels={**data.labels(APP), **labels}),
+            type="Opaque",
+            string_data=pulumi.Output.secret(string_data),
+            opts=opts,
+        )

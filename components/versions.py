@@ -11,3 +11,15 @@ K3S = "v1.36.4+k3s1"
 # OpenFaaS Helm chart (https://github.com/openfaas/faas-netes/tree/master/chart/openfaas).
 # Chart keys we write are checked against OPENFAAS_CHART_KEYS in components/openfaas.py.
 OPENFAAS_CHART = "15.0.6"
+
+# NATS server (https://hub.docker.com/_/nats, https://github.com/nats-io/nats-server/releases):
+# the 2.12 line, Alpine variant. The real-server tests use Debian's nats-server (2.9), so keep
+# components/nats.py's config to what both understand.
+NATS_IMAGE = "nats:2.12.15-alpine"
+
+# OpenFaaS' nats-connector (https://github.com/openfaas/nats-connector/releases).
+NATS_CONNECTOR_IMAGE = "ghcr.io/openfaas/nats-connector:0.3.0"
+
+# Redis (https://hub.docker.com/_/redis): the 7.4 line, Alpine variant. Note the licence:
+# from 7.4 Redis is RSALv2/SSPLv1, not BSD (7.2 was the last BSD release; Valkey forks it).
+REDIS_IMAGE = "redis:7.4.11-alpine"

@@ -8,13 +8,18 @@ touches system services: the Debian packages' own units are never started.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from components import nats, redis
 
 LOOPBACK = "127.0.0.1"
 
@@ -97,3 +102,128 @@ def nats_server(workdir: Path, conf: str, port: int) -> Iterator[Server]:
     config.write_text(conf)
     with started([require("nats-server"), "-c", str(config)], config, port, workdir / "nats.log") as server:
         yield server
+
+
+# --- a minimal NATS client: the text protocol over a socket (no client library needed) -------
+
+
+class NatsClient:
+    """CONNECT/PING/SUB/PUB/MSG over one TCP connection: enough for a publish/subscribe round
+    trip and JetStream's request/reply API (`$JS.API.*`), which is plain JSON over NATS."""
+
+    def __init__(self, port: int, timeout: float = 5) -> None:
+        self.sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
+        self.buffer = b""
+        self.info = json.loads(self._line().removeprefix(b"INFO "))
+        self.sock.sendall(b'CONNECT {"verbose":false,"pedantic":true,"headers":false,"name":"sovereign-faas-test"}\r\nPING\r\n')
+        reply = self._line()
+        if reply != b"PONG":
+            raise RuntimeError(f"NATS refused the connection: {reply!r}")
+        self._sids = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> NatsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("NATS closed the connection")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
+
+    def _exactly(self, size: int) -> bytes:
+        while len(self.buffer) < size + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("NATS closed the connection")
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:size], self.buffer[size + 2 :]
+        return data
+
+    def subscribe(self, subject: str) -> str:
+        self._sids += 1
+        sid = str(self._sids)
+        self.sock.sendall(f"SUB {subject} {sid}\r\n".encode())
+        return sid
+
+    def publish(self, subject: str, payload: bytes, reply: str | None = None) -> None:
+        head = f"PUB {subject} {reply + ' ' if reply else ''}{len(payload)}\r\n".encode()
+        self.sock.sendall(head + payload + b"\r\n")
+
+    def flush(self) -> None:
+        """PING/PONG: the server has processed everything sent before."""
+        self.sock.sendall(b"PING\r\n")
+        self.next_message(until_pong=True)
+
+    def next_message(self, until_pong: bool = False) -> tuple[str, bytes]:
+        """The next MSG as (subject, payload); answers the server's PINGs; raises on -ERR."""
+        while True:
+            line = self._line()
+            if line == b"PING":
+                self.sock.sendall(b"PONG\r\n")
+            elif line == b"PONG" and until_pong:
+                return "", b""
+            elif line.startswith(b"-ERR"):
+                raise RuntimeError(f"NATS error: {line.decode()}")
+            elif line.startswith(b"MSG "):
+                parts = line.decode().split(" ")
+                return parts[1], self._exactly(int(parts[-1]))
+
+    def request(self, subject: str, payload: bytes) -> bytes:
+        inbox = f"_INBOX.test.{self._sids + 1}"
+        self.subscribe(inbox)
+        self.publish(subject, payload, reply=inbox)
+        got, data = self.next_message()
+        if got != inbox:
+            raise RuntimeError(f"unexpected message on {got!r} while waiting on {inbox!r}")
+        return data
+
+    def js_api(self, call: str, body: dict | None = None) -> dict:
+        """A JetStream API call, e.g. js_api("STREAM.CREATE.EVENTS", {...}); raises on an error."""
+        answer = json.loads(self.request(f"$JS.API.{call}", json.dumps(body or {}).encode()))
+        if "error" in answer:
+            raise RuntimeError(f"$JS.API.{call}: {answer['error']}")
+        return answer
+
+
+def http_get(port: int, path: str, timeout: float = 5) -> tuple[int, bytes]:
+    """GET http://127.0.0.1:<port><path> -> (status, body), without raising on 4xx/5xx."""
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+    try:
+        with direct.open(f"http://{LOOPBACK}:{port}{path}", timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+# --- the stack's own configurations, adapted for loopback -----------------------------------
+# Rendered by the very functions the components use; only what loopback needs changes.
+
+
+def loopback_nats_config(workdir: Path, port: int, monitor_port: int, settings: nats.NatsSettings | None = None) -> str:
+    config = nats.server_config(settings or nats.NatsSettings())
+    config["listen"] = f"{LOOPBACK}:{port}"
+    config["http"] = f"{LOOPBACK}:{monitor_port}"
+    config["jetstream"] = {**config["jetstream"], "store_dir": str(workdir / "jetstream-store")}
+    return nats.render_config(config)
+
+
+def loopback_redis_config(
+    workdir: Path, port: int, password: str, settings: redis.RedisSettings | None = None, somaxconn: str | None = None
+) -> str:
+    """redis.conf as the stack renders it, with the included auth.conf (and the probes'
+    password file) written under `workdir`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "auth.conf").write_text(redis.auth_config(password))
+    (workdir / "password").write_text(password)
+    config = redis.server_config(settings or redis.RedisSettings(), somaxconn)
+    config.update({"bind": (LOOPBACK,), "port": port, "dir": str(workdir), "include": str(workdir / "auth.conf")})
+    return redis.render_config(config)

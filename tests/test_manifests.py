@@ -22,6 +22,19 @@ STACKS = {
         functionsFile=str(PROJECT_DIR / "tests" / "data" / "functions.yml"),
         functionSecrets={"api-key": {"secure": "k"}},
     ),
+    # NATS and Redis sized by hand, in their own namespace, with no topic (no nats-connector).
+    "data-sized": stack(
+        dataNamespace="events",
+        natsStorage="20Gi",
+        natsMemoryLimit="1Gi",
+        natsCpuLimit="0.5",
+        redisMemoryLimit="2G",
+        redisMaxmemory="1500M",
+        redisCpuLimit="250m",
+        redisMaxmemoryPolicy="allkeys-lfu",
+        sysctl={"net.core.somaxconn": 8192},
+        functionsFile="",
+    ),
 }
 
 

@@ -65,7 +65,7 @@ def test_release_waits_for_namespaces_and_auth_on_the_cluster_provider(oslo: Sta
     for name in ("openfaas-namespace", "openfaas-function-namespace", "openfaas-basic-auth"):
         assert oslo.get(name).provider == "cluster-k8s"
         assert oslo.get(name).parent == "openfaas"
-    names = {r.name: unwrap(r.inputs)["metadata"]["name"] for r in oslo.of_type("kubernetes:core/v1:Namespace")}
+    names = {r.name: unwrap(r.inputs)["metadata"]["name"] for r in oslo.children("openfaas") if r.type == "kubernetes:core/v1:Namespace"}
     assert names == {"openfaas-namespace": "openfaas", "openfaas-function-namespace": "openfaas-fn"}
 
 
@@ -98,7 +98,7 @@ def test_gateway_url_follows_the_service_type(oslo: StackRun, nodeport: StackRun
 
 
 def test_ce_makes_no_licence_secret(oslo: StackRun) -> None:
-    assert [r.name for r in oslo.of_type("kubernetes:core/v1:Secret")] == ["openfaas-basic-auth"]
+    assert [r.name for r in oslo.children("openfaas") if r.type == "kubernetes:core/v1:Secret"] == ["openfaas-basic-auth"]
     assert oslo.outputs["openfaasEdition"] == "ce"
 
 

@@ -326,6 +326,20 @@ def _resolve(value: Any) -> Any:
     return rpc.wrap_rpc_secret(plain) if secret else plain
 
 
+def _record_construction_order(order: dict[str, int]) -> None:
+    """Fill `order` (resource name -> its place in the program's own order) as the program
+    constructs resources. A resource whose inputs wait on another's outputs registers whenever
+    those resolve, which varies from run to run; the order the program constructed them in
+    does not (and a resource can only depend on ones constructed before it, so it is also a
+    dependency order). A stack transformation runs synchronously in every Resource's
+    constructor, and returning None leaves the resource as it was."""
+
+    def record(args: pulumi.ResourceTransformationArgs) -> None:
+        order.setdefault(args.name, len(order))
+
+    pulumi.runtime.register_stack_transformation(record)
+
+
 def run_stack(
     stack: str = "oslo",
     config: Mapping[str, Any] | None = None,
@@ -343,8 +357,8 @@ def run_stack(
         config_map, secret_keys = encode_config(config, keep_secrets=True)
     project = project_name()
     loop = asyncio.new_event_loop()
-    # One worker: the SDK sends registrations through the default executor, and one thread
-    # keeps them in the program's order, so the record is identical from run to run.
+    # One worker: the SDK sends registrations through the default executor, one at a time.
+    # Their arrival order still varies (see _record_construction_order), so the record is sorted.
     loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=1))
     asyncio.set_event_loop(loop)
     logger = logging.getLogger(f"sovereign-faas.harness.{id(loop)}")
@@ -357,6 +371,7 @@ def run_stack(
     pulumi.runtime.set_all_config(config_map, secret_keys)
     path = program or PROJECT_DIR / "__main__.py"
     sys.path.insert(0, str(PROJECT_DIR))
+    order: dict[str, int] = {}
     # A run allocates many long-lived objects; with the default thresholds the cyclic
     # collector rescans them ever more often and the cost per resource grows with the stack
     # (measured: 500 functions took 6x 100 functions, 5.1x with this).
@@ -364,6 +379,7 @@ def run_stack(
     gc.set_threshold(100_000, 50, 100)
     try:
         def main() -> None:
+            _record_construction_order(order)
             runpy.run_path(str(path), run_name="__main__")
 
         _sync_await(run_pulumi_func(main))
@@ -377,4 +393,5 @@ def run_stack(
         logger.removeHandler(capture)
         asyncio.set_event_loop(None)
         loop.close()
-    return StackRun(stack=stack, resources=monitor.registrations, outputs=outputs, logs=capture.records)
+    resources = sorted(monitor.registrations, key=lambda r: order.get(r.name, len(order)))
+    return StackRun(stack=stack, resources=resources, outputs=outputs, logs=capture.records)

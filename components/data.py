@@ -1,0 +1,202 @@
+"""What NATS and Redis share: their namespace, how their sizes are read, and the shape of a
+single-replica stateful service on K3s (a StatefulSet on local-path storage, a ClusterIP
+Service, a NetworkPolicy).
+
+Why a StatefulSet and not a Deployment with a PVC: a StatefulSet never runs two pods on the
+same data directory (a Deployment's rolling update would start the new Redis or NATS next to
+the old one on the same AOF/JetStream files unless told to `Recreate`), and its volume claim
+outlives the workload (`Retain`), so removing the component or replacing the StatefulSet keeps
+the data. The price: `volumeClaimTemplates` cannot change in place, so a new storage size
+replaces the StatefulSet and the existing claim keeps its old size (local-path does not
+enforce sizes anyway: the servers' own limits, rendered from the same setting, do).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.kube import MANAGED_BY, namespace
+from components.validation import Problems, parse_quantity, quantity_value
+
+STORAGE_CLASS = "local-path"  # K3s' bundled provisioner: a directory on the node
+DATA_VOLUME = "data"
+# Any uid without a passwd entry works for these static servers; above 10000 it cannot be a
+# host system user. local-path creates volume directories 0777, so no chown is needed.
+RUN_AS = 10001
+CPU_REQUEST = 0.1  # cores requested at most; the limit is the setting
+
+
+def data_namespace(name: str, provider: k8s.Provider) -> k8s.core.v1.Namespace:
+    """The namespace NATS and Redis live in, apart from OpenFaaS so policies can fence it."""
+    return namespace("data-namespace", name, pulumi.ResourceOptions(provider=provider), part_of="sovereign-faas-data")
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def parse_size(values: Mapping[str, Any], key: str, default: str, minimum: str, problems: Problems) -> str | None:
+    """A size as a Kubernetes quantity ('512Mi'), at least `minimum`: a bare '512' is 512
+    bytes, which is never what anyone meant."""
+    raw = values.get(key, default)
+    text = parse_quantity(raw, key, problems)
+    if text is None:
+        return None
+    if quantity_value(text) < quantity_value(minimum):
+        hint = f"; did you mean '{text}Mi'?" if text.isdigit() else ""
+        problems.add(key, f"expected at least {minimum}, got {text!r} ({quantity_value(text):g} bytes){hint}")
+        return None
+    return text
+
+
+def parse_cpu(values: Mapping[str, Any], key: str, default: str, problems: Problems) -> str | None:
+    raw = values.get(key, default)
+    text = parse_quantity(raw, key, problems)
+    if text is None:
+        return None
+    if not 0.01 <= quantity_value(text) <= 64:
+        problems.add(key, f"expected CPU cores from 10m to 64 (e.g. '500m' or '1'), got {text!r}")
+        return None
+    return text
+
+
+def resources(cpu_limit: str, memory_limit: str) -> dict[str, Any]:
+    """Memory requested = limit: a stateful server must not be the one the node evicts when
+    memory runs short. CPU: a small request, bursts up to the limit."""
+    cpu_request = cpu_limit if quantity_value(cpu_limit) < CPU_REQUEST else f"{int(CPU_REQUEST * 1000)}m"
+    return {
+        "requests": {"cpu": cpu_request, "memory": memory_limit},
+        "limits": {"cpu": cpu_limit, "memory": memory_limit},
+    }
+
+
+def gomemlimit(memory_limit: str) -> str:
+    """GOMEMLIMIT for a Go server in a container: 90% of the limit, so the GC works harder
+    before the kernel's OOM killer does."""
+    return f"{int(quantity_value(memory_limit) * 0.9) // 2**20}MiB"
+
+
+# --- objects ---------------------------------------------------------------------------------
+
+
+def labels(app: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": app, **MANAGED_BY}
+
+
+def selector(app: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": app}
+
+
+def checksum(text: str) -> str:
+    """Pod-template annotation value: a config change rolls the pod (neither server rereads
+    its file by itself)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def config_map(name: str, ns: str, app: str, files: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns, "labels": labels(app)},
+        "data": dict(files),
+    }
+
+
+def service(name: str, ns: str, app: str, ports: Mapping[str, int]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns, "labels": labels(app)},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(app),
+            "ports": [{"name": port_name, "port": port, "targetPort": port_name, "protocol": "TCP"} for port_name, port in ports.items()],
+        },
+    }
+
+
+def ingress_policy(name: str, ns: str, pod_selector: Mapping[str, str], admitted: Mapping[int, tuple[str, ...]]) -> dict[str, Any]:
+    """Ingress to the selected pods: only from the named namespaces, each on its ports
+    (port -> namespaces). The kubelet's HTTP probes come from the pod's own node, which
+    network policies always admit."""
+    rules = [
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns_name}}} for ns_name in namespaces],
+            "ports": [{"protocol": "TCP", "port": port}],
+        }
+        for port, namespaces in admitted.items()
+        if namespaces
+    ]
+    spec: dict[str, Any] = {"podSelector": {"matchLabels": dict(pod_selector)}, "policyTypes": ["Ingress"]}
+    if rules:
+        spec["ingress"] = rules
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": ns, "labels": {**MANAGED_BY}},
+        "spec": spec,
+    }
+
+
+POD_SECURITY: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": RUN_AS,
+    "runAsGroup": RUN_AS,
+    "fsGroup": RUN_AS,  # mounted Secrets are group-readable (mode 0440) by this group only
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,  # both servers write only to their data volume
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def stateful_set(
+    name: str,
+    ns: str,
+    app: str,
+    container: dict[str, Any],
+    volumes: list[dict[str, Any]],
+    storage: str,
+    annotations: Mapping[str, str],
+    pod_security: Mapping[str, Any] = POD_SECURITY,
+) -> dict[str, Any]:
+    """One replica with its own volume claim on local-path (see the module docstring)."""
+    pod: dict[str, Any] = {
+        "containers": [container],
+        "volumes": volumes,
+        "securityContext": dict(pod_security),
+        # Servers, not API clients: no token, and no environment variables for every Service.
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name, "namespace": ns, "labels": labels(app)},
+        "spec": {
+            # The governing Service; required before Kubernetes 1.33 (k3sVersion may be older).
+            # Not headless: one replica needs no per-pod DNS names.
+            "serviceName": name,
+            "replicas": 1,
+            "selector": {"matchLabels": selector(app)},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+            "template": {"metadata": {"labels": labels(app), "annotations": dict(annotations)}, "spec": pod},
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": DATA_VOLUME, "labels": labels(app)},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "storageClassName": STORAGE_CLASS,
+                        "resources": {"requests": {"storage": storage}},
+                    },
+                }
+            ],
+        },
+    }

@@ -1,0 +1,207 @@
+"""The stack's NATS config and redis.conf, run by real servers on 127.0.0.1.
+
+Each config is rendered by the same functions the components use (tests/servers.py changes
+only what loopback needs: addresses, ports, paths, the password), then handed to Debian's
+nats-server (2.9) and redis-server (7.0). The servers are started on free ports and stopped
+by PID.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_client
+
+from components import nats, redis
+from tests.servers import (
+    LOOPBACK,
+    NatsClient,
+    Server,
+    free_port,
+    http_get,
+    loopback_nats_config,
+    loopback_redis_config,
+    nats_server,
+    redis_server,
+    require,
+)
+
+pytestmark = pytest.mark.servers
+PASSWORD = "test-only-0123456789abcdefABCDEF"  # alphanumeric, like the generated one
+
+
+# --- NATS ------------------------------------------------------------------------------------
+
+
+def nats_check(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([require("nats-server"), "-c", str(config), "-t"], capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def nats_ports() -> tuple[int, int]:
+    return free_port(), free_port()
+
+
+@pytest.fixture
+def nats_running(tmp_path: Path, nats_ports: tuple[int, int]) -> Iterator[tuple[Server, int]]:
+    port, monitor = nats_ports
+    with nats_server(tmp_path, loopback_nats_config(tmp_path, port, monitor), port) as server:
+        yield server, monitor
+
+
+def test_nats_server_accepts_the_rendered_config(tmp_path: Path) -> None:
+    path = tmp_path / "nats-server.conf"
+    path.write_text(loopback_nats_config(tmp_path, free_port(), free_port()))
+    checked = nats_check(path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_nats_server_refuses_a_misspelt_key_and_a_broken_file(tmp_path: Path) -> None:
+    config = nats.server_config(nats.NatsSettings())
+    config["max_paylod"] = config.pop("max_payload")
+    misspelt = tmp_path / "misspelt.conf"
+    misspelt.write_text(nats.render_config(config))
+    checked = nats_check(misspelt)
+    assert checked.returncode != 0 and 'unknown field "max_paylod"' in checked.stdout + checked.stderr
+    truncated = tmp_path / "truncated.conf"
+    truncated.write_text(nats.render_config(nats.server_config(nats.NatsSettings())).rsplit("}", 1)[0])
+    assert nats_check(truncated).returncode != 0
+
+
+def test_publish_subscribe_round_trip_with_the_configured_payload_limit(nats_running: tuple[Server, int]) -> None:
+    server, _ = nats_running
+    with NatsClient(server.port) as sub, NatsClient(server.port) as pub:
+        assert sub.info["max_payload"] == int(nats.NatsSettings().max_payload.removesuffix("Mi")) * 2**20
+        sub.subscribe("image-upload")
+        sub.flush()
+        image = bytes(range(256)) * 4096  # 1 MiB: over NATS' own default limit, within ours
+        pub.publish("image-upload", image)
+        pub.flush()
+        assert sub.next_message() == ("image-upload", image)
+
+
+def test_jetstream_stores_a_stream_on_disk_that_survives_a_restart(tmp_path: Path, nats_ports: tuple[int, int]) -> None:
+    port, monitor = nats_ports
+    conf = loopback_nats_config(tmp_path, port, monitor)
+    stream = {"name": "EVENTS", "subjects": ["events.>"], "storage": "file", "retention": "limits"}
+    with nats_server(tmp_path, conf, port) as server, NatsClient(server.port) as client:
+        client.js_api("STREAM.CREATE.EVENTS", stream)
+        ack = client.request("events.upload", b'{"key": "img/1.jpg"}')
+        assert b'"stream":"EVENTS"' in ack and b'"seq":1' in ack
+    assert list((tmp_path / "jetstream-store" / "jetstream").rglob("*.blk")), "no JetStream block file on disk"
+    with nats_server(tmp_path, conf, port) as server, NatsClient(server.port) as client:
+        info = client.js_api("STREAM.INFO.EVENTS")
+        assert info["config"]["storage"] == "file" and info["state"]["messages"] == 1
+        status, body = http_get(monitor, "/jsz")
+        assert status == 200 and b'"streams": 1' in body
+
+
+def test_the_probe_paths_answer_ok(nats_running: tuple[Server, int]) -> None:
+    _, monitor = nats_running
+    for probe in nats.PROBES.values():
+        status, body = http_get(monitor, probe["httpGet"]["path"])
+        assert (status, body.strip()) == (200, b'{"status":"ok"}'), probe
+
+
+def test_connector_probe_sees_an_established_connection_to_nats(nats_running: tuple[Server, int]) -> None:
+    server, _ = nats_running
+    script = nats.connector_probe_script(server.port)
+
+    def probe() -> int:
+        return subprocess.run(["sh", "-c", script], timeout=10).returncode
+
+    assert probe() == 1  # the server listens, nobody is connected
+    with NatsClient(server.port):
+        assert probe() == 0
+    deadline = time.monotonic() + 5
+    while probe() == 0 and time.monotonic() < deadline:  # TIME_WAIT is not ESTABLISHED
+        time.sleep(0.1)
+    assert probe() == 1
+
+
+# --- Redis -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_running(tmp_path: Path) -> Iterator[Server]:
+    port = free_port()
+    with redis_server(tmp_path, loopback_redis_config(tmp_path, port, PASSWORD, somaxconn="65535"), port) as server:
+        yield server
+
+
+def connect(server: Server, password: str | None) -> redis_client.Redis:
+    # retry=None: redis-py would retry a refused AUTH with backoff (seconds) before raising
+    return redis_client.Redis(host=LOOPBACK, port=server.port, password=password, socket_timeout=5, retry=None)
+
+
+def test_redis_refuses_a_wrong_or_missing_password_and_accepts_the_right_one(redis_running: Server) -> None:
+    with pytest.raises(redis_client.AuthenticationError):
+        connect(redis_running, "wrong-password").ping()
+    with pytest.raises(redis_client.AuthenticationError):
+        connect(redis_running, None).get("k")  # NOAUTH
+    client = connect(redis_running, PASSWORD)
+    assert client.set("state:1", "kept") and client.get("state:1") == b"kept"
+
+
+def test_redis_runs_with_the_rendered_limits_and_hardening(redis_running: Server) -> None:
+    client = connect(redis_running, PASSWORD)
+    settings = redis.RedisSettings()
+    got = {k: client.config_get(k)[k] for k in ("maxmemory", "maxmemory-policy", "appendonly", "appendfsync", "save")}
+    assert got == {"maxmemory": str(384 * 2**20), "maxmemory-policy": settings.maxmemory_policy, "appendonly": "yes", "appendfsync": "everysec", "save": ""}
+    with pytest.raises(redis_client.ResponseError, match="protected"):
+        client.config_set("dir", "/tmp")  # enable-protected-configs no
+    with pytest.raises(redis_client.ResponseError, match="DEBUG"):
+        client.execute_command("DEBUG", "SLEEP", "0")  # enable-debug-command no
+
+
+def test_redis_writes_its_append_only_file_and_replays_it_after_a_restart(tmp_path: Path) -> None:
+    port = free_port()
+    conf = loopback_redis_config(tmp_path, port, PASSWORD)
+    with redis_server(tmp_path, conf, port) as server:
+        connect(server, PASSWORD).set("upload:1", "x" * 100)
+        aof = tmp_path / "appendonlydir"
+        deadline = time.monotonic() + 5  # appendfsync everysec: on disk within about a second
+        while not any(b"upload:1" in f.read_bytes() for f in aof.glob("*.incr.aof")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any(b"upload:1" in f.read_bytes() for f in aof.glob("*.incr.aof")), sorted(p.name for p in aof.iterdir())
+        assert list(aof.glob("*.manifest"))
+    with redis_server(tmp_path, conf, port) as server:
+        assert connect(server, PASSWORD).get("upload:1") == b"x" * 100
+    assert not list(tmp_path.glob("*.rdb")), "save \"\": no RDB snapshots beside the append-only file"
+
+
+def test_every_eviction_policy_we_accept_is_one_redis_accepts(redis_running: Server) -> None:
+    client = connect(redis_running, PASSWORD)
+    for policy in redis.EVICTION_POLICIES:
+        assert client.config_set("maxmemory-policy", policy)
+    with pytest.raises(redis_client.ResponseError):
+        client.config_set("maxmemory-policy", "lru")
+
+
+def run_probe(script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=10)
+
+
+def test_the_probes_authenticate_with_the_mounted_password(redis_running: Server, tmp_path: Path) -> None:
+    for accept in (redis.READY, redis.ALIVE):
+        ok = run_probe(redis.probe_script(str(tmp_path / "password"), redis_running.port, accept))
+        assert ok.returncode == 0, ok.stderr
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("not-the-password")
+    refused = run_probe(redis.probe_script(str(wrong), redis_running.port, redis.ALIVE))
+    assert refused.returncode == 1 and ("WRONGPASS" in refused.stderr or "NOAUTH" in refused.stderr)
+    down = run_probe(redis.probe_script(str(tmp_path / "password"), free_port(), redis.READY))
+    assert down.returncode == 1
+
+
+def test_redis_refuses_a_broken_config(tmp_path: Path) -> None:
+    config = redis.server_config(redis.RedisSettings())
+    config["maxmemory-policy"] = "least-recently-used"
+    path = tmp_path / "broken.conf"
+    path.write_text(redis.render_config({k: v for k, v in config.items() if k != "include"}))
+    result = subprocess.run([require("redis-server"), str(path)], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "FATAL CONFIG FILE ERROR" in result.stdout + result.stderr

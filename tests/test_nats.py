@@ -1,0 +1,247 @@
+"""The Nats and NatsConnector components through the whole program, and their settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components import data, nats, versions
+from components.nats import NatsConnector, NatsConnectorArgs, NatsSettings
+from tests.conftest import stack
+from tools.harness import PROJECT_DIR, ProgramError, StackRun, masked, run_stack
+
+NATS_OBJECTS = {
+    "nats-config": "kubernetes:core/v1:ConfigMap",
+    "nats-service": "kubernetes:core/v1:Service",
+    "nats-statefulset": "kubernetes:apps/v1:StatefulSet",
+    "nats-policy": "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+}
+
+
+def obj(run: StackRun, name: str) -> dict[str, Any]:
+    return masked(run.get(name).inputs)
+
+
+def pod(run: StackRun, name: str) -> dict[str, Any]:
+    return obj(run, name)["spec"]["template"]
+
+
+def stack_file(tmp_path: Path, functions: str) -> str:
+    path = tmp_path / "stack.yml"
+    path.write_text(f"version: 1.0\nprovider: {{name: openfaas}}\nfunctions:\n{functions}")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def pro() -> StackRun:
+    return run_stack("pro", stack(openfaasEdition="pro", openfaasLicense={"secure": "licence"}))
+
+
+# --- the server ------------------------------------------------------------------------------
+
+
+def test_nats_objects_live_in_the_data_namespace_on_the_cluster_provider(oslo: StackRun) -> None:
+    assert {r.name: r.type for r in oslo.children("nats")} == NATS_OBJECTS
+    for name in NATS_OBJECTS:
+        r = oslo.get(name)
+        assert r.provider == "cluster-k8s" and "data-namespace" in r.options["dependsOn"]
+        assert obj(oslo, name)["metadata"]["namespace"] == "faas-data"
+    namespace = obj(oslo, "data-namespace")["metadata"]
+    assert namespace["name"] == "faas-data" and namespace["labels"]["app.kubernetes.io/managed-by"] == "sovereign-faas"
+    assert "nats-config" in oslo.get("nats-statefulset").options["dependsOn"]
+
+
+def test_config_is_rendered_from_data_into_the_config_map(oslo: StackRun) -> None:
+    text = obj(oslo, "nats-config")["data"]["nats-server.conf"]
+    assert text == (
+        'listen: "0.0.0.0:4222"\n'
+        'http: "0.0.0.0:8222"\n'
+        "max_payload: 8388608\n"
+        "jetstream {\n"
+        '  store_dir: "/data"\n'
+        "  max_file_store: 4831838208\n"
+        "  max_memory_store: 67108864\n"
+        "}\n"
+    )
+    assert text == nats.render_config(nats.server_config(NatsSettings()))
+    # A config change rolls the pod: nats-server does not reread its file.
+    assert pod(oslo, "nats-statefulset")["metadata"]["annotations"] == {"checksum/config": data.checksum(text)}
+
+
+def test_render_config_writes_blocks_lists_and_quoted_strings_in_order() -> None:
+    text = nats.render_config({"b": True, "a": {"x": [1, "y"], "s": 'q"uote'}, "n": 3})
+    assert text == 'b: true\na {\n  x: [1, "y"]\n  s: "q\\"uote"\n}\nn: 3\n'
+    with pytest.raises(TypeError):
+        nats.render_config({"bad": 1.5})
+
+
+def test_statefulset_runs_the_pinned_image_non_root_with_jetstream_on_local_path(oslo: StackRun) -> None:
+    spec = obj(oslo, "nats-statefulset")["spec"]
+    assert spec["replicas"] == 1 and spec["serviceName"] == "nats"
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    (claim,) = spec["volumeClaimTemplates"]
+    assert claim["spec"] == {"accessModes": ["ReadWriteOnce"], "storageClassName": "local-path", "resources": {"requests": {"storage": "5Gi"}}}
+    template = spec["template"]["spec"]
+    assert template["securityContext"]["runAsNonRoot"] is True and template["securityContext"]["runAsUser"] >= 10000
+    assert template["automountServiceAccountToken"] is False
+    (ctr,) = template["containers"]
+    assert ctr["image"] == versions.NATS_IMAGE and ctr["image"].startswith("nats:2.12.")
+    assert ctr["command"] == ["nats-server", "--config", "/etc/nats/nats-server.conf"]
+    assert ctr["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+    assert ctr["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}}
+    assert ctr["env"] == [{"name": "GOMEMLIMIT", "value": "230MiB"}]
+    assert {m["mountPath"]: m["name"] for m in ctr["volumeMounts"]} == {"/etc/nats": "config", "/data": "data"}
+    assert {p["name"]: p["containerPort"] for p in ctr["ports"]} == {"client": 4222, "monitor": 8222}
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert ctr[probe]["httpGet"]["port"] == "monitor" and ctr[probe]["httpGet"]["path"].startswith("/healthz")
+
+
+def test_service_and_policy(oslo: StackRun) -> None:
+    svc = obj(oslo, "nats-service")
+    assert svc["metadata"]["name"] == "nats" and svc["spec"]["type"] == "ClusterIP"
+    assert [(p["name"], p["port"]) for p in svc["spec"]["ports"]] == [("client", 4222), ("monitor", 8222)]
+    assert svc["spec"]["selector"] == {"app.kubernetes.io/name": "nats"}
+    policy = obj(oslo, "nats-policy")["spec"]
+    assert policy["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "nats"}}
+    admitted = {
+        rule["ports"][0]["port"]: [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in rule["from"]]
+        for rule in policy["ingress"]
+    }
+    assert admitted == {4222: ["openfaas", "openfaas-fn"], 8222: ["openfaas"]}
+
+
+def test_settings_flow_into_the_objects() -> None:
+    run = run_stack(
+        "sized",
+        stack(
+            natsStorage="10Gi", natsMemoryLimit="1Gi", natsCpuLimit="50m", natsMaxPayload="2Mi",
+            dataNamespace="events", openfaasNamespace="faas", openfaasFunctionNamespace="fn",
+        ),
+    )
+    spec = obj(run, "nats-statefulset")["spec"]
+    assert spec["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    (ctr,) = spec["template"]["spec"]["containers"]
+    assert ctr["resources"] == {"requests": {"cpu": "50m", "memory": "1Gi"}, "limits": {"cpu": "50m", "memory": "1Gi"}}
+    text = obj(run, "nats-config")["data"]["nats-server.conf"]
+    assert f"max_file_store: {int(10 * 2**30 * 0.9)}\n" in text and f"max_memory_store: {2**30 // 4}\n" in text
+    assert f"max_payload: {2 * 2**20}\n" in text
+    froms = [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in obj(run, "nats-policy")["spec"]["ingress"][0]["from"]]
+    assert froms == ["faas", "fn"]
+    assert run.outputs["natsUrl"] == "nats://nats.events.svc.cluster.local:4222"
+
+
+def test_nats_url_is_a_stack_output(oslo: StackRun) -> None:
+    assert oslo.outputs["natsUrl"] == "nats://nats.faas-data.svc.cluster.local:4222"
+
+
+# --- OpenFaaS Pro uses it as its external NATS -------------------------------------------------
+
+
+def test_pro_points_openfaas_at_this_nats(pro: StackRun) -> None:
+    values = masked(pro.get("openfaas-release").inputs)["values"]
+    assert values["nats"] == {"external": {"enabled": True, "host": "nats.faas-data.svc.cluster.local", "port": 4222, "clusterName": "faas-cluster"}}
+
+
+def test_ce_keeps_its_bundled_queue(oslo: StackRun) -> None:
+    assert "nats" not in masked(oslo.get("openfaas-release").inputs)["values"]
+
+
+# --- the nats-connector ----------------------------------------------------------------------
+
+
+def test_connector_subscribes_to_the_functions_topics_through_the_gateway(oslo: StackRun) -> None:
+    dep = oslo.get("nats-connector-deployment")
+    assert dep.parent == "nats-connector" and dep.provider == "cluster-k8s"
+    assert "openfaas-release" in dep.options["dependsOn"]
+    manifest = obj(oslo, "nats-connector-deployment")
+    assert (manifest["metadata"]["name"], manifest["metadata"]["namespace"]) == ("nats-connector", "openfaas")
+    spec = manifest["spec"]["template"]["spec"]
+    (ctr,) = spec["containers"]
+    assert ctr["image"] == versions.NATS_CONNECTOR_IMAGE == "ghcr.io/openfaas/nats-connector:0.3.0"
+    assert {e["name"]: e["value"] for e in ctr["env"]} == {
+        "topics": "image-upload",  # img-resize's topic, from functions/stack.yml
+        "broker_host": "nats.faas-data.svc.cluster.local",
+        "gateway_url": "http://gateway.openfaas:8080",
+        "basic_auth": "true",
+        "secret_mount_path": "/var/secrets/gateway",
+        "upstream_timeout": "60s",
+        "rebuild_interval": "10s",
+        "asynchronous_invocation": "false",
+        "print_response": "true",
+        "print_response_body": "false",
+    }
+    assert ctr["volumeMounts"] == [{"name": "auth", "mountPath": "/var/secrets/gateway", "readOnly": True}]
+    assert spec["volumes"] == [{"name": "auth", "secret": {"secretName": "basic-auth", "defaultMode": 0o440}}]
+    assert ctr["workingDir"] == "/" and spec["securityContext"]["runAsNonRoot"] is True
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert ctr[probe]["exec"]["command"] == ["sh", "-c", nats.connector_probe_script()]
+    assert ":107E 01 " in nats.connector_probe_script()  # 4222, ESTABLISHED
+    policy = obj(oslo, "nats-connector-policy")
+    assert policy["metadata"]["namespace"] == "openfaas"
+    assert policy["spec"] == {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "nats-connector"}}, "policyTypes": ["Ingress"]}
+
+
+def test_connector_topics_are_the_union_sorted_without_repeats(tmp_path: Path) -> None:
+    file = stack_file(
+        tmp_path,
+        "  a:\n    image: ghcr.io/acme/a:1\n    annotations: {topic: orders}\n"
+        "  b:\n    image: ghcr.io/acme/b:1\n    annotations: {topic: invoices}\n"
+        "  c:\n    image: ghcr.io/acme/c:1\n    annotations: {topic: orders}\n"
+        "  d:\n    image: ghcr.io/acme/d:1\n",
+    )
+    run = run_stack("topics", stack(functionsFile=file, gatewayUpstreamTimeout="30s", openfaasNamespace="faas"))
+    env = {e["name"]: e["value"] for e in obj(run, "nats-connector-deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["topics"] == "invoices,orders"
+    assert env["upstream_timeout"] == "30s" and env["gateway_url"] == "http://gateway.faas:8080"
+
+
+@pytest.mark.parametrize("functions", ["", "  plain:\n    image: ghcr.io/acme/plain:1\n"], ids=["no-functions", "no-topics"])
+def test_no_topics_no_connector(tmp_path: Path, functions: str) -> None:
+    file = stack_file(tmp_path, functions) if functions else ""
+    run = run_stack("quiet", stack(functionsFile=file))
+    assert not [r.name for r in run.resources if r.name.startswith("nats-connector")]
+    assert run.get("nats-statefulset")  # the server stays: functions may still publish
+
+
+def test_the_component_refuses_an_empty_topic_list() -> None:
+    with pytest.raises(ValueError, match="at least one topic"):
+        NatsConnector("c", NatsConnectorArgs(topics=(), broker_host="nats", openfaas_namespace="openfaas", upstream_timeout="60s", provider=None))  # type: ignore[arg-type]
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def test_pulumi_yaml_declares_the_same_defaults_as_the_code() -> None:
+    schema = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
+    base = NatsSettings()
+    for key, attr in (("natsStorage", "storage"), ("natsMemoryLimit", "memory_limit"), ("natsCpuLimit", "cpu_limit"), ("natsMaxPayload", "max_payload")):
+        assert schema[key]["default"] == getattr(base, attr), key
+        assert schema[key]["type"] == "string"
+    assert set(nats.KEYS) == {"natsStorage", "natsMemoryLimit", "natsCpuLimit", "natsMaxPayload"}
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (
+            stack(natsMemoryLimit="512MB"),
+            "sovereign-faas:natsMemoryLimit: expected a Kubernetes quantity, got '512MB'; did you mean '512M'? (Mi/Gi are powers of 1024, M/G of 1000)",
+        ),
+        (stack(natsMemoryLimit="256"), "sovereign-faas:natsMemoryLimit: expected at least 32Mi, got '256' (256 bytes); did you mean '256Mi'?"),
+        (stack(natsCpuLimit="one"), "sovereign-faas:natsCpuLimit: expected a Kubernetes quantity like '512Mi' or '500m', got 'one'"),
+        (stack(natsCpuLimit="128Gi"), "sovereign-faas:natsCpuLimit: expected CPU cores from 10m to 64 (e.g. '500m' or '1'), got '128Gi'"),
+        (stack(natsStorage="5 GB"), "sovereign-faas:natsStorage: expected a Kubernetes quantity, got '5 GB'; did you mean '5G'?"),
+        (stack(natsStorage=True), "sovereign-faas:natsStorage: expected a Kubernetes quantity like '512Mi' or '500m', got 'true'"),
+        (stack(natsMaxPayload="128Mi"), "sovereign-faas:natsMaxPayload: expected at most 64Mi (nats-server's own limit), got '128Mi'"),
+        (stack(natsMaxPayload="32Mi", natsMemoryLimit="100Mi"), "sovereign-faas:natsMaxPayload: 32Mi is more than a quarter of natsMemoryLimit (100Mi)"),
+        (stack(natsMaxPaylaod="1Mi"), "sovereign-faas:natsMaxPaylaod: unknown key; did you mean 'natsMaxPayload'?"),
+    ],
+)
+def test_bad_nats_input_stops_the_preview(config: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ProgramError) as caught:
+        run_stack("oslo", config)
+    assert expected in str(caught.value)
+    assert caught.value.registered == ()
