@@ -19,6 +19,7 @@ test: $(VENV)/.installed $(SCAN)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m bench.plan_speed
 	$(PY) -m bench.img_resize
+	$(PY) -m bench.redis_bench
 
 # The virtualenv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
