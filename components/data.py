@@ -20,6 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import policies
 from components.kube import MANAGED_BY, namespace
 from components.validation import Problems, parse_quantity, quantity_value
 
@@ -121,25 +122,9 @@ def service(name: str, ns: str, app: str, ports: Mapping[str, int]) -> dict[str,
 
 def ingress_policy(name: str, ns: str, pod_selector: Mapping[str, str], admitted: Mapping[int, tuple[str, ...]]) -> dict[str, Any]:
     """Ingress to the selected pods: only from the named namespaces, each on its ports
-    (port -> namespaces). The kubelet's HTTP probes come from the pod's own node, which
-    network policies always admit."""
-    rules = [
-        {
-            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns_name}}} for ns_name in namespaces],
-            "ports": [{"protocol": "TCP", "port": port}],
-        }
-        for port, namespaces in admitted.items()
-        if namespaces
-    ]
-    spec: dict[str, Any] = {"podSelector": {"matchLabels": dict(pod_selector)}, "policyTypes": ["Ingress"]}
-    if rules:
-        spec["ingress"] = rules
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": name, "namespace": ns, "labels": {**MANAGED_BY}},
-        "spec": spec,
-    }
+    (port -> namespaces)."""
+    rules = [policies.rule([policies.peer(n) for n in namespaces], [port]) for port, namespaces in admitted.items() if namespaces]
+    return policies.ingress_policy(name, ns, {"matchLabels": dict(pod_selector)}, rules)
 
 
 POD_SECURITY: dict[str, Any] = {

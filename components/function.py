@@ -274,32 +274,3 @@ def service(fn: Function, namespace: str) -> dict[str, Any]:
 def topics(functions: tuple[Function, ...]) -> tuple[str, ...]:
     """Every topic some function listens to, sorted: what the nats-connector subscribes to."""
     return tuple(sorted({t.strip() for fn in functions if fn.topic for t in fn.topic.split(",") if t.strip()}))
-
-
-def network_policies(namespace: str, openfaas_namespace: str) -> list[dict[str, Any]]:
-    """Ingress to functions: nothing, except from the OpenFaaS namespace (the gateway, the
-    queue-worker, the nats-connector, Prometheus) on the function port. K3s enforces
-    NetworkPolicy itself (its embedded kube-router controller)."""
-    return [
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": {"name": "default-deny-ingress", "namespace": namespace},
-            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
-        },
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": {"name": "functions-from-openfaas", "namespace": namespace},
-            "spec": {
-                "podSelector": {"matchExpressions": [{"key": "faas_function", "operator": "Exists"}]},
-                "policyTypes": ["Ingress"],
-                "ingress": [
-                    {
-                        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": openfaas_namespace}}}],
-                        "ports": [{"protocol": "TCP", "port": PORT}],
-                    }
-                ],
-            },
-        },
-    ]

@@ -12,7 +12,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.function import SECRET_LABELS, Function, deployment, network_policies, service, topics
+from components.function import SECRET_LABELS, Function, deployment, service, topics
+from components.policies import function_policies
 from components.settings import FunctionSettings
 
 
@@ -44,7 +45,7 @@ class Functions(pulumi.ComponentResource):
                 spec=_as_input(policy["spec"]),
                 opts=on_cluster,
             )
-            for policy in network_policies(args.namespace, args.openfaas_namespace)
+            for policy in function_policies(args.namespace, args.openfaas_namespace)
         ]
         self.secrets = {
             secret: self._secret(secret, value, args.namespace, on_cluster) for secret, value in args.settings.secrets

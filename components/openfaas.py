@@ -17,11 +17,11 @@ import pulumi_random as random
 from components import versions
 from components.cluster import endpoint
 from components.kube import namespace
+from components.policies import GATEWAY_PORT, openfaas_policies
 from components.settings import OpenFaaSSettings
 
 CHART_REPO = "https://openfaas.github.io/faas-netes/"
 CHART = "openfaas"
-GATEWAY_PORT = 8080
 ADMIN_USER = "admin"  # the chart's alertmanager config hard-codes this user name
 LICENSE_SECRET = "openfaas-license"  # name and key the chart looks for in Pro
 
@@ -121,6 +121,7 @@ class OpenFaaS(pulumi.ComponentResource):
 
     namespace: k8s.core.v1.Namespace
     function_namespace: k8s.core.v1.Namespace
+    policies: list[k8s.networking.v1.NetworkPolicy]
     password: pulumi.Output[str]
     release: k8s.helm.v3.Release
     gateway_url: str
@@ -145,6 +146,15 @@ class OpenFaaS(pulumi.ComponentResource):
             {"basic-auth-user": ADMIN_USER, "basic-auth-password": self.password},
             on_cluster,
         )
+        self.policies = [
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-policy-{policy['metadata']['name']}",
+                metadata=policy["metadata"],
+                spec=policy["spec"],
+                opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[self.namespace])),
+            )
+            for policy in openfaas_policies(settings.namespace)
+        ]
         before_release: list[pulumi.Resource] = [self.namespace, self.function_namespace, auth]
         if settings.pro:
             assert settings.license is not None  # settings refuse pro without one

@@ -106,17 +106,3 @@ def test_typed_and_file_functions_must_not_share_a_name() -> None:
     with pytest.raises(s.ConfigError) as caught:
         s.from_config(raw, {"sshPrivateKey"}, "t", secret=lambda v: v, typed_functions=typed, env={})
     assert "functions/stack.yml: functions.img-resize: a function of this name is also declared in functions/__init__.py" in str(caught.value)
-
-
-def test_only_the_openfaas_namespace_may_call_functions(oslo: StackRun) -> None:
-    deny = masked(oslo.get("functions-policy-default-deny-ingress").inputs)
-    assert deny["metadata"]["namespace"] == "openfaas-fn"
-    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
-    allow = masked(oslo.get("functions-policy-functions-from-openfaas").inputs)["spec"]
-    assert allow["podSelector"] == {"matchExpressions": [{"key": "faas_function", "operator": "Exists"}]}
-    (rule,) = allow["ingress"]
-    assert rule == {
-        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openfaas"}}}],
-        "ports": [{"port": 8080, "protocol": "TCP"}],
-    }
-    assert oslo.get("functions-policy-default-deny-ingress").provider == "cluster-k8s"

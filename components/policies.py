@@ -1,0 +1,96 @@
+"""Who may talk to whom inside the cluster: the stack's NetworkPolicies, as data.
+
+K3s enforces NetworkPolicy out of the box (its embedded kube-router policy controller), so
+these objects are the in-cluster firewall. Only ingress is restricted: a pod selected by some
+policy accepts only what one of its policies admits; the kubelet's probes come from the pod's
+own node, which network policies always admit.
+
+The flows (README "Network policies"):
+    anyone               -> OpenFaaS gateway :8080   (clients, the edge, functions, connector)
+    OpenFaaS namespace   -> OpenFaaS namespace       (gateway, queue, Prometheus, alertmanager)
+    gateway, queue-worker-> function pods :8080      (CE's queue-worker calls functions directly)
+    Prometheus           -> function pods, any port  (Pro scrapes pods that opt in)
+    OpenFaaS, functions  -> NATS :4222; OpenFaaS -> NATS :8222   (components/nats.py)
+    functions            -> Redis :6379                          (components/redis.py)
+Everything else into these namespaces is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from components.function import PORT as FUNCTION_PORT
+from components.kube import MANAGED_BY
+
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
+GATEWAY_PORT = 8080  # the chart's gateway Service and container port
+# Pod labels (`app`) of the chart's components that need to reach function pods.
+CALLS_FUNCTIONS = ("gateway", "queue-worker")
+SCRAPES_FUNCTIONS = ("prometheus",)
+
+
+def peer(namespace: str, apps: Iterable[str] = ()) -> dict[str, Any]:
+    """Pods of `namespace`; only those whose `app` label is one of `apps`, if given."""
+    selected: dict[str, Any] = {"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: namespace}}}
+    apps = sorted(apps)
+    if apps:
+        selected["podSelector"] = {"matchExpressions": [{"key": "app", "operator": "In", "values": apps}]}
+    return selected
+
+
+def rule(peers: Iterable[Mapping[str, Any]] | None, ports: Iterable[int] = ()) -> dict[str, Any]:
+    """One ingress rule: from `peers` (None: from anywhere) on `ports` (none: every port)."""
+    admitted: dict[str, Any] = {}
+    if peers is not None:
+        admitted["from"] = [dict(p) for p in peers]
+    if ports:
+        admitted["ports"] = [{"protocol": "TCP", "port": port} for port in ports]
+    return admitted
+
+
+def ingress_policy(name: str, namespace: str, pod_selector: Mapping[str, Any], rules: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The pods `pod_selector` picks accept only what `rules` admit (no rules: nothing)."""
+    spec: dict[str, Any] = {"podSelector": dict(pod_selector), "policyTypes": ["Ingress"]}
+    rules = [dict(r) for r in rules]
+    if rules:
+        spec["ingress"] = rules
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace, "labels": {**MANAGED_BY}},
+        "spec": spec,
+    }
+
+
+def default_deny(namespace: str) -> dict[str, Any]:
+    """Every pod of `namespace` is isolated; the other policies there open what is needed."""
+    return ingress_policy("default-deny-ingress", namespace, {}, ())
+
+
+def openfaas_policies(namespace: str) -> list[dict[str, Any]]:
+    """The OpenFaaS namespace admits outside traffic only to the gateway."""
+    return [
+        default_deny(namespace),
+        ingress_policy("gateway-from-anywhere", namespace, {"matchLabels": {"app": "gateway"}}, [rule(None, [GATEWAY_PORT])]),
+        ingress_policy("openfaas-internal", namespace, {}, [rule([peer(namespace)])]),
+    ]
+
+
+def function_policies(namespace: str, openfaas_namespace: str) -> list[dict[str, Any]]:
+    """Function pods admit the gateway and the CE queue-worker on the function port, and
+    OpenFaaS' Prometheus (Pro scrapes pods annotated `prometheus.io.scrape: "true"` on the
+    port they name); nothing else, not even other functions."""
+    functions = {"matchExpressions": [{"key": "faas_function", "operator": "Exists"}]}
+    return [
+        default_deny(namespace),
+        ingress_policy(
+            "functions-from-openfaas",
+            namespace,
+            functions,
+            [
+                rule([peer(openfaas_namespace, CALLS_FUNCTIONS)], [FUNCTION_PORT]),
+                rule([peer(openfaas_namespace, SCRAPES_FUNCTIONS)]),
+            ],
+        ),
+    ]
