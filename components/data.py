@@ -185,3 +185,22 @@ def stateful_set(
             ],
         },
     }
+
+
+def register(name: str, objs: Mapping[str, dict[str, Any]], opts: pulumi.ResourceOptions, mounts: tuple[pulumi.Resource, ...] = ()) -> dict[str, pulumi.CustomResource]:
+    """Register a stateful service's objects (`config`, `service`, `statefulset`, `policy`, as
+    built by nats/redis `manifests`), named `<name>-<role>`. The StatefulSet waits for what its
+    pod mounts (the ConfigMap, and `mounts`): without them the pod would sit in
+    ContainerCreating."""
+    config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=objs["config"]["metadata"], data=objs["config"]["data"], opts=opts)
+    return {
+        "config": config,
+        "service": k8s.core.v1.Service(f"{name}-service", metadata=objs["service"]["metadata"], spec=objs["service"]["spec"], opts=opts),
+        "statefulset": k8s.apps.v1.StatefulSet(
+            f"{name}-statefulset",
+            metadata=objs["statefulset"]["metadata"],
+            spec=objs["statefulset"]["spec"],
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[config, *mounts])),
+        ),
+        "policy": k8s.networking.v1.NetworkPolicy(f"{name}-policy", metadata=objs["policy"]["metadata"], spec=objs["policy"]["spec"], opts=opts),
+    }

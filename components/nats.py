@@ -201,18 +201,7 @@ class Nats(pulumi.ComponentResource):
         super().__init__("sovereign-faas:index:Nats", name, None, opts)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
         objs = manifests(args.settings, args.namespace, args.openfaas_namespace, args.function_namespace)
-        config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=objs["config"]["metadata"], data=objs["config"]["data"], opts=on_cluster)
-        self.objects = {
-            "config": config,
-            "service": k8s.core.v1.Service(f"{name}-service", metadata=objs["service"]["metadata"], spec=objs["service"]["spec"], opts=on_cluster),
-            "statefulset": k8s.apps.v1.StatefulSet(
-                f"{name}-statefulset",
-                metadata=objs["statefulset"]["metadata"],
-                spec=objs["statefulset"]["spec"],
-                opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[config])),
-            ),
-            "policy": k8s.networking.v1.NetworkPolicy(f"{name}-policy", metadata=objs["policy"]["metadata"], spec=objs["policy"]["spec"], opts=on_cluster),
-        }
+        self.objects = data.register(name, objs, on_cluster)
         self.host = host(args.namespace)
         self.url = f"nats://{self.host}:{CLIENT_PORT}"
         self.register_outputs({"url": self.url})

@@ -264,20 +264,7 @@ class Redis(pulumi.ComponentResource):
             f"{name}-function-secret", FUNCTION_SECRET, args.function_namespace, SECRET_LABELS, self.password.apply(lambda p: {FUNCTION_SECRET: p}), on_cluster
         )
         objs = manifests(args.settings, args.namespace, args.function_namespace, args.node_sysctl)
-        config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=objs["config"]["metadata"], data=objs["config"]["data"], opts=on_cluster)
-        self.objects = {
-            "config": config,
-            "auth": auth,
-            "service": k8s.core.v1.Service(f"{name}-service", metadata=objs["service"]["metadata"], spec=objs["service"]["spec"], opts=on_cluster),
-            "statefulset": k8s.apps.v1.StatefulSet(
-                f"{name}-statefulset",
-                metadata=objs["statefulset"]["metadata"],
-                spec=objs["statefulset"]["spec"],
-                # It mounts both: without them the pod would wait in ContainerCreating.
-                opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[config, auth])),
-            ),
-            "policy": k8s.networking.v1.NetworkPolicy(f"{name}-policy", metadata=objs["policy"]["metadata"], spec=objs["policy"]["spec"], opts=on_cluster),
-        }
+        self.objects = {"auth": auth, **data.register(name, objs, on_cluster, mounts=(auth,))}
         self.address = address(args.namespace)
         self.register_outputs({"address": self.address})
 
