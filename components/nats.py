@@ -211,7 +211,7 @@ class Nats(pulumi.ComponentResource):
         """How OpenFaaS Pro reaches this server as its external NATS."""
         from components.openfaas import ExternalNats  # late: see the TYPE_CHECKING import
 
-        return ExternalNats(host=self.host, port=CLIENT_PORT)
+        return ExternalNats(host=self.host, port=CLIENT_PORT, server=self.objects["statefulset"])
 
 
 # --- the nats-connector ----------------------------------------------------------------------

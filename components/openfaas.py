@@ -7,7 +7,7 @@ Secret itself (password from pulumi-random, a secret end to end) before the rele
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -67,6 +67,9 @@ class ExternalNats:
     host: str
     port: int = 4222
     cluster_name: str = "faas-cluster"
+    # What must be running before the release: the Pro gateway and queue-worker connect at
+    # start, and the atomic install would roll back if they crash-looped waiting for it.
+    server: pulumi.Resource | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,8 @@ class OpenFaaS(pulumi.ComponentResource):
         if settings.pro:
             assert settings.license is not None  # settings refuse pro without one
             before_release.append(self._secret(f"{name}-license", LICENSE_SECRET, {"license": settings.license}, on_cluster))
+            if args.external_nats and args.external_nats.server:
+                before_release.append(args.external_nats.server)
 
         self.release = k8s.helm.v3.Release(
             f"{name}-release",

@@ -102,6 +102,11 @@ def test_ce_makes_no_licence_secret(oslo: StackRun) -> None:
     assert oslo.outputs["openfaasEdition"] == "ce"
 
 
+def test_pro_release_waits_for_the_stack_nats_ce_does_not(pro: StackRun, oslo: StackRun) -> None:
+    assert "nats-statefulset" in pro.get("openfaas-release").options["dependsOn"]
+    assert "nats-statefulset" not in oslo.get("openfaas-release").options["dependsOn"]
+
+
 def test_pro_installs_the_licence_before_the_release(pro: StackRun) -> None:
     secret = pro.get("openfaas-license")
     meta = unwrap(secret.inputs)["metadata"]
