@@ -180,6 +180,10 @@ def host(namespace: str) -> str:
     return f"nats.{namespace}.svc.cluster.local"
 
 
+def url(namespace: str) -> str:
+    return f"nats://{host(namespace)}:{CLIENT_PORT}"
+
+
 @dataclass(frozen=True)
 class NatsArgs:
     settings: NatsSettings
@@ -203,7 +207,7 @@ class Nats(pulumi.ComponentResource):
         objs = manifests(args.settings, args.namespace, args.openfaas_namespace, args.function_namespace)
         self.objects = data.register(name, objs, on_cluster)
         self.host = host(args.namespace)
-        self.url = f"nats://{self.host}:{CLIENT_PORT}"
+        self.url = url(args.namespace)
         self.register_outputs({"url": self.url})
 
     @property

@@ -226,8 +226,12 @@ def manifests(settings: RedisSettings, namespace: str, function_namespace: str, 
     }
 
 
+def host(namespace: str) -> str:
+    return f"redis.{namespace}.svc.cluster.local"
+
+
 def address(namespace: str) -> str:
-    return f"redis.{namespace}.svc.cluster.local:{PORT}"
+    return f"{host(namespace)}:{PORT}"
 
 
 @dataclass(frozen=True)

@@ -434,6 +434,16 @@ def _function_secrets(raw: Any, secret_keys: set[str], problems: Problems) -> di
     return raw
 
 
+def platform_env(data_namespace: str) -> dict[str, str]:
+    """What the stack file may substitute about the platform itself (`${REDIS_HOST:-...}`),
+    so it follows `dataNamespace`; these win over the shell's variables of the same name."""
+    return {
+        "REDIS_HOST": redis.host(data_namespace),
+        "REDIS_PORT": str(redis.PORT),
+        "NATS_URL": nats.url(data_namespace),
+    }
+
+
 def _functions(
     values: Mapping[str, Any],
     secret_keys: set[str],
@@ -518,7 +528,8 @@ def from_config(
     data_namespace = _data_namespace(values, openfaas, problems)
     nats_settings = nats.parse_settings(values, problems)
     redis_settings = redis.parse_settings(values, problems)
-    functions, declared = _functions(values, secret_keys, openfaas, typed_functions, os.environ if env is None else env, problems)
+    env = {**(os.environ if env is None else env), **platform_env(data_namespace)}
+    functions, declared = _functions(values, secret_keys, openfaas, typed_functions, env, problems)
     problems.raise_if_any()
     warnings: list[str] = []
     servers = sum(1 for n in nodes if n.role == "server")

@@ -106,3 +106,20 @@ def test_typed_and_file_functions_must_not_share_a_name() -> None:
     with pytest.raises(s.ConfigError) as caught:
         s.from_config(raw, {"sshPrivateKey"}, "t", secret=lambda v: v, typed_functions=typed, env={})
     assert "functions/stack.yml: functions.img-resize: a function of this name is also declared in functions/__init__.py" in str(caught.value)
+
+
+def test_the_stack_file_follows_the_data_namespace() -> None:
+    """functions/stack.yml names Redis as ${REDIS_HOST:-...}; the stack fills it in, so a new
+    dataNamespace does not leave the function pointing at the old address."""
+    run = run_stack("renamed-data", stack(dataNamespace="state"))
+    ctr = unwrap(run.get("function-img-resize").inputs)["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in ctr["env"]}
+    assert (env["redis_host"], env["redis_port"]) == ("redis.state.svc.cluster.local", "6379")
+    assert run.outputs["redisAddress"] == "redis.state.svc.cluster.local:6379"
+
+
+def test_the_stack_wins_over_the_shell_for_platform_addresses() -> None:
+    raw = {"nodes": '[{"name": "a", "host": "h.example"}]', "sshPrivateKey": "k", "dataNamespace": "state"}
+    loaded = s.from_config(raw, {"sshPrivateKey"}, "t", secret=lambda v: v, env={"REDIS_HOST": "elsewhere"})
+    (fn,) = loaded.functions.functions
+    assert dict(fn.environment)["redis_host"] == "redis.state.svc.cluster.local"
