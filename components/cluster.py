@@ -17,6 +17,7 @@ import pulumi_random as random
 import yaml
 from pulumi_command import remote
 
+from components import firewall
 from components.node import Node, NodeArgs, connection
 from components.remote import render_command
 from components.settings import POD_SYSCTLS_ALLOWED, NodeSpec, Settings
@@ -150,6 +151,7 @@ class Cluster(pulumi.ComponentResource):
                     ready_timeout=settings.k3s.ready_timeout,
                     checker=settings.first_server,
                     join_after=join_after,
+                    firewall=firewall.ruleset(spec, settings, firewall.public_ports(settings)) if settings.firewall.enabled else None,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -1,6 +1,6 @@
 """A VPS turned into a tuned K3s node, one idempotent remote step after another.
 
-    sysctl -> k3s-config -> k3s-install -> ready
+    sysctl -> firewall -> k3s-config -> k3s-install -> ready
 
 Each step is a `remote.Command` running a script from `components/scripts/` over SSH (see
 `components/remote.py` for how). The scripts compare before they change anything, so a
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import remote
 
+from components.firewall import RULES_FILE
 from components.remote import render_command
 from components.settings import NodeSpec
 
@@ -53,12 +54,14 @@ class NodeArgs:
     ready_timeout: int
     checker: NodeSpec  # a server that can answer "is this node Ready?" (agents have no API)
     join_after: tuple[pulumi.Resource, ...] = ()  # e.g. the first server's readiness
+    firewall: str | None = None  # the nftables ruleset (components/firewall.py); None: off
 
 
 class Node(pulumi.ComponentResource):
     """One node of the cluster: kernel tuning, K3s config, K3s install, readiness."""
 
     sysctl: remote.Command
+    firewall: remote.Command | None
     config: remote.Command
     install: remote.Command
     ready: remote.Command
@@ -79,6 +82,19 @@ class Node(pulumi.ComponentResource):
             triggers=on_host,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self.firewall = None
+        if args.firewall is not None:
+            # Before K3s opens its ports; the script refuses a ruleset that would shut this
+            # SSH session's address out of the next connection.
+            self.firewall = remote.Command(
+                f"{name}-firewall",
+                connection=conn,
+                create=render_command("firewall-apply.sh", (RULES_FILE,), sudo=spec.sudo, ssh_client=True),
+                delete=render_command("firewall-remove.sh", (RULES_FILE,), sudo=spec.sudo),
+                stdin=args.firewall,
+                triggers=on_host,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.sysctl]),
+            )
         self.config = remote.Command(
             f"{name}-k3s-config",
             connection=conn,
@@ -86,7 +102,7 @@ class Node(pulumi.ComponentResource):
             delete=render_command("k3s-config-remove.sh", (), sudo=spec.sudo),
             stdin=args.k3s_config,
             triggers=on_host,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.sysctl]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.firewall or self.sysctl]),
         )
         self.install = remote.Command(
             f"{name}-k3s-install",

@@ -35,13 +35,16 @@ def script_text(name: str) -> str:
     return text
 
 
-def render_command(script: str, args: tuple[str, ...] = (), *, sudo: bool = False) -> str:
+def render_command(script: str, args: tuple[str, ...] = (), *, sudo: bool = False, ssh_client: bool = False) -> str:
     """The command string that runs `script` with `args` on the remote host.
 
     `sudo` is for non-root SSH users; `-n` makes a missing sudo rule fail at once instead of
-    waiting for a password prompt that nobody will answer.
+    waiting for a password prompt that nobody will answer. `ssh_client` appends one more
+    argument: the address this SSH session comes from, as the login shell sees it in
+    $SSH_CONNECTION (sudo would drop the variable itself), or "" if unknown.
     """
     body = script_text(script).rstrip("\n")
     prefix = "sudo -n bash" if sudo else "bash"
     quoted = " ".join(shlex.quote(a) for a in (script, *args))
-    return f"{prefix} -c \"$(cat <<'{_DELIMITER}'\n{body}\n{_DELIMITER}\n)\" {quoted}"
+    client = ' "${SSH_CONNECTION%% *}"' if ssh_client else ""
+    return f"{prefix} -c \"$(cat <<'{_DELIMITER}'\n{body}\n{_DELIMITER}\n)\" {quoted}{client}"

@@ -21,7 +21,7 @@ from typing import Any
 
 import pulumi
 
-from components import nats, redis, stackfile, versions
+from components import firewall, nats, redis, stackfile, versions
 from components.function import PLATFORM_SECRETS, Function, ce_count_problem, problems_with
 from components.validation import (
     DNS_LABEL,
@@ -161,6 +161,7 @@ class Settings:
     ssh_private_key: pulumi.Input[str] = field(repr=False)
     k3s: K3sSettings = K3sSettings()
     sysctl: tuple[tuple[str, str], ...] = tuple(DEFAULT_SYSCTL.items())
+    firewall: firewall.FirewallSettings = firewall.FirewallSettings()
     openfaas: OpenFaaSSettings = OpenFaaSSettings()
     data_namespace: str = "faas-data"  # NATS and Redis
     nats: nats.NatsSettings = nats.NatsSettings()
@@ -401,7 +402,7 @@ CORE_KEYS = (
     "functionSecrets",
     "functionsNonRoot",
 )
-KNOWN_KEYS = CORE_KEYS + nats.KEYS + redis.KEYS
+KNOWN_KEYS = CORE_KEYS + firewall.KEYS + nats.KEYS + redis.KEYS
 
 
 def _data_namespace(raw: Mapping[str, Any], openfaas: OpenFaaSSettings, problems: Problems) -> str:
@@ -524,6 +525,9 @@ def from_config(
         problems.add("sshPrivateKey", "must be a secret: set it again with `pulumi config set --secret sshPrivateKey`")
     k3s = _k3s(values, problems)
     sysctl = _sysctl(values.get("sysctl"), problems)
+    host_firewall = firewall.parse_settings(values, problems)
+    if host_firewall.enabled:
+        firewall.node_address_problems(nodes, problems)
     openfaas = _openfaas(values, secret_keys, k3s, problems)
     data_namespace = _data_namespace(values, openfaas, problems)
     nats_settings = nats.parse_settings(values, problems)
@@ -544,6 +548,7 @@ def from_config(
         ssh_private_key=secret(key or ""),
         k3s=k3s,
         sysctl=sysctl,
+        firewall=host_firewall,
         openfaas=replace(openfaas, license=secret(raw["openfaasLicense"]) if openfaas.license else None),
         data_namespace=data_namespace,
         nats=nats_settings,

@@ -18,6 +18,7 @@ def stack(**overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "nodes": [{"name": "oslo-1", "host": "203.0.113.10"}],
         "sshPrivateKey": SSH_KEY,
+        "adminCidrs": ["192.0.2.0/24"],
     }
     config.update(copy.deepcopy(overrides))
     return config

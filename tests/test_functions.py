@@ -101,7 +101,7 @@ def test_no_stack_file_means_no_functions() -> None:
 
 
 def test_typed_and_file_functions_must_not_share_a_name() -> None:
-    raw = {"nodes": '[{"name": "a", "host": "h.example"}]', "sshPrivateKey": "k"}
+    raw = {"nodes": '[{"name": "a", "host": "h.example"}]', "sshPrivateKey": "k", "firewall": "false"}
     typed = (Function(name="img-resize", image="a:1", source="functions/__init__.py"),)
     with pytest.raises(s.ConfigError) as caught:
         s.from_config(raw, {"sshPrivateKey"}, "t", secret=lambda v: v, typed_functions=typed, env={})
@@ -119,7 +119,7 @@ def test_the_stack_file_follows_the_data_namespace() -> None:
 
 
 def test_the_stack_wins_over_the_shell_for_platform_addresses() -> None:
-    raw = {"nodes": '[{"name": "a", "host": "h.example"}]', "sshPrivateKey": "k", "dataNamespace": "state"}
+    raw = {"nodes": '[{"name": "a", "host": "h.example"}]', "sshPrivateKey": "k", "firewall": "false", "dataNamespace": "state"}
     loaded = s.from_config(raw, {"sshPrivateKey"}, "t", secret=lambda v: v, env={"REDIS_HOST": "elsewhere"})
     (fn,) = loaded.functions.functions
     assert dict(fn.environment)["redis_host"] == "redis.state.svc.cluster.local"

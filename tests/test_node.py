@@ -12,7 +12,7 @@ from components.remote import render_command
 from tests.conftest import SSH_KEY
 from tools.harness import StackRun, is_secret, masked, unwrap
 
-STEPS = ("sysctl", "k3s-config", "k3s-install", "ready")
+STEPS = ("sysctl", "firewall", "k3s-config", "k3s-install", "ready")
 
 
 def commands(run: StackRun):

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
+from components import firewall, versions
 from components import settings as s
-from components import versions
 from tests.conftest import stack
 from tools.harness import PROJECT_DIR, ProgramError, run_stack
 
@@ -159,6 +159,9 @@ def test_pulumi_yaml_declares_the_same_defaults_as_the_code() -> None:
     ):
         assert schema[key]["default"] == getattr(openfaas, attr), key
     assert schema["dataNamespace"]["default"] == s.Settings.data_namespace
+    fw = firewall.FirewallSettings()
+    assert (schema["firewall"]["default"], schema["adminCidrs"]["default"]) == (fw.enabled, list(fw.admin_cidrs))
+    assert schema["allowSshFromAnywhere"]["default"] is fw.allow_ssh_from_anywhere
     functions = s.FunctionSettings()
     assert schema["functionsFile"]["default"] == functions.file
     assert schema["functionsNonRoot"]["default"] is functions.non_root

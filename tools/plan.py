@@ -3,6 +3,7 @@
     build/<stack>/plan.json              every resource in registration order + stack outputs
     build/<stack>/manifests/*.yaml       every Kubernetes object, one file each
     build/<stack>/node/<node>/*.sh       the command each remote step runs on that node
+    build/<stack>/node/<node>/*.stdin    what it reads on stdin (kernel settings, firewall)
     build/<stack>/helm/<release>.values.yaml
 
 Secrets appear as "[secret]". Two runs write byte-identical files.
@@ -78,6 +79,9 @@ def write_plan(run: StackRun, out: Path) -> None:
                 command = r.inputs.get(verb)
                 if command:
                     (folder / f"{r.name}.{verb}.sh").write_text(str(command) + "\n")
+            stdin = masked(r.inputs.get("stdin"))
+            if stdin:  # what the script reads; secret ones (the K3s config) stay "[secret]"
+                (folder / f"{r.name}.stdin").write_text(str(stdin))
 
 
 def summary(run: StackRun) -> str:

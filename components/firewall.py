@@ -1,0 +1,183 @@
+"""The host firewall: one nftables table per node, rendered here as data, applied by
+`scripts/firewall-apply.sh` before K3s is installed.
+
+Why our own table (`inet sovereign_faas`) and not ufw or a flushed ruleset: K3s, flannel and
+kube-router write their own iptables(-nft) rules and must keep them. nftables evaluates every
+base chain on a hook and a packet must pass all of them, so our input chain only decides what
+reaches the node's own sockets, and never touches theirs.
+
+What the table filters: connections to the node itself (the input hook): SSH, the Kubernetes
+API, the kubelet, etcd, flannel. What it does not: traffic that Kubernetes DNATs to a pod
+(NodePort and servicelb's LoadBalancer ports, e.g. the gateway's 8080 or the edge's 80/443)
+takes the forward hook after that DNAT; which ports those are is decided by the cluster's
+Services, and who may reach the pods by the NetworkPolicies (components/policies.py). The
+public ports are still accepted on input, for a controller that listens on the host itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from components.policies import GATEWAY_PORT
+from components.validation import Problems, parse_bool
+
+if TYPE_CHECKING:  # settings imports this module for its keys
+    from components.settings import NodeSpec, Settings
+
+KEYS: tuple[str, ...] = ("firewall", "adminCidrs", "allowSshFromAnywhere")
+
+TABLE = "sovereign_faas"
+RULES_FILE = "/etc/sovereign-faas/firewall.nft"
+# K3s' defaults for the pod and service networks; k3sExtraFlags may change them.
+CLUSTER_CIDR = "10.42.0.0/16"
+SERVICE_CIDR = "10.43.0.0/16"
+# The interfaces pod traffic reaches the node through: the bridge of local pods, and
+# flannel's tunnels from pods on other nodes (VXLAN, WireGuard; v4 and v6).
+POD_INTERFACES = ("cni0", "flannel-v6.1", "flannel-wg", "flannel-wg-v6", "flannel.1")
+API_PORT = 6443
+KUBELET_PORT = 10250
+ETCD_PORTS = (2379, 2380)  # embedded etcd, HA only
+FLANNEL_VXLAN = 8472
+FLANNEL_WIREGUARD = (51820, 51821)  # v4, v6
+
+
+@dataclass(frozen=True)
+class FirewallSettings:
+    enabled: bool = True
+    admin_cidrs: tuple[str, ...] = ()  # who may use SSH and the Kubernetes API
+    allow_ssh_from_anywhere: bool = False  # the acknowledgement a /0 admin range needs
+
+
+def parse_settings(values: Mapping[str, Any], problems: Problems) -> FirewallSettings:
+    base = FirewallSettings()
+    enabled = parse_bool(values.get("firewall", base.enabled), "firewall", problems)
+    anywhere = parse_bool(values.get("allowSshFromAnywhere", base.allow_ssh_from_anywhere), "allowSshFromAnywhere", problems)
+    listed = _admin_cidrs(values.get("adminCidrs", []), problems)
+    cidrs = listed or ()
+    enabled = base.enabled if enabled is None else enabled
+    if enabled and listed == ():
+        problems.add(
+            "adminCidrs",
+            "required while the host firewall is on: the address ranges allowed to use SSH and the "
+            "Kubernetes API, e.g. ['198.51.100.7/32'] (an empty list would lock everyone out)",
+        )
+    if enabled and not anywhere and any(ipaddress.ip_network(c).prefixlen == 0 for c in cidrs):
+        problems.add(
+            "adminCidrs",
+            "0.0.0.0/0 or ::/0 opens SSH and the Kubernetes API to the whole internet; list your "
+            "own ranges, or set allowSshFromAnywhere: true to say you mean it",
+        )
+    return FirewallSettings(enabled=enabled, admin_cidrs=cidrs, allow_ssh_from_anywhere=bool(anywhere))
+
+
+def _admin_cidrs(value: Any, problems: Problems) -> tuple[str, ...] | None:
+    if not isinstance(value, list):
+        problems.add("adminCidrs", f"expected a list of CIDRs such as ['198.51.100.0/24'], got {value!r}")
+        return None
+    cidrs: list[str] = []
+    for i, item in enumerate(value):
+        key = f"adminCidrs[{i}]"
+        try:
+            cidrs.append(str(ipaddress.ip_network(str(item), strict=True)))
+        except ValueError:
+            try:
+                network = ipaddress.ip_network(str(item), strict=False)
+                problems.add(key, f"{item!r} has host bits set; did you mean '{network}'?")
+            except ValueError:
+                problems.add(key, f"expected a CIDR such as '198.51.100.0/24' or '2001:db8::/32', got {item!r}")
+    return tuple(sorted(set(cidrs), key=_sort_key))
+
+
+def public_ports(settings: Settings) -> tuple[int, ...]:
+    """The TCP ports everyone may reach: where the gateway is served."""
+    openfaas = settings.openfaas
+    return (openfaas.node_port,) if openfaas.service_type == "NodePort" else (GATEWAY_PORT,)
+
+
+def node_address_problems(nodes: tuple[NodeSpec, ...], problems: Problems) -> None:
+    """Node-to-node rules need addresses: with more than one node, each needs an IP literal."""
+    if len(nodes) < 2:
+        return
+    for i, node in enumerate(nodes):
+        if not _ips((node.host, node.private_address)):
+            problems.add(
+                f"nodes[{i}].host",
+                f"{node.host!r} is a name; with the firewall on, the other nodes are admitted by "
+                "address: give an IP as host or privateAddress",
+            )
+
+
+def ruleset(node: NodeSpec, settings: Settings, public_ports: Iterable[int]) -> str:
+    """The nftables script for `node`: replaces our table atomically, nothing else."""
+    fw = settings.firewall
+    flags = settings.k3s.extra_config()
+    peers = _ips(a for n in settings.nodes if n is not node for a in (n.host, n.private_address))
+    # Dual-stack clusters give both families, comma-separated.
+    cluster = _split(f"{flags.get('cluster-cidr', CLUSTER_CIDR)},{flags.get('service-cidr', SERVICE_CIDR)}".split(","))
+    admin = _split(fw.admin_cidrs)
+    peer_tcp = [API_PORT, KUBELET_PORT, *(ETCD_PORTS if len(settings.servers) > 1 else ())]
+    wireguard = str(flags.get("flannel-backend", "vxlan")).startswith("wireguard")
+    peer_udp = list(FLANNEL_WIREGUARD) if wireguard else [FLANNEL_VXLAN]
+
+    sets: list[str] = []
+    rules = [
+        "ct state established,related accept",
+        "ct state invalid drop",
+        'iif "lo" accept',
+        "meta l4proto ipv6-icmp accept  # neighbour discovery, path MTU",
+        "icmp type { destination-unreachable, time-exceeded, parameter-problem } accept",
+        "icmp type echo-request limit rate 10/second accept",
+    ]
+    for family, ip in (("v4", "ip"), ("v6", "ip6")):
+        kind = "ipv4_addr" if family == "v4" else "ipv6_addr"
+        for name, members in ((f"admin_{family}", admin[family]), (f"cluster_{family}", cluster[family]), (f"nodes_{family}", peers[family])):
+            if members:
+                sets.append(f"set {name} {{ type {kind}; flags interval; elements = {{ {', '.join(members)} }} }}")
+        if admin[family]:
+            rules.append(f"{ip} saddr @admin_{family} tcp dport {_set([node.port, API_PORT])} accept  # SSH, Kubernetes API")
+        if cluster[family]:
+            rules.append(f"iifname {_set(POD_INTERFACES, quote=True)} {ip} saddr @cluster_{family} accept  # pods to the node")
+        if peers[family]:
+            rules.append(f"{ip} saddr @nodes_{family} tcp dport {_set(peer_tcp)} accept  # API, kubelet, etcd")
+            rules.append(f"{ip} saddr @nodes_{family} udp dport {_set(peer_udp)} accept  # flannel")
+    ports = sorted(set(public_ports))
+    if ports:
+        rules.append(f"tcp dport {_set(ports)} accept  # public: the gateway")
+    body = "\n".join([*(f"\t{s}" for s in sets), "\tchain input {", "\t\ttype filter hook input priority filter; policy drop;", *(f"\t\t{r}" for r in rules), "\t}"])
+    return (
+        f"# Written by sovereign-faas (Pulumi) for {node.name}. Local changes are overwritten.\n"
+        f"table inet {TABLE}\n"
+        f"delete table inet {TABLE}\n"  # the two lines make a re-apply replace, atomically
+        f"table inet {TABLE} {{\n{body}\n}}\n"
+    )
+
+
+def _ips(addresses: Iterable[str | None]) -> dict[str, list[str]]:
+    found: dict[str, set[str]] = {"v4": set(), "v6": set()}
+    for a in addresses:
+        try:
+            ip = ipaddress.ip_address(a or "")
+        except ValueError:
+            continue  # a DNS name: node_address_problems reports it where it matters
+        found[f"v{ip.version}"].add(str(ip))
+    return {k: sorted(v, key=lambda s: ipaddress.ip_address(s)) for k, v in found.items()}
+
+
+def _split(cidrs: Iterable[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {"v4": [], "v6": []}
+    for c in sorted(set(cidrs), key=_sort_key):
+        out[f"v{ipaddress.ip_network(c, strict=False).version}"].append(c)
+    return out
+
+
+def _sort_key(cidr: str) -> tuple[int, int, int]:
+    net = ipaddress.ip_network(cidr, strict=False)
+    return (net.version, int(net.network_address), net.prefixlen)
+
+
+def _set(items: Iterable[object], quote: bool = False) -> str:
+    values = [f'"{i}"' if quote else str(i) for i in items]
+    return values[0] if len(values) == 1 else "{ " + ", ".join(values) + " }"
