@@ -102,7 +102,7 @@ def node_address_problems(nodes: tuple[NodeSpec, ...], problems: Problems) -> No
     if len(nodes) < 2:
         return
     for i, node in enumerate(nodes):
-        if not _ips((node.host, node.private_address)):
+        if not any(_ips((node.host, node.private_address)).values()):
             problems.add(
                 f"nodes[{i}].host",
                 f"{node.host!r} is a name; with the firewall on, the other nodes are admitted by "

@@ -357,8 +357,9 @@ class FileInfo:
 class Sandbox:
     """One simulated host: overlay layers, stand-ins, state and call log under `root`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, netns: str | None = None) -> None:
         self.root = root
+        self.netns = netns  # a named network namespace (`ip netns add`) the runs happen in
         self.bin = root / "bin"
         self.state = root / "state"
         self.log = root / "calls.log"
@@ -458,7 +459,10 @@ class Sandbox:
         cmdfile.write_text(command)
         mounts = [str(p) for target, (upper, work) in self.layers.items()
                   for p in (target, upper, work)]
-        argv = [*self._unshare, "bash", "-c", _SETUP, "sandbox-setup",
+        # In a named network namespace, nft and the sockets see only that namespace's
+        # ruleset and interfaces; it outlives each run, like a host's does.
+        netns = ["ip", "netns", "exec", self.netns] if self.netns else []
+        argv = [*netns, *self._unshare, "bash", "-c", _SETUP, "sandbox-setup",
                 str(self.bin), str(self.tmp), str(cmdfile), str(ready), *mounts]
         data = stdin.encode() if isinstance(stdin, str) else stdin
         env = {"PATH": LOGIN_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
@@ -510,7 +514,7 @@ class Sandbox:
             raise SandboxError(f"writing {path} failed: {result.stderr}")
 
 
-def open_sandbox(root: Path) -> Sandbox:
+def open_sandbox(root: Path, netns: str | None = None) -> Sandbox:
     """A Sandbox under `root`, checked once; for use in a pytest fixture.
 
     As root a sandbox that cannot be set up fails the test (it should always work, and a
@@ -522,7 +526,7 @@ def open_sandbox(root: Path) -> Sandbox:
     if shutil.which("unshare") is None:
         message = "util-linux `unshare` is not installed"
         pytest.fail(message) if as_root else pytest.skip(message)
-    sandbox = Sandbox(root)
+    sandbox = Sandbox(root, netns)
     try:
         sandbox.run("true", timeout=30)
     except SandboxError as exc:

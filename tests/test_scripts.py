@@ -20,6 +20,7 @@ SCRIPTS = sorted(SCRIPTS_DIR.glob("*.sh"))
 EXPECTED_SCRIPTS = {
     "sysctl-apply.sh", "sysctl-remove.sh", "k3s-config.sh", "k3s-install.sh",
     "k3s-uninstall.sh", "k3s-ready.sh", "k3s-kubeconfig.sh", "k3s-config-remove.sh",
+    "firewall-apply.sh", "firewall-remove.sh",  # run for real in tests/test_firewall.py
 }
 
 TOKEN = "K10sandbox0fake0token0c0ffee::server:5ec2e7"
@@ -45,7 +46,7 @@ HOST_PATHS = (
     "/etc/rancher", "/etc/sysctl.d/90-sovereign-faas.conf", "/usr/local/bin/k3s",
     "/usr/local/bin/k3s-uninstall.sh", "/usr/local/bin/k3s-agent-uninstall.sh",
     "/etc/systemd/system/k3s.service", "/etc/systemd/system/k3s-agent.service",
-    "/var/lib/rancher",
+    "/var/lib/rancher", "/etc/sovereign-faas", "/etc/systemd/system/sovereign-faas-firewall.service",
 )
 HOST_SYSCTLS = ("vm/overcommit_memory", "fs/inotify/max_user_instances", "net/ipv4/tcp_rmem")
 
@@ -56,6 +57,9 @@ def host_snapshot() -> dict[str, object]:
         proc = Path("/proc/sys") / key
         snapshot[str(proc)] = proc.read_text() if proc.exists() else None
     snapshot["/etc/sysctl.d listing"] = sorted(os.listdir("/etc/sysctl.d"))
+    nft = shutil.which("nft") or "/usr/sbin/nft"
+    if os.geteuid() == 0 and os.path.exists(nft):  # this machine's own ruleset
+        snapshot["nft list ruleset"] = subprocess.run([nft, "list", "ruleset"], capture_output=True, text=True, timeout=30).stdout
     return snapshot
 
 
