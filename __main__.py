@@ -9,9 +9,11 @@ import pulumi
 from components import settings as stack_settings
 from components.cluster import Cluster, ClusterArgs
 from components.data import data_namespace
+from components.edge import Edge, EdgeArgs
 from components.functions import Functions, FunctionsArgs
 from components.nats import Nats, NatsArgs, NatsConnector, NatsConnectorArgs
 from components.openfaas import OpenFaaS, OpenFaaSArgs
+from components.policies import GATEWAY_PORT
 from components.redis import Redis, RedisArgs
 
 try:
@@ -45,6 +47,22 @@ openfaas = OpenFaaS(
         external_nats=nats.external,  # Pro queues in this NATS' JetStream; CE ignores it
     ),
 )
+# HTTPS for the gateway, only with a domain; without one the gateway keeps its own port.
+edge = None
+if settings.edge.enabled:
+    edge = Edge(
+        "edge",
+        EdgeArgs(
+            settings=settings.edge,
+            openfaas_namespace=settings.openfaas.namespace,
+            gateway_service="gateway",
+            gateway_port=GATEWAY_PORT,
+            provider=cluster.provider,
+            after=(openfaas.release,),
+        ),
+    )
+gateway_url = edge.url if edge else openfaas.gateway_url
+
 redis = Redis(
     "redis",
     RedisArgs(
@@ -83,9 +101,9 @@ if functions.topics:  # no topics, no connector
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("nodes", {n.name: {"host": n.host, "role": n.role} for n in settings.nodes})
 pulumi.export("k3sVersion", settings.k3s.version)
-pulumi.export("gatewayUrl", openfaas.gateway_url)
+pulumi.export("gatewayUrl", gateway_url)
 pulumi.export("adminPassword", openfaas.password)
 pulumi.export("openfaasEdition", settings.openfaas.edition)
 pulumi.export("natsUrl", nats.url)
 pulumi.export("redisAddress", redis.address)
-pulumi.export("functions", {name: f"{openfaas.gateway_url}/function/{name}" for name in sorted(functions.deployments)})
+pulumi.export("functions", {name: f"{gateway_url}/function/{name}" for name in sorted(functions.deployments)})

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from components import edge
 from components.policies import GATEWAY_PORT
 from components.validation import Problems, parse_bool
 
@@ -93,6 +94,8 @@ def _admin_cidrs(value: Any, problems: Problems) -> tuple[str, ...] | None:
 
 def public_ports(settings: Settings) -> tuple[int, ...]:
     """The TCP ports everyone may reach: where the gateway is served."""
+    if settings.edge.enabled:
+        return edge.PUBLIC_PORTS
     openfaas = settings.openfaas
     return (openfaas.node_port,) if openfaas.service_type == "NodePort" else (GATEWAY_PORT,)
 

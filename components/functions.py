@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.function import SECRET_LABELS, Function, deployment, service, topics
+from components.kube import network_policies
 from components.policies import function_policies
 from components.settings import FunctionSettings
 
@@ -38,15 +39,7 @@ class Functions(pulumi.ComponentResource):
     def __init__(self, name: str, args: FunctionsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-faas:index:Functions", name, None, opts)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
-        self.policies = [
-            k8s.networking.v1.NetworkPolicy(
-                f"functions-policy-{policy['metadata']['name']}",
-                metadata=_as_input(policy["metadata"]),
-                spec=_as_input(policy["spec"]),
-                opts=on_cluster,
-            )
-            for policy in function_policies(args.namespace, args.openfaas_namespace)
-        ]
+        self.policies = network_policies("functions-policy", function_policies(args.namespace, args.openfaas_namespace), on_cluster, [])
         self.secrets = {
             secret: self._secret(secret, value, args.namespace, on_cluster) for secret, value in args.settings.secrets
         }

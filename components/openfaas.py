@@ -16,7 +16,7 @@ import pulumi_random as random
 
 from components import versions
 from components.cluster import endpoint
-from components.kube import namespace
+from components.kube import helm_release, namespace, network_policies
 from components.policies import GATEWAY_PORT, openfaas_policies
 from components.settings import OpenFaaSSettings
 
@@ -149,15 +149,7 @@ class OpenFaaS(pulumi.ComponentResource):
             {"basic-auth-user": ADMIN_USER, "basic-auth-password": self.password},
             on_cluster,
         )
-        self.policies = [
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-policy-{policy['metadata']['name']}",
-                metadata=policy["metadata"],
-                spec=policy["spec"],
-                opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[self.namespace])),
-            )
-            for policy in openfaas_policies(settings.namespace)
-        ]
+        self.policies = network_policies(f"{name}-policy", openfaas_policies(settings.namespace), on_cluster, [self.namespace])
         before_release: list[pulumi.Resource] = [self.namespace, self.function_namespace, auth]
         if settings.pro:
             assert settings.license is not None  # settings refuse pro without one
@@ -165,20 +157,8 @@ class OpenFaaS(pulumi.ComponentResource):
             if args.external_nats and args.external_nats.server:
                 before_release.append(args.external_nats.server)
 
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name="openfaas",
-            chart=CHART,
-            version=versions.OPENFAAS_CHART,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=settings.namespace,
-            values=chart_values(settings, args.external_nats),
-            create_namespace=False,
-            skip_await=False,  # wait for the rollout
-            timeout=600,
-            atomic=True,  # a failed install or upgrade rolls back: nothing half-applied
-            cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=before_release)),
+        self.release = helm_release(
+            f"{name}-release", CHART, CHART_REPO, versions.OPENFAAS_CHART, settings.namespace, chart_values(settings, args.external_nats), on_cluster, before_release
         )
         self.gateway_url = gateway_url(settings, args.public_host)
         self.register_outputs({"gatewayUrl": self.gateway_url, "password": self.password})

@@ -21,8 +21,9 @@ from typing import Any
 
 import pulumi
 
-from components import firewall, nats, redis, stackfile, versions
+from components import edge, firewall, nats, redis, stackfile, versions
 from components.function import PLATFORM_SECRETS, Function, ce_count_problem, problems_with
+from components.policies import GATEWAY_PORT
 from components.validation import (
     DNS_LABEL,
     PROJECT,
@@ -163,6 +164,7 @@ class Settings:
     sysctl: tuple[tuple[str, str], ...] = tuple(DEFAULT_SYSCTL.items())
     firewall: firewall.FirewallSettings = firewall.FirewallSettings()
     openfaas: OpenFaaSSettings = OpenFaaSSettings()
+    edge: edge.EdgeSettings = edge.EdgeSettings()
     data_namespace: str = "faas-data"  # NATS and Redis
     nats: nats.NatsSettings = nats.NatsSettings()
     redis: redis.RedisSettings = redis.RedisSettings()
@@ -402,7 +404,7 @@ CORE_KEYS = (
     "functionSecrets",
     "functionsNonRoot",
 )
-KNOWN_KEYS = CORE_KEYS + firewall.KEYS + nats.KEYS + redis.KEYS
+KNOWN_KEYS = CORE_KEYS + firewall.KEYS + edge.KEYS + nats.KEYS + redis.KEYS
 
 
 def _data_namespace(raw: Mapping[str, Any], openfaas: OpenFaaSSettings, problems: Problems) -> str:
@@ -529,13 +531,21 @@ def from_config(
     if host_firewall.enabled:
         firewall.node_address_problems(nodes, problems)
     openfaas = _openfaas(values, secret_keys, k3s, problems)
+    tls = edge.parse_settings(values, problems)
+    if tls.enabled:
+        if "servicelb" in k3s.disable:
+            problems.add("k3sDisable", "keep servicelb while domain is set: it publishes the edge on ports 80 and 443")
+        for key in ("gatewayServiceType", "gatewayNodePort"):
+            if key in values:
+                problems.add(key, "not used while domain is set (the edge serves the gateway on 443): remove it")
+        openfaas = replace(openfaas, service_type="ClusterIP")  # the edge is the only way in
     data_namespace = _data_namespace(values, openfaas, problems)
     nats_settings = nats.parse_settings(values, problems)
     redis_settings = redis.parse_settings(values, problems)
     env = {**(os.environ if env is None else env), **platform_env(data_namespace)}
     functions, declared = _functions(values, secret_keys, openfaas, typed_functions, env, problems)
     problems.raise_if_any()
-    warnings: list[str] = []
+    warnings: list[str] = [] if tls.enabled else [edge.plain_http_warning(openfaas.node_port if openfaas.service_type == "NodePort" else GATEWAY_PORT)]
     servers = sum(1 for n in nodes if n.role == "server")
     if servers % 2 == 0:
         warnings.append(
@@ -549,6 +559,7 @@ def from_config(
         k3s=k3s,
         sysctl=sysctl,
         firewall=host_firewall,
+        edge=tls,
         openfaas=replace(openfaas, license=secret(raw["openfaasLicense"]) if openfaas.license else None),
         data_namespace=data_namespace,
         nats=nats_settings,

@@ -23,3 +23,12 @@ NATS_CONNECTOR_IMAGE = "ghcr.io/openfaas/nats-connector:0.3.0"
 # Redis (https://hub.docker.com/_/redis): the 7.4 line, Alpine variant. Note the licence:
 # from 7.4 Redis is RSALv2/SSPLv1, not BSD (7.2 was the last BSD release; Valkey forks it).
 REDIS_IMAGE = "redis:7.4.11-alpine"
+
+# The edge, only with a `domain` (components/edge.py). Traefik's Helm chart
+# (https://github.com/traefik/traefik-helm-chart): 38.0.2 ships Traefik v3.6.6, which implements
+# Gateway API v1.4 (standard channel; the chart installs its CRDs).
+TRAEFIK_CHART = "38.0.2"
+
+# cert-manager's Helm chart (https://cert-manager.io/docs/releases/): the 1.19 line. Gateway API
+# support is on through the chart's `config.enableGatewayAPI` (1.16+).
+CERT_MANAGER_CHART = "v1.19.5"

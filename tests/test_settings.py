@@ -36,7 +36,9 @@ def test_minimal_stack_gets_the_defaults() -> None:
     assert got.k3s == s.K3sSettings(version=versions.K3S, disable=("traefik",), snapshotter="overlayfs")
     assert dict(got.sysctl)["vm.overcommit_memory"] == "1"
     assert dict(got.sysctl)["net.core.somaxconn"] == "65535"
-    assert got.warnings == ()
+    # No domain: the one warning is that the gateway's credentials travel unencrypted.
+    assert got.warnings == ("no domain set: the gateway is served over plain HTTP on port 8080, so its admin password "
+                            "crosses the network unencrypted; set domain and acmeEmail for HTTPS",)
 
 
 def test_first_node_is_server_and_the_rest_are_agents_by_default() -> None:
@@ -123,7 +125,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_even_server_count_warns() -> None:
     nodes = [{"name": f"n{i}", "host": f"198.51.100.{i}", "role": "server"} for i in (1, 2)]
-    (warning,) = load(stack(nodes=nodes)).warnings
+    (warning,) = load(stack(nodes=nodes, domain="faas.example.no", acmeEmail="ops@example.no")).warnings
     assert "2 servers" in warning and "use 1, 3 or 5 servers" in warning
 
 

@@ -1,0 +1,268 @@
+"""TLS at the edge: the gateway served over HTTPS with a Let's Encrypt certificate.
+
+Only when the stack names a `domain` (and an `acmeEmail`). Then:
+
+    client --HTTPS :443--> Traefik (edge) --HTTP :8080--> OpenFaaS gateway (openfaas)
+    client --HTTP  :80 --> Traefik: 301 to https://<domain>/...  (except ACME challenges)
+
+- Traefik (Helm chart, pinned) implements the Gateway API: one Gateway `edge` with an `http`
+  and an `https` listener for the domain. K3s' servicelb publishes its Service on ports 80 and
+  443 of the nodes. Why Traefik: see README "TLS at the edge".
+- cert-manager (Helm chart, pinned) gets the certificate from Let's Encrypt with the ACME
+  HTTP-01 challenge, answered through the same Gateway (it adds its own HTTPRoute for
+  /.well-known/acme-challenge/<token>, an exact path, which wins over the redirect's `/`
+  prefix), and renews it before it expires.
+- The OpenFaaS gateway's own Service becomes ClusterIP: the edge is the only way in.
+
+The Kubernetes objects are data (`manifests`), so the tests check them, and the references
+between them (issuer, secret, listener, backend), without a cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import kube, policies, versions
+from components.kube import helm_release, namespace
+from components.validation import Problems
+
+KEYS: tuple[str, ...] = ("domain", "acmeEmail", "acmeIssuer")
+
+NAMESPACE = "edge"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+GATEWAY = "edge"
+GATEWAY_CLASS = "traefik"
+TLS_SECRET = "gateway-tls"
+# Traefik's entry points: a Gateway listener's port must be one of them (the Service maps
+# 80 -> 8000 and 443 -> 8443).
+HTTP_PORT, HTTPS_PORT = 8000, 8443
+PUBLIC_PORTS = (80, 443)
+ACME_SERVERS = {
+    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "production": "https://acme-v02.api.letsencrypt.org/directory",
+}
+TRAEFIK_REPO = "https://traefik.github.io/charts"
+CERT_MANAGER_REPO = "https://charts.jetstack.io"
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    domain: str | None = None  # e.g. faas.example.no; None: no TLS, the gateway's own port
+    email: str | None = None  # Let's Encrypt's contact for expiry and policy notices
+    issuer: str = "production"  # or "staging": untrusted certificates, generous rate limits
+
+    @property
+    def enabled(self) -> bool:
+        return self.domain is not None
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.domain}"
+
+
+def parse_settings(values: Mapping[str, Any], problems: Problems) -> EdgeSettings:
+    domain, email = values.get("domain"), values.get("acmeEmail")
+    issuer = values.get("acmeIssuer", EdgeSettings.issuer)
+    if domain is not None and (not isinstance(domain, str) or not _DOMAIN.match(domain)):
+        problems.add("domain", f"expected a DNS name such as 'faas.example.no' (lower case, at least two labels, no wildcard), got {domain!r}")
+        domain = None
+    if email is not None and (not isinstance(email, str) or not _EMAIL.match(email)):
+        problems.add("acmeEmail", f"expected an e-mail address such as 'ops@example.no' for Let's Encrypt, got {email!r}")
+        email = None
+    if issuer not in ACME_SERVERS:
+        problems.add("acmeIssuer", f"expected 'production' or 'staging', got {issuer!r}")
+        issuer = EdgeSettings.issuer
+    if values.get("domain") is not None and values.get("acmeEmail") is None:
+        problems.add("acmeEmail", "required with domain: Let's Encrypt needs a contact address")
+    if values.get("acmeEmail") is not None and values.get("domain") is None:
+        problems.add("domain", "required with acmeEmail: the name the certificate is for")
+    return EdgeSettings(domain=domain if email else None, email=email if domain else None, issuer=issuer)
+
+
+def plain_http_warning(port: int) -> str:
+    return (
+        f"no domain set: the gateway is served over plain HTTP on port {port}, so its admin "
+        "password crosses the network unencrypted; set domain and acmeEmail for HTTPS"
+    )
+
+
+def traefik_values() -> dict[str, Any]:
+    return {
+        "providers": {
+            "kubernetesGateway": {"enabled": True},
+            "kubernetesIngress": {"enabled": False},  # Gateway API only
+            "kubernetesCRD": {"enabled": False},
+        },
+        "gateway": {"enabled": False},  # ours is below, with the domain and TLS
+        "gatewayClass": {"enabled": True, "name": GATEWAY_CLASS},
+        "ingressClass": {"enabled": False},
+        "service": {"type": "LoadBalancer"},  # K3s' servicelb: ports 80 and 443 on the nodes
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
+    }
+
+
+def cert_manager_values() -> dict[str, Any]:
+    return {
+        "crds": {"enabled": True, "keep": True},  # keep: removing the chart keeps certificates
+        "config": {
+            "apiVersion": "controller.config.cert-manager.io/v1alpha1",
+            "kind": "ControllerConfiguration",
+            "enableGatewayAPI": True,  # the HTTP-01 solver through our Gateway
+        },
+    }
+
+
+def manifests(settings: EdgeSettings, openfaas_namespace: str, gateway_service: str, gateway_port: int) -> dict[str, dict[str, Any]]:
+    """Every custom object of the edge, by role."""
+    assert settings.domain and settings.email
+    domain = settings.domain
+    issuers = {
+        f"issuer-{name}": {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "ClusterIssuer",
+            "metadata": {"name": f"letsencrypt-{name}"},
+            "spec": {
+                "acme": {
+                    "email": settings.email,
+                    "server": server,
+                    "privateKeySecretRef": {"name": f"letsencrypt-{name}-account"},
+                    "solvers": [
+                        {"http01": {"gatewayHTTPRoute": {"parentRefs": [_parent("http")]}}},
+                    ],
+                }
+            },
+        }
+        for name, server in ACME_SERVERS.items()
+    }
+    return {
+        **issuers,
+        "certificate": {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": TLS_SECRET, "namespace": NAMESPACE},
+            "spec": {
+                "secretName": TLS_SECRET,
+                "dnsNames": [domain],
+                "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": f"letsencrypt-{settings.issuer}"},
+                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+            },
+        },
+        "gateway": {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": GATEWAY, "namespace": NAMESPACE},
+            "spec": {
+                "gatewayClassName": GATEWAY_CLASS,
+                "listeners": [
+                    {
+                        "name": "http",
+                        "protocol": "HTTP",
+                        "port": HTTP_PORT,
+                        "hostname": domain,
+                        "allowedRoutes": {"namespaces": {"from": "Same"}},  # the redirect, ACME
+                    },
+                    {
+                        "name": "https",
+                        "protocol": "HTTPS",
+                        "port": HTTPS_PORT,
+                        "hostname": domain,
+                        "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "group": "", "name": TLS_SECRET}]},
+                        "allowedRoutes": {
+                            "namespaces": {"from": "Selector", "selector": {"matchLabels": {"kubernetes.io/metadata.name": openfaas_namespace}}}
+                        },
+                    },
+                ],
+            },
+        },
+        "redirect": {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": "https-redirect", "namespace": NAMESPACE},
+            "spec": {
+                "parentRefs": [_parent("http")],
+                "hostnames": [domain],
+                "rules": [{"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}],
+            },
+        },
+        # In the OpenFaaS namespace, next to the Service it sends to: no ReferenceGrant needed.
+        "route": {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": "openfaas-gateway", "namespace": openfaas_namespace},
+            "spec": {
+                "parentRefs": [_parent("https")],
+                "hostnames": [domain],
+                "rules": [{"backendRefs": [{"name": gateway_service, "port": gateway_port}]}],
+            },
+        },
+    }
+
+
+def network_policies() -> list[dict[str, Any]]:
+    """The edge namespace admits anyone to Traefik's entry points, and Traefik to the ACME
+    solver pods cert-manager starts there; nothing else."""
+    traefik = {"matchLabels": {"app.kubernetes.io/name": "traefik"}}
+    return [
+        policies.default_deny(NAMESPACE),
+        policies.ingress_policy("traefik-from-anywhere", NAMESPACE, traefik, [policies.rule(None, [HTTP_PORT, HTTPS_PORT])]),
+        policies.ingress_policy("edge-internal", NAMESPACE, {}, [policies.rule([policies.peer(NAMESPACE)])]),
+    ]
+
+
+def _parent(listener: str) -> dict[str, str]:
+    return {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY, "namespace": NAMESPACE, "sectionName": listener}
+
+
+@dataclass(frozen=True)
+class EdgeArgs:
+    settings: EdgeSettings
+    openfaas_namespace: str
+    gateway_service: str  # the chart's ClusterIP Service in front of the gateway
+    gateway_port: int
+    provider: k8s.Provider
+    after: tuple[pulumi.Resource, ...] = ()  # the OpenFaaS release (the route's backend)
+
+
+class Edge(pulumi.ComponentResource):
+    """Traefik and cert-manager, the issuers, the certificate, the Gateway and its routes."""
+
+    url: str
+    policies: list[k8s.networking.v1.NetworkPolicy]
+    objects: dict[str, k8s.apiextensions.CustomResource]
+
+    def __init__(self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sovereign-faas:index:Edge", name, None, opts)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        edge_ns = namespace(f"{name}-namespace", NAMESPACE, on_cluster, part_of="edge")
+        cm_ns = namespace(f"{name}-cert-manager-namespace", CERT_MANAGER_NAMESPACE, on_cluster, part_of="edge")
+        # Traefik's chart installs the Gateway API CRDs, which cert-manager's Gateway support
+        # needs at start: Traefik first.
+        self.policies = kube.network_policies(f"{name}-policy", network_policies(), on_cluster, [edge_ns])
+        traefik = helm_release(f"{name}-traefik", "traefik", TRAEFIK_REPO, versions.TRAEFIK_CHART, NAMESPACE, traefik_values(), on_cluster, [edge_ns])
+        cert_manager = helm_release(
+            f"{name}-cert-manager", "cert-manager", CERT_MANAGER_REPO, versions.CERT_MANAGER_CHART, CERT_MANAGER_NAMESPACE, cert_manager_values(), on_cluster, [cm_ns, traefik]
+        )
+        crds = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[traefik, cert_manager, *args.after]))
+        self.objects = {
+            role: k8s.apiextensions.CustomResource(
+                f"{name}-{role}",
+                api_version=obj["apiVersion"],
+                kind=obj["kind"],
+                metadata=obj["metadata"],
+                spec=obj["spec"],
+                opts=crds,
+            )
+            for role, obj in manifests(args.settings, args.openfaas_namespace, args.gateway_service, args.gateway_port).items()
+        }
+        self.url = args.settings.url
+        self.register_outputs({"url": self.url})
