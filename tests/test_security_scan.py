@@ -45,6 +45,8 @@ def stacks(folder: Path) -> dict[str, object]:
     pro = {k.split(":", 1)[1]: v for k, v in bergen.items()}
     return {
         "oslo": None,
+        "oslo-tls": stack(domain="faas.example.no", acmeEmail="ops@example.no"),
+        # Three servers, Pro, HTTPS at the edge (Pulumi.bergen.yaml), with 20 functions.
         "bergen-many": stack(
             **pro,
             openfaasLicense={"secure": "licence"},
