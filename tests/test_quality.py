@@ -47,3 +47,11 @@ def test_preview_workflow_uses_the_pinned_cli_and_documents_its_secrets() -> Non
     for secret in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"):
         assert f"secrets.{secret}" in text and f"#   {secret}" in text  # used and documented
     assert any(s.get("run") == "make test" for s in steps)  # the tests run before the preview
+
+
+def test_readme_versions_table_matches_the_pins() -> None:
+    from components import versions
+
+    readme = (PROJECT_DIR / "README.md").read_text()
+    for name in ("K3S", "OPENFAAS_CHART", "NATS_IMAGE", "NATS_CONNECTOR_IMAGE", "REDIS_IMAGE", "TRAEFIK_CHART", "CERT_MANAGER_CHART"):
+        assert f"`{getattr(versions, name)}`" in readme, name
