@@ -184,27 +184,9 @@ def manifests(settings: EdgeSettings, openfaas_namespace: str, gateway_service: 
                 ],
             },
         },
-        "redirect": {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "HTTPRoute",
-            "metadata": {"name": "https-redirect", "namespace": NAMESPACE},
-            "spec": {
-                "parentRefs": [_parent("http")],
-                "hostnames": [domain],
-                "rules": [{"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}],
-            },
-        },
+        "redirect": _route("https-redirect", NAMESPACE, "http", domain, {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}),
         # In the OpenFaaS namespace, next to the Service it sends to: no ReferenceGrant needed.
-        "route": {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "HTTPRoute",
-            "metadata": {"name": "openfaas-gateway", "namespace": openfaas_namespace},
-            "spec": {
-                "parentRefs": [_parent("https")],
-                "hostnames": [domain],
-                "rules": [{"backendRefs": [{"name": gateway_service, "port": gateway_port}]}],
-            },
-        },
+        "route": _route("openfaas-gateway", openfaas_namespace, "https", domain, {"backendRefs": [{"name": gateway_service, "port": gateway_port}]}),
     }
 
 
@@ -217,6 +199,16 @@ def network_policies() -> list[dict[str, Any]]:
         policies.ingress_policy("traefik-from-anywhere", NAMESPACE, traefik, [policies.rule(None, [HTTP_PORT, HTTPS_PORT])]),
         policies.ingress_policy("edge-internal", NAMESPACE, {}, [policies.rule([policies.peer(NAMESPACE)])]),
     ]
+
+
+def _route(name: str, ns: str, listener: str, domain: str, rule: dict[str, Any]) -> dict[str, Any]:
+    """An HTTPRoute for `domain` on one listener of our Gateway, with one rule."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"parentRefs": [_parent(listener)], "hostnames": [domain], "rules": [rule]},
+    }
 
 
 def _parent(listener: str) -> dict[str, str]:
