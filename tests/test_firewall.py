@@ -225,6 +225,22 @@ def test_a_broken_ruleset_changes_nothing(sb: Sandbox) -> None:
     assert sb.files(FILE)[FILE].data == rules.encode()  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("flush ruleset\n", "may not use 'ruleset'"),
+        ("include \"/etc/nftables.conf\"\n", "may not use 'include'"),
+        ("delete table ip filter\n", "may only replace table inet sovereign_faas, got the statement 'delete table ip filter'"),
+        ("add rule ip filter INPUT accept\n", "got the statement 'add rule ip filter INPUT accept'"),
+    ],
+)
+def test_a_ruleset_reaching_beyond_our_table_is_refused(sb: Sandbox, extra: str, message: str) -> None:
+    sb.run("nft add table ip filter")
+    result = apply(sb, rules_for(load(), "oslo-1") + extra)
+    assert result.returncode != 0 and message in result.stderr, result
+    assert "table ip filter" in live(sb) and "sovereign_faas" not in live(sb)
+
+
 def test_a_ruleset_that_locks_the_operator_out_is_rolled_back(sb: Sandbox) -> None:
     rules = rules_for(load(), "oslo-1")
     assert status(apply(sb, rules, client="192.0.2.55")).startswith("changed")

@@ -87,6 +87,20 @@ roll_back() {
   die "$* (the previous firewall is back in place)"
 }
 
+# The ruleset may only replace our own table: a top-level statement that names anything else,
+# `flush ruleset` or an `include` would reach K3s' rules (this runs as root).
+check_scope() {
+  local line top='^(#.*|table inet '"$TABLE"'( \{)?|delete table inet '"$TABLE"'|\}|)$'
+  while IFS= read -r line || [[ -n $line ]]; do
+    if [[ $line =~ (^|[[:space:]])(include|ruleset)([[:space:]]|$) ]]; then
+      die "the ruleset may not use '${BASH_REMATCH[2]}': it must only replace table inet $TABLE; nothing was changed"
+    fi
+    if [[ $line != [[:space:]]* && ! $line =~ $top ]]; then
+      die "the ruleset may only replace table inet $TABLE, got the statement '$line'; nothing was changed"
+    fi
+  done <"$1"
+}
+
 # Would a new SSH connection from $1 be admitted? The admin sets hold its ranges.
 admits() {
   local client=$1 family=v4
@@ -120,6 +134,7 @@ main() {
     report "unchanged"
     return
   fi
+  check_scope "$tmp"
   nft -c -f "$tmp" || die "nft refused the ruleset (see above); nothing was changed"
   nft -f "$tmp" || die "loading the ruleset failed (see above); nft applies all or nothing, so nothing was changed"
   if [[ -n $client ]] && ! admits "$client"; then
