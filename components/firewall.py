@@ -133,6 +133,10 @@ def ruleset(node: NodeSpec, settings: Settings, public_ports: Iterable[int]) -> 
         "meta l4proto ipv6-icmp accept  # neighbour discovery, path MTU",
         "icmp type { destination-unreachable, time-exceeded, parameter-problem } accept",
         "icmp type echo-request limit rate 10/second accept",
+        # A DHCP-configured VPS must keep its lease: rebinding replies are broadcast and
+        # match no tracked connection.
+        "udp sport 67 udp dport 68 accept  # DHCP",
+        "udp sport 547 udp dport 546 accept  # DHCPv6",
     ]
     for family, ip in (("v4", "ip"), ("v6", "ip6")):
         kind = "ipv4_addr" if family == "v4" else "ipv6_addr"

@@ -281,14 +281,19 @@ def test_an_active_ufw_is_refused(sb: Sandbox) -> None:
 
 
 # The traffic test: node n1 (in `netns`) with the firewall, a peer namespace for everyone else.
-PEER_ADDRESSES = {"admin": "192.0.2.20", "node": "10.20.0.12", "outsider": "198.51.100.20"}
-NODE_ADDRESSES = ("192.0.2.10", "10.20.0.11", "198.51.100.10")
+# who -> (their address, the node's address they connect to), per family. The admin ranges are
+# 192.0.2.0/24 and 2001:db8:a::/48; n2 (the other node) is 10.20.0.12 and fd20::12.
+ROUTES = {
+    "v4": {"admin": ("192.0.2.20", "192.0.2.10"), "node": ("10.20.0.12", "10.20.0.11"), "outsider": ("198.51.100.20", "198.51.100.10")},
+    "v6": {"admin": ("2001:db8:a::20", "2001:db8:a::10"), "node": ("fd20::12", "fd20::11"), "outsider": ("2001:db8:b::20", "2001:db8:b::10")},
+}
 LISTEN_PORTS = (22, 6443, 10250, 8080, 9999)
 _LISTENER = """
 import socket, sys, threading, time
 def serve(port):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port)); s.listen()
+    s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # IPv4 too
+    s.bind(("::", port)); s.listen()
     while True:
         c, _ = s.accept(); c.close()
 for p in sys.argv[1:]:
@@ -299,12 +304,16 @@ time.sleep(120)  # bounded: the test kills it long before
 _CONNECT = """
 import socket, sys
 src, dst, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = socket.socket(); s.settimeout(1.0); s.bind((src, 0))
+s = socket.socket(socket.AF_INET6 if ":" in src else socket.AF_INET); s.settimeout(1.0); s.bind((src, 0))
 try:
     s.connect((dst, port)); print("open")
 except OSError:
     print("dropped")
 """
+
+
+def _with_prefix(address: str) -> str:
+    return f"{address}/64" if ":" in address else f"{address}/24"
 
 
 @pytest.fixture
@@ -314,9 +323,11 @@ def wired(netns: str) -> Iterator[str]:
     _ip("netns", "add", peer)
     try:
         _ip("link", "add", "fw0", "netns", netns, "type", "veth", "peer", "name", "fw1", "netns", peer)
-        for ns, dev, addresses in ((netns, "fw0", NODE_ADDRESSES), (peer, "fw1", tuple(PEER_ADDRESSES.values()))):
-            for address in addresses:
-                _ip("addr", "add", f"{address}/24", "dev", dev, netns=ns)
+        for ns, dev, side in ((netns, "fw0", 1), (peer, "fw1", 0)):
+            for routes in ROUTES.values():
+                for pair in routes.values():
+                    # nodad: usable at once, no duplicate-address-detection wait
+                    _ip("addr", "add", _with_prefix(pair[side]), "dev", dev, *(["nodad"] if ":" in pair[side] else []), netns=ns)
             _ip("link", "set", dev, "up", netns=ns)
             _ip("link", "set", "lo", "up", netns=ns)
         yield peer
@@ -324,8 +335,11 @@ def wired(netns: str) -> Iterator[str]:
         subprocess.run(["ip", "netns", "delete", peer], capture_output=True, timeout=10)
 
 
-def test_traffic_admin_node_and_outsider(tmp_path: Path, netns: str, wired: str) -> None:
-    settings = load(nodes=[NODES[0], NODES[1]])
+@pytest.mark.parametrize("family", ["v4", "v6"])
+def test_traffic_admin_node_and_outsider(tmp_path: Path, netns: str, wired: str, family: str) -> None:
+    """Real connections through the loaded rules; IPv6 also needs neighbour discovery to pass."""
+    n2 = dict(NODES[1], host="fd20::12")
+    settings = load(nodes=[NODES[0], n2], adminCidrs=["192.0.2.0/24", "2001:db8:a::/48"])
     sb = open_sandbox(tmp_path, netns)
     status(apply(sb, rules_for(settings, "n1")))
     listener = subprocess.Popen(
@@ -335,15 +349,11 @@ def test_traffic_admin_node_and_outsider(tmp_path: Path, netns: str, wired: str)
     try:
         assert listener.stdout is not None and listener.stdout.readline().strip() == "ready"
 
-        def reach(who: str, dst: str, port: int) -> str:
-            argv = ["ip", "netns", "exec", wired, sys.executable, "-c", _CONNECT, PEER_ADDRESSES[who], dst, str(port)]
+        def reach(src: str, dst: str, port: int) -> str:
+            argv = ["ip", "netns", "exec", wired, sys.executable, "-c", _CONNECT, src, dst, str(port)]
             return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
 
-        seen = {
-            (who, port): reach(who, dst, port)
-            for who, dst in (("admin", "192.0.2.10"), ("node", "10.20.0.11"), ("outsider", "198.51.100.10"))
-            for port in LISTEN_PORTS
-        }
+        seen = {(who, port): reach(src, dst, port) for who, (src, dst) in ROUTES[family].items() for port in LISTEN_PORTS}
     finally:
         listener.kill()
         listener.wait(timeout=10)

@@ -60,7 +60,8 @@ unit_text() {
 [Unit]
 Description=sovereign-faas host firewall (nftables table inet $TABLE)
 DefaultDependencies=no
-After=local-fs.target
+# After nftables.service: if enabled, it flushes the whole ruleset when it starts.
+After=local-fs.target nftables.service
 Before=network-pre.target k3s.service k3s-agent.service
 Wants=network-pre.target
 
