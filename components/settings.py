@@ -535,6 +535,8 @@ def from_config(
     if tls.enabled:
         if "servicelb" in k3s.disable:
             problems.add("k3sDisable", "keep servicelb while domain is set: it publishes the edge on ports 80 and 443")
+        if "traefik" not in k3s.disable:
+            problems.add("k3sDisable", "keep traefik in it while domain is set: K3s' bundled Traefik would take ports 80 and 443 from the edge's")
         for key in ("gatewayServiceType", "gatewayNodePort"):
             if key in values:
                 problems.add(key, "not used while domain is set (the edge serves the gateway on 443): remove it")

@@ -25,10 +25,11 @@ NATS_CONNECTOR_IMAGE = "ghcr.io/openfaas/nats-connector:0.3.0"
 REDIS_IMAGE = "redis:7.4.11-alpine"
 
 # The edge, only with a `domain` (components/edge.py). Traefik's Helm chart
-# (https://github.com/traefik/traefik-helm-chart): 38.0.2 ships Traefik v3.6.6, which implements
-# Gateway API v1.4 (standard channel; the chart installs its CRDs).
-TRAEFIK_CHART = "38.0.2"
+# (https://github.com/traefik/traefik-helm-chart): 39.0.9 ships Traefik v3.6.15, a Gateway API
+# controller (standard channel). From 39.0 the chart refuses values it does not know, so keep
+# components/edge.py's traefik_values to keys of the new chart's values.yaml when bumping.
+TRAEFIK_CHART = "39.0.9"
 
-# cert-manager's Helm chart (https://cert-manager.io/docs/releases/): the 1.19 line. Gateway API
-# support is on through the chart's `config.enableGatewayAPI` (1.16+).
-CERT_MANAGER_CHART = "v1.19.5"
+# cert-manager's Helm chart (https://cert-manager.io/docs/releases/): 1.21 supports Kubernetes
+# 1.33 to 1.36 (our K3s pin). Gateway API support is on through `config.enableGatewayAPI`.
+CERT_MANAGER_CHART = "v1.21.2"

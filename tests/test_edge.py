@@ -39,6 +39,7 @@ def objects(run: StackRun) -> dict[str, dict[str, Any]]:
         ({"acmeEmail": "ops@example.no"}, "sovereign-faas:domain: required with acmeEmail"),
         ({**TLS, "acmeIssuer": "prod"}, "sovereign-faas:acmeIssuer: expected 'production' or 'staging', got 'prod'"),
         ({**TLS, "k3sDisable": ["traefik", "servicelb"]}, "sovereign-faas:k3sDisable: keep servicelb while domain is set"),
+        ({**TLS, "k3sDisable": []}, "sovereign-faas:k3sDisable: keep traefik in it while domain is set"),
         ({**TLS, "gatewayServiceType": "NodePort"}, "sovereign-faas:gatewayServiceType: not used while domain is set"),
         ({"domian": DOMAIN}, "did you mean 'domain'"),
     ],
@@ -66,8 +67,8 @@ def test_with_a_domain_everything_points_at_https(tls: StackRun) -> None:
 
 def test_charts_are_pinned_and_installed_in_order(tls: StackRun) -> None:
     traefik, cert_manager = tls.get("edge-traefik").inputs, tls.get("edge-cert-manager").inputs
-    assert (traefik["chart"], traefik["version"], traefik["namespace"]) == ("traefik", "38.0.2", "edge")
-    assert (cert_manager["chart"], cert_manager["version"], cert_manager["namespace"]) == ("cert-manager", "v1.19.5", "cert-manager")
+    assert (traefik["chart"], traefik["version"], traefik["namespace"]) == ("traefik", "39.0.9", "edge")
+    assert (cert_manager["chart"], cert_manager["version"], cert_manager["namespace"]) == ("cert-manager", "v1.21.2", "cert-manager")
     assert traefik["atomic"] is True and cert_manager["atomic"] is True
     # Traefik brings the Gateway API CRDs that cert-manager's Gateway support needs at start.
     assert "edge-traefik" in tls.get("edge-cert-manager").options["dependsOn"]
