@@ -1,5 +1,6 @@
 # sovereign-faas: the two commands a newcomer needs are `make plan` and `make test`.
 STACK  ?= oslo
+SET    ?=
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -8,8 +9,9 @@ SCAN   := .venv-scan
 .PHONY: plan test bench clean
 
 ## plan: run the stack offline under Pulumi's mock engine -> build/$(STACK)/
+##   SET="domain=faas.example.no acmeEmail=ops@example.no" changes config keys for this plan only
 plan: $(VENV)/.installed
-	$(PY) -m tools.plan --stack $(STACK)
+	$(PY) -m tools.plan --stack $(STACK) $(foreach s,$(SET),--set $(s))
 
 ## test: every test (mocks, strict schemas, shellcheck, sandboxed scripts)
 test: $(VENV)/.installed $(SCAN)/.installed

@@ -58,3 +58,19 @@ def test_bad_stack_file_fails_without_traceback(tmp_path: Path, capsys: pytest.C
     assert plan.main(["--stack", "does-not-exist", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "Pulumi.does-not-exist.yaml: no such stack file" in err and "Traceback" not in err
+
+
+def test_set_changes_config_for_one_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "oslo-tls"
+    assert plan.main(["--stack", "oslo", "--out", str(out), "--set", "domain=faas.example.no", "--set", "acmeEmail=ops@example.no"]) == 0
+    assert (out / "manifests" / "gateway-edge-edge.yaml").exists()
+    doc = json.loads((out / "plan.json").read_text())
+    assert doc["outputs"]["gatewayUrl"] == "https://faas.example.no"
+    assert "no domain set" not in capsys.readouterr().err
+    assert plan.main(["--stack", "oslo", "--out", str(out), "--set", "domain"]) == 2
+    assert "--set expects KEY=VALUE, got 'domain'" in capsys.readouterr().err
+
+
+def test_plan_warns_about_plain_http(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert plan.main(["--stack", "oslo", "--out", str(tmp_path / "oslo")]) == 0
+    assert "warning: no domain set: the gateway is served over plain HTTP" in capsys.readouterr().err

@@ -170,13 +170,15 @@ def project_name() -> str:
     return yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["name"]
 
 
-def stack_config(stack: str, path: Path | None = None) -> tuple[dict[str, str], list[str]]:
-    """`Pulumi.<stack>.yaml` as the engine hands it over: `{"proj:key": "text"}` + secret keys."""
+def stack_config(stack: str, path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, str], list[str]]:
+    """`Pulumi.<stack>.yaml` as the engine hands it over: `{"proj:key": "text"}` + secret keys;
+    `overrides` (keys without the prefix) change it as `pulumi config set` would."""
     path = path or PROJECT_DIR / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise ProgramError(f"{path.name}: no such stack file (make plan STACK=name reads Pulumi.name.yaml)")
     doc = yaml.safe_load(path.read_text()) or {}
     values = dict(doc.get("config") or {})
+    values.update({f"{project_name()}:{k}": v for k, v in (overrides or {}).items()})
     # A plan never needs real secrets: a required secret the stack file leaves out (it lives
     # in the user's encrypted config, not in the repo) becomes the "[secret]" placeholder.
     for key in required_secrets():
@@ -345,6 +347,7 @@ def run_stack(
     config: Mapping[str, Any] | None = None,
     *,
     program: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> StackRun:
     """Run `__main__.py` for `stack` and return what it registered.
 
@@ -352,7 +355,7 @@ def run_stack(
     config when given, so a test can describe a whole stack inline.
     """
     if config is None:
-        config_map, secret_keys = stack_config(stack)
+        config_map, secret_keys = stack_config(stack, overrides=overrides)
     else:
         config_map, secret_keys = encode_config(config, keep_secrets=True)
     project = project_name()

@@ -97,9 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", default="oslo")
     parser.add_argument("--out", type=Path, default=None, help="default: build/<stack>")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="change a config key for this plan only, e.g. --set domain=faas.example.no (VALUE is YAML)",
+    )
     args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"plan failed: --set expects KEY=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        overrides[key] = yaml.safe_load(value)
     try:
-        run = run_stack(args.stack)
+        run = run_stack(args.stack, overrides=overrides)
     except ProgramError as err:
         print(f"plan failed: {err}", file=sys.stderr)
         return 2
