@@ -26,10 +26,14 @@ SCRIPTS_DIR = Path(__file__).parent / "scripts"
 _DELIMITER = "SOVEREIGN_FAAS_SCRIPT"
 
 
+LIBRARY = SCRIPTS_DIR / "lib" / "common.bash"  # die, report: put in front of every script
+
+
 @cache
 def script_text(name: str) -> str:
-    """The text of `components/scripts/<name>`, read once."""
-    text = (SCRIPTS_DIR / name).read_text(encoding="utf-8")
+    """The text that runs as `components/scripts/<name>`: the shared functions, then the
+    script itself (its shebang line is then just a comment). Read once."""
+    text = LIBRARY.read_text(encoding="utf-8") + "\n" + (SCRIPTS_DIR / name).read_text(encoding="utf-8")
     if _DELIMITER in text:
         raise ValueError(f"{name} must not contain the line {_DELIMITER}")
     return text

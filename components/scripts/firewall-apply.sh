@@ -15,19 +15,10 @@
 # Last stdout line: "sovereign-faas: firewall-apply.sh: changed ..." or "... unchanged".
 set -euo pipefail
 
-readonly SELF=firewall-apply.sh
+readonly SELF=firewall-apply.sh  # die, report: lib/common.bash, put in front by render_command
 readonly TABLE=sovereign_faas
 readonly UNIT=/etc/systemd/system/sovereign-faas-firewall.service
 tmp=""
-
-die() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*" >&2
-  exit 1
-}
-
-report() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*"
-}
 
 cleanup() {
   if [[ -n $tmp ]]; then rm -f -- "$tmp"; fi

@@ -6,18 +6,9 @@
 # Last stdout line: "sovereign-faas: firewall-remove.sh: changed ..." or "... unchanged".
 set -euo pipefail
 
-readonly SELF=firewall-remove.sh
+readonly SELF=firewall-remove.sh  # die, report: lib/common.bash, put in front by render_command
 readonly TABLE=sovereign_faas
 readonly UNIT=/etc/systemd/system/sovereign-faas-firewall.service
-
-die() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*" >&2
-  exit 1
-}
-
-report() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*"
-}
 
 check_args() {
   [[ $# -eq 1 ]] || die "usage: $SELF FILE"

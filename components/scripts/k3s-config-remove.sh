@@ -7,18 +7,9 @@
 # Idempotent: a second run finds nothing and says "unchanged".
 set -euo pipefail
 
-readonly SELF=k3s-config-remove.sh
+readonly SELF=k3s-config-remove.sh  # die, report: lib/common.bash, put in front by render_command
 readonly DIR=/etc/rancher/k3s
 readonly FILES=("$DIR/config.yaml" "$DIR/config.yaml.bak")
-
-die() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*" >&2
-  exit 1
-}
-
-report() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*"
-}
 
 main() {
   [[ $# -eq 0 ]] || die "usage: $SELF (no arguments)"

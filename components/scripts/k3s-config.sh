@@ -10,21 +10,12 @@
 # Last stdout line: "sovereign-faas: k3s-config.sh: changed ..." or "... unchanged".
 set -euo pipefail
 
-readonly SELF=k3s-config.sh
+readonly SELF=k3s-config.sh  # die, report: lib/common.bash, put in front by render_command
 readonly DIR=/etc/rancher/k3s
 readonly CONF=$DIR/config.yaml
 readonly BAK=$DIR/config.yaml.bak
 tmp=""      # a copy in progress (backup or rollback)
 incoming="" # the new config read from stdin, until it is renamed into place
-
-die() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*" >&2
-  exit 1
-}
-
-report() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*"
-}
 
 cleanup() {
   if [[ -n $tmp ]]; then rm -f -- "$tmp"; fi

@@ -9,19 +9,10 @@
 # Last stdout line: "sovereign-faas: k3s-install.sh: changed ..." or "... unchanged".
 set -euo pipefail
 
-readonly SELF=k3s-install.sh
+readonly SELF=k3s-install.sh  # die, report: lib/common.bash, put in front by render_command
 readonly K3S=/usr/local/bin/k3s
 readonly CONF=/etc/rancher/k3s/config.yaml
 workdir=""
-
-die() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*" >&2
-  exit 1
-}
-
-report() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*"
-}
 
 cleanup() {
   if [[ -n $workdir ]]; then rm -rf -- "$workdir"; fi

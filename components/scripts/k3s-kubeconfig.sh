@@ -5,13 +5,8 @@
 # (no status line): the caller parses it, rewrites the server address and keeps it secret.
 set -euo pipefail
 
-readonly SELF=k3s-kubeconfig.sh
+readonly SELF=k3s-kubeconfig.sh  # die, report: lib/common.bash, put in front by render_command
 readonly KUBECONFIG_FILE=/etc/rancher/k3s/k3s.yaml
-
-die() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*" >&2
-  exit 1
-}
 
 main() {
   [[ $# -eq 0 ]] || die "usage: $SELF (no arguments)"

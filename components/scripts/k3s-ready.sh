@@ -8,15 +8,10 @@
 # Timeout: the last status seen goes to stderr, exit 1.
 set -euo pipefail
 
-readonly SELF=k3s-ready.sh
+readonly SELF=k3s-ready.sh  # die, report: lib/common.bash, put in front by render_command
 readonly K3S=/usr/local/bin/k3s
 last_status="no probe ran"
 errfile=""
-
-die() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*" >&2
-  exit 1
-}
 
 cleanup() {
   if [[ -n $errfile ]]; then rm -f -- "$errfile"; fi

@@ -11,19 +11,10 @@
 # Last stdout line: "sovereign-faas: k3s-uninstall.sh: changed ..." or "... unchanged".
 set -euo pipefail
 
-readonly SELF=k3s-uninstall.sh
+readonly SELF=k3s-uninstall.sh  # die, report: lib/common.bash, put in front by render_command
 readonly UNINSTALLERS=(/usr/local/bin/k3s-uninstall.sh /usr/local/bin/k3s-agent-uninstall.sh)
 readonly CONF=/etc/rancher/k3s/config.yaml
 kept="" # config.yaml, set aside while the uninstaller removes its directory
-
-die() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*" >&2
-  exit 1
-}
-
-report() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*"
-}
 
 # Put config.yaml back, also when the uninstaller fails: it carries the token the next
 # install needs, and it is 0600 all the way (mktemp makes 0600 files, cat keeps that mode).

@@ -9,17 +9,8 @@
 # Last stdout line: "sovereign-faas: sysctl-apply.sh: changed ..." or "... unchanged".
 set -euo pipefail
 
-readonly SELF=sysctl-apply.sh
+readonly SELF=sysctl-apply.sh  # die, report: lib/common.bash, put in front by render_command
 tmp=""
-
-die() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*" >&2
-  exit 1
-}
-
-report() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*"
-}
 
 # A half-written temp file must not stay behind (nor ever be read by sysctl: it is a dotfile
 # without the .conf suffix, and `sysctl --system` reads only *.conf).

@@ -7,16 +7,7 @@
 # Last stdout line: "sovereign-faas: sysctl-remove.sh: changed ..." or "... unchanged".
 set -euo pipefail
 
-readonly SELF=sysctl-remove.sh
-
-die() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*" >&2
-  exit 1
-}
-
-report() {
-  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*"
-}
+readonly SELF=sysctl-remove.sh  # die, report: lib/common.bash, put in front by render_command
 
 check_args() {
   [[ $# -eq 1 ]] || die "usage: $SELF FILE"

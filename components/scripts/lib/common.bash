@@ -1,0 +1,15 @@
+# shellcheck shell=bash
+# What every script in components/scripts shares. render_command puts this text in front of
+# the script's own, so each remote step is still one self-contained command on the node
+# (there is no library to install there). Each script sets SELF to its own name.
+
+# Fail with one line on stderr that names the script.
+die() {
+  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*" >&2
+  exit 1
+}
+
+# The status line on stdout: "sovereign-faas: <script>: changed ..." or "... unchanged".
+report() {
+  printf 'sovereign-faas: %s: %s\n' "$SELF" "$*"
+}
