@@ -151,7 +151,7 @@ class Cluster(pulumi.ComponentResource):
                     ready_timeout=settings.k3s.ready_timeout,
                     checker=settings.first_server,
                     join_after=join_after,
-                    firewall=firewall.ruleset(spec, settings, firewall.public_ports(settings)) if settings.firewall.enabled else None,
+                    firewall=firewall.ruleset(spec, settings) if settings.firewall.enabled else None,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )

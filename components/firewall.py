@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from components import edge
-from components.policies import GATEWAY_PORT
 from components.validation import Problems, parse_bool
 
 if TYPE_CHECKING:  # settings imports this module for its keys
@@ -96,8 +95,7 @@ def public_ports(settings: Settings) -> tuple[int, ...]:
     """The TCP ports everyone may reach: where the gateway is served."""
     if settings.edge.enabled:
         return edge.PUBLIC_PORTS
-    openfaas = settings.openfaas
-    return (openfaas.node_port,) if openfaas.service_type == "NodePort" else (GATEWAY_PORT,)
+    return (settings.openfaas.public_port,)
 
 
 def node_address_problems(nodes: tuple[NodeSpec, ...], problems: Problems) -> None:
@@ -113,7 +111,7 @@ def node_address_problems(nodes: tuple[NodeSpec, ...], problems: Problems) -> No
             )
 
 
-def ruleset(node: NodeSpec, settings: Settings, public_ports: Iterable[int]) -> str:
+def ruleset(node: NodeSpec, settings: Settings) -> str:
     """The nftables script for `node`: replaces our table atomically, nothing else."""
     fw = settings.firewall
     flags = settings.k3s.extra_config()
@@ -150,7 +148,7 @@ def ruleset(node: NodeSpec, settings: Settings, public_ports: Iterable[int]) -> 
         if peers[family]:
             rules.append(f"{ip} saddr @nodes_{family} tcp dport {_set(peer_tcp)} accept  # API, kubelet, etcd")
             rules.append(f"{ip} saddr @nodes_{family} udp dport {_set(peer_udp)} accept  # flannel")
-    ports = sorted(set(public_ports))
+    ports = sorted(set(public_ports(settings)))
     if ports:
         rules.append(f"tcp dport {_set(ports)} accept  # public: the gateway")
     body = "\n".join([*(f"\t{s}" for s in sets), "\tchain input {", "\t\ttype filter hook input priority filter; policy drop;", *(f"\t\t{r}" for r in rules), "\t}"])

@@ -17,7 +17,7 @@ import pulumi_random as random
 from components import versions
 from components.cluster import endpoint
 from components.kube import helm_release, namespace, network_policies
-from components.policies import GATEWAY_PORT, openfaas_policies
+from components.policies import openfaas_policies
 from components.settings import OpenFaaSSettings
 
 CHART_REPO = "https://openfaas.github.io/faas-netes/"
@@ -115,8 +115,7 @@ def chart_values(settings: OpenFaaSSettings, external_nats: ExternalNats | None 
 
 
 def gateway_url(settings: OpenFaaSSettings, public_host: str) -> str:
-    port = settings.node_port if settings.service_type == "NodePort" else GATEWAY_PORT
-    return endpoint("http", public_host, port)
+    return endpoint("http", public_host, settings.public_port)
 
 
 class OpenFaaS(pulumi.ComponentResource):

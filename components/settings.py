@@ -143,6 +143,11 @@ class OpenFaaSSettings:
     def pro(self) -> bool:
         return self.edition == "pro"
 
+    @property
+    def public_port(self) -> int:
+        """Where the nodes serve the gateway when there is no edge in front of it."""
+        return self.node_port if self.service_type == "NodePort" else GATEWAY_PORT
+
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
@@ -437,6 +442,24 @@ def _function_secrets(raw: Any, secret_keys: set[str], problems: Problems) -> di
     return raw
 
 
+def _edge(
+    values: Mapping[str, Any], k3s: K3sSettings, openfaas: OpenFaaSSettings, problems: Problems
+) -> tuple[edge.EdgeSettings, OpenFaaSSettings]:
+    """The edge's settings, and OpenFaaS as it runs behind it (ClusterIP: the edge is the only
+    way in). What a domain needs from the other settings is checked here."""
+    tls = edge.parse_settings(values, problems)
+    if not tls.enabled:
+        return tls, openfaas
+    if "servicelb" in k3s.disable:
+        problems.add("k3sDisable", "keep servicelb while domain is set: it publishes the edge on ports 80 and 443")
+    if "traefik" not in k3s.disable:
+        problems.add("k3sDisable", "keep traefik in it while domain is set: K3s' bundled Traefik would take ports 80 and 443 from the edge's")
+    for key in ("gatewayServiceType", "gatewayNodePort"):
+        if key in values:
+            problems.add(key, "not used while domain is set (the edge serves the gateway on 443): remove it")
+    return tls, replace(openfaas, service_type="ClusterIP")
+
+
 def platform_env(data_namespace: str) -> dict[str, str]:
     """What the stack file may substitute about the platform itself (`${REDIS_HOST:-...}`),
     so it follows `dataNamespace`; these win over the shell's variables of the same name."""
@@ -531,23 +554,14 @@ def from_config(
     if host_firewall.enabled:
         firewall.node_address_problems(nodes, problems)
     openfaas = _openfaas(values, secret_keys, k3s, problems)
-    tls = edge.parse_settings(values, problems)
-    if tls.enabled:
-        if "servicelb" in k3s.disable:
-            problems.add("k3sDisable", "keep servicelb while domain is set: it publishes the edge on ports 80 and 443")
-        if "traefik" not in k3s.disable:
-            problems.add("k3sDisable", "keep traefik in it while domain is set: K3s' bundled Traefik would take ports 80 and 443 from the edge's")
-        for key in ("gatewayServiceType", "gatewayNodePort"):
-            if key in values:
-                problems.add(key, "not used while domain is set (the edge serves the gateway on 443): remove it")
-        openfaas = replace(openfaas, service_type="ClusterIP")  # the edge is the only way in
+    tls, openfaas = _edge(values, k3s, openfaas, problems)
     data_namespace = _data_namespace(values, openfaas, problems)
     nats_settings = nats.parse_settings(values, problems)
     redis_settings = redis.parse_settings(values, problems)
     env = {**(os.environ if env is None else env), **platform_env(data_namespace)}
     functions, declared = _functions(values, secret_keys, openfaas, typed_functions, env, problems)
     problems.raise_if_any()
-    warnings: list[str] = [] if tls.enabled else [edge.plain_http_warning(openfaas.node_port if openfaas.service_type == "NodePort" else GATEWAY_PORT)]
+    warnings: list[str] = [] if tls.enabled else [edge.plain_http_warning(openfaas.public_port)]
     servers = sum(1 for n in nodes if n.role == "server")
     if servers % 2 == 0:
         warnings.append(

@@ -43,7 +43,7 @@ def load(**overrides: object) -> s.Settings:
 
 def rules_for(settings: s.Settings, name: str) -> str:
     node = next(n for n in settings.nodes if n.name == name)
-    return firewall.ruleset(node, settings, firewall.public_ports(settings))
+    return firewall.ruleset(node, settings)
 
 
 def problems(**overrides: object) -> str:
