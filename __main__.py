@@ -6,15 +6,15 @@ Thin on purpose: read the settings, compose the components, export. Everything e
 
 import pulumi
 
-from components import settings as stack_settings
 from components.cluster import Cluster, ClusterArgs
 from components.data import data_namespace
 from components.edge import Edge, EdgeArgs
 from components.functions import Functions, FunctionsArgs
 from components.nats import Nats, NatsArgs, NatsConnector, NatsConnectorArgs
 from components.openfaas import OpenFaaS, OpenFaaSArgs
-from components.policies import GATEWAY_PORT
 from components.redis import Redis, RedisArgs
+from settings import stack as stack_settings
+from settings.openfaas import GATEWAY_PORT
 
 try:
     settings = stack_settings.load()
@@ -45,6 +45,7 @@ openfaas = OpenFaaS(
         provider=cluster.provider,
         public_host=settings.first_server.host,
         external_nats=nats.external,  # Pro queues in this NATS' JetStream; CE ignores it
+        license=settings.openfaas_license,
     ),
 )
 # HTTPS for the gateway, only with a domain; without one the gateway keeps its own port.

@@ -20,7 +20,9 @@ from pulumi_command import remote
 from components import firewall
 from components.node import Node, NodeArgs, connection
 from components.remote import render_command
-from components.settings import POD_SYSCTLS_ALLOWED, NodeSpec, Settings
+from settings.kernel import POD_SYSCTLS_ALLOWED
+from settings.nodes import NodeSpec
+from settings.stack import Settings
 
 API_PORT = 6443
 

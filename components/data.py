@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 
 from components import policies
 from components.kube import MANAGED_BY, namespace
-from components.validation import Problems, parse_quantity, quantity_value
+from settings.kubernetes import parse_quantity
 
 STORAGE_CLASS = "local-path"  # K3s' bundled provisioner: a directory on the node
 DATA_VOLUME = "data"
@@ -37,32 +37,9 @@ def data_namespace(name: str, provider: k8s.Provider) -> k8s.core.v1.Namespace:
     return namespace("data-namespace", name, pulumi.ResourceOptions(provider=provider), part_of="sovereign-faas-data")
 
 
-# --- settings --------------------------------------------------------------------------------
-
-
-def parse_size(values: Mapping[str, Any], key: str, default: str, minimum: str, problems: Problems) -> str | None:
-    """A size as a Kubernetes quantity ('512Mi'), at least `minimum`: a bare '512' is 512
-    bytes, which is never what anyone meant."""
-    raw = values.get(key, default)
-    text = parse_quantity(raw, key, problems)
-    if text is None:
-        return None
-    if quantity_value(text) < quantity_value(minimum):
-        hint = f"; did you mean '{text}Mi'?" if text.isdigit() else ""
-        problems.add(key, f"expected at least {minimum}, got {text!r} ({quantity_value(text):g} bytes){hint}")
-        return None
-    return text
-
-
-def parse_cpu(values: Mapping[str, Any], key: str, default: str, problems: Problems) -> str | None:
-    raw = values.get(key, default)
-    text = parse_quantity(raw, key, problems)
-    if text is None:
-        return None
-    if not 0.01 <= quantity_value(text) <= 64:
-        problems.add(key, f"expected CPU cores from 10m to 64 (e.g. '500m' or '1'), got {text!r}")
-        return None
-    return text
+def quantity_value(text: str) -> float:
+    """'512Mi' -> 536870912.0, '500m' -> 0.5 (the settings have checked the text)."""
+    return float(parse_quantity(text))
 
 
 def resources(cpu_limit: str, memory_limit: str) -> dict[str, Any]:

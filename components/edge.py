@@ -20,80 +20,25 @@ between them (issuer, secret, listener, backend), without a cluster.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import kube, policies, versions
+from components import kube, policies
 from components.kube import helm_release, namespace
-from components.validation import Problems
+from settings import versions
+from settings.edge import ACME_SERVERS, CERT_MANAGER_NAMESPACE, NAMESPACE, EdgeSettings
 
-KEYS: tuple[str, ...] = ("domain", "acmeEmail", "acmeIssuer")
-
-NAMESPACE = "edge"
-CERT_MANAGER_NAMESPACE = "cert-manager"
 GATEWAY = "edge"
 GATEWAY_CLASS = "traefik"
 TLS_SECRET = "gateway-tls"
 # Traefik's entry points: a Gateway listener's port must be one of them (the Service maps
 # 80 -> 8000 and 443 -> 8443).
 HTTP_PORT, HTTPS_PORT = 8000, 8443
-PUBLIC_PORTS = (80, 443)
-ACME_SERVERS = {
-    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
-    "production": "https://acme-v02.api.letsencrypt.org/directory",
-}
 TRAEFIK_REPO = "https://traefik.github.io/charts"
 CERT_MANAGER_REPO = "https://charts.jetstack.io"
-
-_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-@dataclass(frozen=True)
-class EdgeSettings:
-    domain: str | None = None  # e.g. faas.example.no; None: no TLS, the gateway's own port
-    email: str | None = None  # Let's Encrypt's contact for expiry and policy notices
-    issuer: str = "production"  # or "staging": untrusted certificates, generous rate limits
-
-    @property
-    def enabled(self) -> bool:
-        return self.domain is not None
-
-    @property
-    def url(self) -> str:
-        return f"https://{self.domain}"
-
-
-def parse_settings(values: Mapping[str, Any], problems: Problems) -> EdgeSettings:
-    domain, email = values.get("domain"), values.get("acmeEmail")
-    issuer = values.get("acmeIssuer", EdgeSettings.issuer)
-    if domain is not None and (not isinstance(domain, str) or not _DOMAIN.match(domain)):
-        problems.add("domain", f"expected a DNS name such as 'faas.example.no' (lower case, at least two labels, no wildcard), got {domain!r}")
-        domain = None
-    if email is not None and (not isinstance(email, str) or not _EMAIL.match(email)):
-        problems.add("acmeEmail", f"expected an e-mail address such as 'ops@example.no' for Let's Encrypt, got {email!r}")
-        email = None
-    if issuer not in ACME_SERVERS:
-        problems.add("acmeIssuer", f"expected 'production' or 'staging', got {issuer!r}")
-        issuer = EdgeSettings.issuer
-    if values.get("domain") is not None and values.get("acmeEmail") is None:
-        problems.add("acmeEmail", "required with domain: Let's Encrypt needs a contact address")
-    if values.get("acmeEmail") is not None and values.get("domain") is None:
-        problems.add("domain", "required with acmeEmail: the name the certificate is for")
-    return EdgeSettings(domain=domain if email else None, email=email if domain else None, issuer=issuer)
-
-
-def plain_http_warning(port: int) -> str:
-    return (
-        f"no domain set: the gateway is served over plain HTTP on port {port}, so its admin "
-        "password crosses the network unencrypted; set domain and acmeEmail for HTTPS"
-    )
 
 
 def traefik_values() -> dict[str, Any]:

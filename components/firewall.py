@@ -17,23 +17,13 @@ public ports are still accepted on input, for a controller that listens on the h
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
 
-from components import edge
-from components.validation import Problems, parse_bool
-
-if TYPE_CHECKING:  # settings imports this module for its keys
-    from components.settings import NodeSpec, Settings
-
-KEYS: tuple[str, ...] = ("firewall", "adminCidrs", "allowSshFromAnywhere")
+from settings.nodes import NodeSpec
+from settings.stack import Settings
 
 TABLE = "sovereign_faas"
 RULES_FILE = "/etc/sovereign-faas/firewall.nft"
-# K3s' defaults for the pod and service networks; k3sExtraFlags may change them.
-CLUSTER_CIDR = "10.42.0.0/16"
-SERVICE_CIDR = "10.43.0.0/16"
 # The interfaces pod traffic reaches the node through: the bridge of local pods, and
 # flannel's tunnels from pods on other nodes (VXLAN, WireGuard; v4 and v6).
 POD_INTERFACES = ("cni0", "flannel-v6.1", "flannel-wg", "flannel-wg-v6", "flannel.1")
@@ -44,83 +34,15 @@ FLANNEL_VXLAN = 8472
 FLANNEL_WIREGUARD = (51820, 51821)  # v4, v6
 
 
-@dataclass(frozen=True)
-class FirewallSettings:
-    enabled: bool = True
-    admin_cidrs: tuple[str, ...] = ()  # who may use SSH and the Kubernetes API
-    allow_ssh_from_anywhere: bool = False  # the acknowledgement a /0 admin range needs
-
-
-def parse_settings(values: Mapping[str, Any], problems: Problems) -> FirewallSettings:
-    base = FirewallSettings()
-    enabled = parse_bool(values.get("firewall", base.enabled), "firewall", problems)
-    anywhere = parse_bool(values.get("allowSshFromAnywhere", base.allow_ssh_from_anywhere), "allowSshFromAnywhere", problems)
-    listed = _admin_cidrs(values.get("adminCidrs", []), problems)
-    cidrs = listed or ()
-    enabled = base.enabled if enabled is None else enabled
-    if enabled and listed == ():
-        problems.add(
-            "adminCidrs",
-            "required while the host firewall is on: the address ranges allowed to use SSH and the "
-            "Kubernetes API, e.g. ['198.51.100.7/32'] (an empty list would lock everyone out)",
-        )
-    if enabled and not anywhere and any(ipaddress.ip_network(c).prefixlen == 0 for c in cidrs):
-        problems.add(
-            "adminCidrs",
-            "0.0.0.0/0 or ::/0 opens SSH and the Kubernetes API to the whole internet; list your "
-            "own ranges, or set allowSshFromAnywhere: true to say you mean it",
-        )
-    return FirewallSettings(enabled=enabled, admin_cidrs=cidrs, allow_ssh_from_anywhere=bool(anywhere))
-
-
-def _admin_cidrs(value: Any, problems: Problems) -> tuple[str, ...] | None:
-    if not isinstance(value, list):
-        problems.add("adminCidrs", f"expected a list of CIDRs such as ['198.51.100.0/24'], got {value!r}")
-        return None
-    cidrs: list[str] = []
-    for i, item in enumerate(value):
-        key = f"adminCidrs[{i}]"
-        try:
-            cidrs.append(str(ipaddress.ip_network(str(item), strict=True)))
-        except ValueError:
-            try:
-                network = ipaddress.ip_network(str(item), strict=False)
-                problems.add(key, f"{item!r} has host bits set; did you mean '{network}'?")
-            except ValueError:
-                problems.add(key, f"expected a CIDR such as '198.51.100.0/24' or '2001:db8::/32', got {item!r}")
-    return tuple(sorted(set(cidrs), key=_sort_key))
-
-
-def public_ports(settings: Settings) -> tuple[int, ...]:
-    """The TCP ports everyone may reach: where the gateway is served."""
-    if settings.edge.enabled:
-        return edge.PUBLIC_PORTS
-    return (settings.openfaas.public_port,)
-
-
-def node_address_problems(nodes: tuple[NodeSpec, ...], problems: Problems) -> None:
-    """Node-to-node rules need addresses: with more than one node, each needs an IP literal."""
-    if len(nodes) < 2:
-        return
-    for i, node in enumerate(nodes):
-        if not any(_ips((node.host, node.private_address)).values()):
-            problems.add(
-                f"nodes[{i}].host",
-                f"{node.host!r} is a name; with the firewall on, the other nodes are admitted by "
-                "address: give an IP as host or privateAddress",
-            )
-
-
 def ruleset(node: NodeSpec, settings: Settings) -> str:
     """The nftables script for `node`: replaces our table atomically, nothing else."""
     fw = settings.firewall
-    flags = settings.k3s.extra_config()
     peers = _ips(a for n in settings.nodes if n is not node for a in (n.host, n.private_address))
     # Dual-stack clusters give both families, comma-separated.
-    cluster = _split(f"{flags.get('cluster-cidr', CLUSTER_CIDR)},{flags.get('service-cidr', SERVICE_CIDR)}".split(","))
+    cluster = _split(settings.k3s.networks)
     admin = _split(fw.admin_cidrs)
     peer_tcp = [API_PORT, KUBELET_PORT, *(ETCD_PORTS if len(settings.servers) > 1 else ())]
-    wireguard = str(flags.get("flannel-backend", "vxlan")).startswith("wireguard")
+    wireguard = settings.k3s.flannel_backend.startswith("wireguard")
     peer_udp = list(FLANNEL_WIREGUARD) if wireguard else [FLANNEL_VXLAN]
 
     sets: list[str] = []
@@ -148,7 +70,7 @@ def ruleset(node: NodeSpec, settings: Settings) -> str:
         if peers[family]:
             rules.append(f"{ip} saddr @nodes_{family} tcp dport {_set(peer_tcp)} accept  # API, kubelet, etcd")
             rules.append(f"{ip} saddr @nodes_{family} udp dport {_set(peer_udp)} accept  # flannel")
-    ports = sorted(set(public_ports(settings)))
+    ports = sorted(set(settings.public_ports))
     if ports:
         rules.append(f"tcp dport {_set(ports)} accept  # public: the gateway")
     body = "\n".join([*(f"\t{s}" for s in sets), "\tchain input {", "\t\ttype filter hook input priority filter; policy drop;", *(f"\t\t{r}" for r in rules), "\t}"])

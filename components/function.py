@@ -1,162 +1,20 @@
-"""Typed OpenFaaS functions, and the Kubernetes objects faas-netes would have made for them.
+"""The Kubernetes objects faas-netes would have made for a typed `Function`.
 
 faas-netes (CE) treats any Deployment in the function namespace labelled `faas_function` as a
 function, and invokes it through the ClusterIP Service named exactly like it, on port 8080.
 The stack owns those objects, so `faas-cli list` and `/function/<name>` work on them, and it
-picks better defaults than CE where users gain (each is explained where it is set).
+picks better defaults than CE where users gain (each is explained where it is set). What a
+function may be is settings/functions.py's business.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from components.validation import DNS_LABEL, quantity_problem
+from settings.functions import PORT, Function
 
-PORT = 8080
 SECRETS_PATH = "/var/openfaas/secrets"
 NON_ROOT_UID = 12000  # the uid faas-netes' own setNonRootUser uses
-# Secrets faas-netes creates carry this label; ours do too, so `faas-cli secret list` shows them.
-SECRET_LABELS = {"app.kubernetes.io/managed-by": "openfaas"}
-# Secrets the platform itself publishes in the function namespace (components/redis.py).
-PLATFORM_SECRETS = ("redis-password",)
-
-SCALE_MIN = "com.openfaas.scale.min"
-SCALE_MAX = "com.openfaas.scale.max"
-SCALE_FACTOR = "com.openfaas.scale.factor"
-PRO_SCALE_LABELS = (
-    "com.openfaas.scale.zero",
-    "com.openfaas.scale.zero-duration",
-    "com.openfaas.scale.target",
-    "com.openfaas.scale.type",
-    "com.openfaas.scale.target-proportion",
-)
-CE_MAX_FUNCTIONS = 15
-CE_MAX_REPLICAS = 5
-CE_NOTE = "; OpenFaaS CE allows {allowed}; openfaasEdition 'pro' lifts this"
-
-
-@dataclass(frozen=True)
-class Resources:
-    memory: str | None = None
-    cpu: str | None = None
-
-    def as_dict(self) -> dict[str, str]:
-        return {k: v for k, v in (("memory", self.memory), ("cpu", self.cpu)) if v}
-
-
-@dataclass(frozen=True)
-class Function:
-    """One function, as stack.yml describes it (plus what only a typed object can say)."""
-
-    name: str
-    image: str
-    environment: Mapping[str, str] = field(default_factory=dict)
-    secrets: tuple[str, ...] = ()
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    limits: Resources | None = None
-    requests: Resources | None = None
-    read_only_root_filesystem: bool = False
-    topic: str | None = None
-    fprocess: str | None = None
-    scale_min: int | None = None
-    scale_max: int | None = None
-    scale_factor: int | None = None
-    non_root: bool | None = None  # None: the stack's functionsNonRoot
-    image_pull_secrets: tuple[str, ...] = ()  # private registries: Pro only
-    # Build-only (faas-cli build/push); kept so the stack file round-trips, never deployed.
-    lang: str | None = None
-    handler: str | None = None
-    build_args: Mapping[str, str] = field(default_factory=dict)
-    source: str = "python"  # where it was declared, for messages: a file name or "python"
-
-    def pod_labels(self) -> dict[str, str]:
-        labels = dict(self.labels)
-        for key, value in ((SCALE_MIN, self.scale_min), (SCALE_MAX, self.scale_max), (SCALE_FACTOR, self.scale_factor)):
-            if value is not None:
-                labels[key] = str(value)
-        return {**labels, "faas_function": self.name}
-
-    def pod_annotations(self) -> dict[str, str]:
-        annotations = {"prometheus.io.scrape": "false", **self.annotations}
-        if self.topic:
-            annotations["topic"] = self.topic  # what the nats-connector looks for
-        return annotations
-
-    def replicas(self) -> int:
-        minimum = int(self.pod_labels().get(SCALE_MIN, "1"))
-        return minimum if minimum > 0 else 1
-
-
-# --- validation ----------------------------------------------------------------------------
-
-
-def problems_with(fn: Function, pro: bool) -> list[tuple[str, str]]:
-    """(key, message) for everything wrong with `fn`; keys are relative to the function."""
-    found: list[tuple[str, str]] = []
-    if not DNS_LABEL.match(fn.name):
-        found.append(("name", f"expected a DNS-1123 label (lower-case letters, digits, '-', at most 63), got {fn.name!r}"))
-    if not fn.image or not isinstance(fn.image, str):
-        found.append(("image", "required: the function's container image, e.g. ghcr.io/you/fn:1.0.0"))
-    for part, res in (("limits", fn.limits), ("requests", fn.requests)):
-        for key, value in (res.as_dict() if res else {}).items():
-            problem = quantity_problem(value)
-            if problem:
-                found.append((f"{part}.{key}", problem))
-    labels = fn.pod_labels()
-    found += _scale_problems(labels, pro)
-    if not pro:
-        found += _ce_problems(fn, labels)
-    return found
-
-
-def _scale_problems(labels: Mapping[str, str], pro: bool) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    values: dict[str, int] = {}
-    for key in (SCALE_MIN, SCALE_MAX, SCALE_FACTOR):
-        if key in labels:
-            text = labels[key]
-            if not re.fullmatch(r"\d+", text):
-                found.append((f"labels.{key}", f"expected a whole number, got {text!r}"))
-            else:
-                values[key] = int(text)
-    low, high = values.get(SCALE_MIN), values.get(SCALE_MAX)
-    if not pro:
-        if low is not None and not 1 <= low <= CE_MAX_REPLICAS:
-            found.append((f"labels.{SCALE_MIN}", f"got {low}" + CE_NOTE.format(allowed=f"1 to {CE_MAX_REPLICAS} (no scale to zero)")))
-        if high is not None and not 1 <= high <= CE_MAX_REPLICAS:
-            found.append((f"labels.{SCALE_MAX}", f"got {high}" + CE_NOTE.format(allowed=f"at most {CE_MAX_REPLICAS} replicas")))
-    if low is not None and high is not None and low > high:
-        found.append((f"labels.{SCALE_MIN}", f"{low} is larger than {SCALE_MAX} ({high})"))
-    return found
-
-
-def _ce_problems(fn: Function, labels: Mapping[str, str]) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    for key in PRO_SCALE_LABELS:
-        if key in labels:
-            found.append((f"labels.{key}", "is an OpenFaaS Pro scaling label" + CE_NOTE.format(allowed="only com.openfaas.scale.min/max/factor")))
-    if fn.topic and "," in fn.topic:
-        found.append(("topic", f"{fn.topic!r} names several topics" + CE_NOTE.format(allowed="one topic per function")))
-    for key in fn.annotations:
-        if "amazonaws.com" in key or "gke.io" in key:
-            found.append((f"annotations.{key}", "is refused by faas-netes CE (cloud annotations)" + CE_NOTE.format(allowed="no amazonaws.com or gke.io annotations")))
-    if fn.image_pull_secrets:
-        found.append(("image_pull_secrets", "private registries need image pull secrets" + CE_NOTE.format(allowed="public images only")))
-    return found
-
-
-def ce_count_problem(count: int) -> str | None:
-    if count > CE_MAX_FUNCTIONS:
-        return f"{count} functions" + CE_NOTE.format(allowed=f"at most {CE_MAX_FUNCTIONS} (with more, every call answers 405)")
-    return None
-
-
-# --- the Kubernetes objects ----------------------------------------------------------------
-
 
 def pull_policy(image: str) -> str:
     """IfNotPresent for an image pinned by digest or a real tag: the node's copy is the one

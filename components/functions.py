@@ -12,15 +12,16 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.function import SECRET_LABELS, Function, deployment, service, topics
+from components.function import deployment, service, topics
+from settings.functions import SECRET_LABELS, Function
 from components.kube import network_policies
 from components.policies import function_policies
-from components.settings import FunctionSettings
+from settings.stack import FunctionSet
 
 
 @dataclass(frozen=True)
 class FunctionsArgs:
-    settings: FunctionSettings
+    settings: FunctionSet
     namespace: str  # the function namespace faas-netes watches
     openfaas_namespace: str  # where the gateway runs: the only one that may call functions
     provider: k8s.Provider

@@ -23,52 +23,20 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import data, versions
-from components.validation import Problems, quantity_value
+from components import data
+from components.data import quantity_value
+from settings import versions
+from settings.data import NATS_CLIENT_PORT, NatsSettings, nats_host, nats_url
 
 if TYPE_CHECKING:  # components.openfaas imports the settings, which import this module
     from components.openfaas import ExternalNats
 
 APP = "nats"
-CLIENT_PORT = 4222  # the nats-connector hard-codes it
+CLIENT_PORT = NATS_CLIENT_PORT
 MONITOR_PORT = 8222
 CONFIG_DIR = "/etc/nats"
 CONFIG_FILE = "nats-server.conf"
 STORE_DIR = "/data"  # the volume claim; JetStream writes <store_dir>/jetstream
-MAX_PAYLOAD_LIMIT = "64Mi"  # nats-server refuses more
-
-# Stack config keys this module reads (without the project prefix).
-KEYS: tuple[str, ...] = ("natsStorage", "natsMemoryLimit", "natsCpuLimit", "natsMaxPayload")
-
-
-@dataclass(frozen=True)
-class NatsSettings:
-    storage: str = "5Gi"  # the JetStream volume; JetStream may fill 90% of it
-    memory_limit: str = "256Mi"
-    cpu_limit: str = "1"
-    # The largest message. 8Mi, not NATS' 1 MB default: the example function's topic
-    # messages are whole images. NATS advises against more than 8 MB.
-    max_payload: str = "8Mi"
-
-
-def parse_settings(values: Mapping[str, Any], problems: Problems) -> NatsSettings:
-    base = NatsSettings()
-    storage = data.parse_size(values, "natsStorage", base.storage, "64Mi", problems)
-    memory = data.parse_size(values, "natsMemoryLimit", base.memory_limit, "32Mi", problems)
-    cpu = data.parse_cpu(values, "natsCpuLimit", base.cpu_limit, problems)
-    payload = data.parse_size(values, "natsMaxPayload", base.max_payload, "1Ki", problems)
-    if payload and quantity_value(payload) > quantity_value(MAX_PAYLOAD_LIMIT):
-        problems.add("natsMaxPayload", f"expected at most {MAX_PAYLOAD_LIMIT} (nats-server's own limit), got {payload!r}")
-        payload = None
-    if payload and memory and quantity_value(payload) * 4 > quantity_value(memory):
-        problems.add("natsMaxPayload", f"{payload} is more than a quarter of natsMemoryLimit ({memory}): a few messages in flight would exhaust the server")
-    return NatsSettings(
-        storage=storage or base.storage,
-        memory_limit=memory or base.memory_limit,
-        cpu_limit=cpu or base.cpu_limit,
-        max_payload=payload or base.max_payload,
-    )
-
 
 # --- the configuration -----------------------------------------------------------------------
 
@@ -176,12 +144,8 @@ def manifests(settings: NatsSettings, namespace: str, openfaas_namespace: str, f
     }
 
 
-def host(namespace: str) -> str:
-    return f"nats.{namespace}.svc.cluster.local"
-
-
-def url(namespace: str) -> str:
-    return f"nats://{host(namespace)}:{CLIENT_PORT}"
+host = nats_host
+url = nats_url
 
 
 @dataclass(frozen=True)

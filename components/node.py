@@ -16,7 +16,7 @@ from pulumi_command import remote
 
 from components.firewall import RULES_FILE
 from components.remote import render_command
-from components.settings import NodeSpec
+from settings.nodes import NodeSpec
 
 SYSCTL_FILE = "/etc/sysctl.d/90-sovereign-faas.conf"
 

@@ -14,11 +14,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import versions
 from components.cluster import endpoint
 from components.kube import helm_release, namespace, network_policies
 from components.policies import openfaas_policies
-from components.settings import OpenFaaSSettings
+from settings import versions
+from settings.openfaas import OpenFaaSSettings
 
 CHART_REPO = "https://openfaas.github.io/faas-netes/"
 CHART = "openfaas"
@@ -78,6 +78,7 @@ class OpenFaaSArgs:
     provider: k8s.Provider
     public_host: str  # where users reach the gateway (the first server)
     external_nats: ExternalNats | None = None  # Pro only; CE keeps its bundled queue
+    license: pulumi.Input[str] | None = field(default=None, repr=False)  # Pro only; a secret
 
 
 def chart_values(settings: OpenFaaSSettings, external_nats: ExternalNats | None = None) -> dict[str, Any]:
@@ -151,8 +152,8 @@ class OpenFaaS(pulumi.ComponentResource):
         self.policies = network_policies(f"{name}-policy", openfaas_policies(settings.namespace), on_cluster, [self.namespace])
         before_release: list[pulumi.Resource] = [self.namespace, self.function_namespace, auth]
         if settings.pro:
-            assert settings.license is not None  # settings refuse pro without one
-            before_release.append(self._secret(f"{name}-license", LICENSE_SECRET, {"license": settings.license}, on_cluster))
+            assert args.license is not None  # settings refuse pro without one
+            before_release.append(self._secret(f"{name}-license", LICENSE_SECRET, {"license": args.license}, on_cluster))
             if args.external_nats and args.external_nats.server:
                 before_release.append(args.external_nats.server)
 

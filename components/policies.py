@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from components.function import PORT as FUNCTION_PORT
 from components.kube import MANAGED_BY
+from settings.functions import PORT as FUNCTION_PORT
+from settings.openfaas import GATEWAY_PORT
 
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
-GATEWAY_PORT = 8080  # the chart's gateway Service and container port
 # Pod labels (`app`) of the chart's components that need to reach function pods.
 CALLS_FUNCTIONS = ("gateway", "queue-worker")
 SCRAPES_FUNCTIONS = ("prometheus",)

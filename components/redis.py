@@ -22,12 +22,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import data, versions
-from components.function import SECRET_LABELS
-from components.validation import Problems, quantity_value, suggest
+from components import data
+from components.data import quantity_value
+from settings import versions
+from settings.data import REDIS_PORT, RedisSettings, redis_host
+from settings.functions import SECRET_LABELS
 
 APP = "redis"
-PORT = 6379
+PORT = REDIS_PORT
 CONFIG_DIR = "/etc/redis"
 AUTH_DIR = "/etc/redis-auth"
 DATA_DIR = "/data"
@@ -36,58 +38,6 @@ FUNCTION_SECRET = "redis-password"  # also the key: /var/openfaas/secrets/redis-
 # these (components/cluster.py, settings.POD_SYSCTLS_ALLOWED). A larger accept queue than the
 # pod network namespace's default lets bursts of new connections wait instead of failing.
 POD_SYSCTLS = ("net.core.somaxconn",)
-
-EVICTION_POLICIES = (
-    "noeviction",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
-    "volatile-lru",
-    "volatile-lfu",
-    "volatile-random",
-    "volatile-ttl",
-)
-
-# Stack config keys this module reads (without the project prefix).
-KEYS: tuple[str, ...] = ("redisStorage", "redisMemoryLimit", "redisCpuLimit", "redisMaxmemory", "redisMaxmemoryPolicy")
-
-
-@dataclass(frozen=True)
-class RedisSettings:
-    storage: str = "5Gi"  # the append-only file's volume
-    memory_limit: str = "512Mi"  # the container's
-    cpu_limit: str = "1"  # Redis executes commands on one thread: more buys little
-    # The dataset's bound, below the container's: the rest is for client buffers and the
-    # copy-on-write of the fork that rewrites the append-only file.
-    maxmemory: str = "384Mi"
-    # Only keys with a TTL (caches, like img-resize's) are evicted; keys without one are
-    # state, and a full Redis refuses writes rather than silently dropping them.
-    maxmemory_policy: str = "volatile-lru"
-
-
-def parse_settings(values: Mapping[str, Any], problems: Problems) -> RedisSettings:
-    base = RedisSettings()
-    storage = data.parse_size(values, "redisStorage", base.storage, "64Mi", problems)
-    memory = data.parse_size(values, "redisMemoryLimit", base.memory_limit, "32Mi", problems)
-    cpu = data.parse_cpu(values, "redisCpuLimit", base.cpu_limit, problems)
-    maxmemory = data.parse_size(values, "redisMaxmemory", base.maxmemory, "1Mi", problems)
-    if maxmemory and memory and quantity_value(maxmemory) >= quantity_value(memory):
-        problems.add(
-            "redisMaxmemory",
-            f"{maxmemory} must be smaller than redisMemoryLimit ({memory}): Redis needs memory beyond its data "
-            "(client buffers, the append-only file's rewrite), or the kernel kills it; e.g. 75% of the limit",
-        )
-    policy = values.get("redisMaxmemoryPolicy", base.maxmemory_policy)
-    if policy not in EVICTION_POLICIES:
-        problems.add("redisMaxmemoryPolicy", f"unknown eviction policy {policy!r}" + suggest(str(policy), EVICTION_POLICIES))
-    return RedisSettings(
-        storage=storage or base.storage,
-        memory_limit=memory or base.memory_limit,
-        cpu_limit=cpu or base.cpu_limit,
-        maxmemory=maxmemory or base.maxmemory,
-        maxmemory_policy=str(policy),
-    )
-
 
 # --- the configuration -----------------------------------------------------------------------
 
@@ -226,8 +176,7 @@ def manifests(settings: RedisSettings, namespace: str, function_namespace: str, 
     }
 
 
-def host(namespace: str) -> str:
-    return f"redis.{namespace}.svc.cluster.local"
+host = redis_host
 
 
 def address(namespace: str) -> str:

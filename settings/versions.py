@@ -1,11 +1,12 @@
 """Every pinned version the stack deploys, in one place.
 
 To bump one: change it here, run `make plan` to see the diff it makes and `make test`
-(the strict schema test follows the Kubernetes minor of the K3s pin).
+(the strict schema test follows the Kubernetes minor of the K3s pin). The settings layer holds
+them because the config's defaults are made of them (`k3sVersion`); components read them here.
 """
 
 # K3s release (https://github.com/k3s-io/k3s/releases); the stable channel's as of 2026-08.
-# Also the default of `k3sVersion` in Pulumi.yaml (a test keeps both equal).
+# The default of `k3sVersion` (Pulumi.yaml is generated from it).
 K3S = "v1.36.4+k3s1"
 
 # OpenFaaS Helm chart (https://github.com/openfaas/faas-netes/tree/master/chart/openfaas).

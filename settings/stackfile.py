@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from components.function import Function, Resources
-from components.validation import Problems, suggest
+from settings.errors import Report, suggest
+from settings.functions import Function, Resources
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-=])([^}]*))?\}")
 
@@ -59,7 +59,7 @@ def substitute(text: str, env: Mapping[str, str]) -> str:
 class _Reader:
     """Reads one stack file, reporting problems as `<file>: functions.<fn>.<key>: ...`."""
 
-    def __init__(self, path: Path, display: str, problems: Problems) -> None:
+    def __init__(self, path: Path, display: str, problems: Report) -> None:
         self.path = path
         self.display = display
         self.problems = problems
@@ -134,7 +134,7 @@ class _Reader:
         return merged
 
 
-def load(path: Path, display: str, env: Mapping[str, str], namespace: str, problems: Problems) -> tuple[Function, ...]:
+def load(path: Path, display: str, env: Mapping[str, str], namespace: str, problems: Report) -> tuple[Function, ...]:
     """The functions of the stack file at `path` (`display` is how messages name it)."""
     reader = _Reader(path, display, problems)
     if not path.is_file():

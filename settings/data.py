@@ -1,0 +1,93 @@
+"""The data services in their own namespace: NATS (events, Pro's queue) and Redis (state)."""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+
+from settings.base import Section, key
+from settings.errors import rules
+from settings.kubernetes import parse_quantity
+from settings.types import Cpu, Namespace, one_of, size_at_least
+
+NATS_CLIENT_PORT = 4222  # the nats-connector hard-codes it
+REDIS_PORT = 6379
+NATS_MAX_PAYLOAD = "64Mi"  # nats-server refuses more
+EVICTION_POLICIES = (
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+)
+
+
+def redis_host(namespace: str) -> str:
+    return f"redis.{namespace}.svc.cluster.local"
+
+
+def nats_host(namespace: str) -> str:
+    return f"nats.{namespace}.svc.cluster.local"
+
+
+def nats_url(namespace: str) -> str:
+    return f"nats://{nats_host(namespace)}:{NATS_CLIENT_PORT}"
+
+
+class DataSettings(Section):
+    namespace: Namespace = key("dataNamespace", "faas-data", "Namespace of the stack's NATS and Redis")
+
+    def platform_env(self) -> dict[str, str]:
+        """What the stack file may substitute about the platform itself (`${REDIS_HOST:-...}`),
+        so it follows `dataNamespace`; these win over the shell's variables of the same name."""
+        return {"REDIS_HOST": redis_host(self.namespace), "REDIS_PORT": str(REDIS_PORT), "NATS_URL": nats_url(self.namespace)}
+
+
+class NatsSettings(Section):
+    storage: size_at_least("64Mi") = key("natsStorage", "5Gi", "NATS' JetStream volume (local-path); JetStream may fill 90% of it")
+    memory_limit: size_at_least("32Mi") = key("natsMemoryLimit", "256Mi", "NATS' memory (request and limit); memory-backed streams get a quarter")
+    cpu_limit: Cpu = key("natsCpuLimit", "1", "NATS' CPU limit (10m-64)")
+    # 8Mi, not NATS' 1 MB default: the example function's topic messages are whole images.
+    # NATS advises against more than 8 MB.
+    max_payload: size_at_least("1Ki") = key("natsMaxPayload", "8Mi", "Largest NATS message (at most 64Mi and a quarter of natsMemoryLimit)")
+
+    @model_validator(mode="after")
+    def _payload_fits(self) -> NatsSettings:
+        payload = parse_quantity(self.max_payload)
+        rules([
+            ("natsMaxPayload", f"expected at most {NATS_MAX_PAYLOAD} (nats-server's own limit), got {self.max_payload!r}")
+            if payload > parse_quantity(NATS_MAX_PAYLOAD)
+            else ("natsMaxPayload", f"{self.max_payload} is more than a quarter of natsMemoryLimit ({self.memory_limit}): a few messages in flight would exhaust the server")
+            if payload * 4 > parse_quantity(self.memory_limit)
+            else None
+        ])
+        return self
+
+
+class RedisSettings(Section):
+    storage: size_at_least("64Mi") = key("redisStorage", "5Gi", "Redis' append-only file volume (local-path)")
+    memory_limit: size_at_least("32Mi") = key("redisMemoryLimit", "512Mi", "Redis' container memory (request and limit)")
+    cpu_limit: Cpu = key("redisCpuLimit", "1", "Redis' CPU limit (10m-64)")
+    # The dataset's bound, below the container's: the rest is for client buffers and the
+    # copy-on-write of the fork that rewrites the append-only file.
+    maxmemory: size_at_least("1Mi") = key("redisMaxmemory", "384Mi", "Redis' maxmemory as a Kubernetes quantity; must be below redisMemoryLimit")
+    # Only keys with a TTL (caches, like img-resize's) are evicted; keys without one are
+    # state, and a full Redis refuses writes rather than silently dropping them.
+    maxmemory_policy: one_of(EVICTION_POLICIES, "a Redis eviction policy") = key(
+        "redisMaxmemoryPolicy", "volatile-lru", "Redis' eviction policy (noeviction, allkeys-lru/lfu/random, volatile-lru/lfu/random/ttl)"
+    )
+
+    @model_validator(mode="after")
+    def _dataset_below_limit(self) -> RedisSettings:
+        rules([
+            (
+                "redisMaxmemory",
+                f"{self.maxmemory} must be smaller than redisMemoryLimit ({self.memory_limit}): Redis needs memory beyond its data "
+                "(client buffers, the append-only file's rewrite), or the kernel kills it; e.g. 75% of the limit",
+            )
+            if parse_quantity(self.maxmemory) >= parse_quantity(self.memory_limit)
+            else None
+        ])
+        return self

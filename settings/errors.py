@@ -1,0 +1,175 @@
+"""One message for every mistake in the stack config, in our words on top of pydantic's.
+
+Each problem is one line: the file, the key path as the user wrote it
+(`sovereign-faas:nodes[1].port`), what was expected, what was given (short) and, for a near
+miss, "did you mean". All problems are reported together, so one preview shows all of them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
+
+PROJECT = "sovereign-faas"
+_GIVEN_MAX = 60  # characters of the given value a message shows: never a whole file
+
+
+class ConfigError(Exception):
+    """A user mistake in the stack config or a file it names. The message is for people."""
+
+
+def expected(message: str, **ctx: Any) -> PydanticCustomError:
+    """The error a domain type raises: `message` says what was expected; the formatter adds
+    what was given. `suggestion` in ctx becomes "; did you mean ...?"."""
+    return PydanticCustomError("expected", message, ctx or None)
+
+
+def refused(message: str) -> PydanticCustomError:
+    """An error whose message says it all: the given value is not repeated (it may be long,
+    or a secret)."""
+    return PydanticCustomError("refused", message)
+
+
+def rules(found: Iterable[tuple[str, str] | None]) -> None:
+    """Raise the problems a cross-field rule found, each as (key path, message)."""
+    problems = [p for p in found if p]
+    if problems:
+        raise PydanticCustomError("rules", "cross-field rules", {"problems": problems})
+
+
+def short(value: Any) -> str:
+    """`value` as the user would recognise it, cut to a line."""
+    text = repr(value)
+    return text if len(text) <= _GIVEN_MAX else text[: _GIVEN_MAX - 3] + "..."
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """"; did you mean 'x'?" for a near miss, else the list of what is allowed."""
+    options = sorted(set(choices))
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else f"; expected one of: {', '.join(options)}"
+
+
+def key_path(loc: Sequence[str | int], sections: Iterable[str] = ()) -> str:
+    """('nodes', 1, 'port') -> 'nodes[1].port'; a leading section name is dropped, since
+    the user's keys are flat."""
+    parts = list(loc)
+    if parts and parts[0] in set(sections):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if part == "[key]":  # pydantic's marker for a map's key; the key itself is next to it
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+class Report:
+    """Problems collected for one message: `<file>: <key>: <what was wrong>` per line."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.lines: list[str] = []
+
+    def add(self, key: str, message: str, file: str | None = None) -> None:
+        """A problem with a stack config key (`file` None) or with a key in another file."""
+        where = f"{PROJECT}:{key}" if file is None else key
+        line = f"{file or self.source}: {where}: {message}"
+        if line not in self.lines:
+            self.lines.append(line)
+
+    def add_file(self, file: str, key: str, message: str) -> None:
+        """A problem in a file the config names (functions/stack.yml): `key` is its own path."""
+        self.add(key, message, file)
+
+    def add_validation(self, err: ValidationError, model: type[BaseModel], prefix: str = "", file: str | None = None) -> None:
+        """pydantic's errors, in our words. `prefix` is put in front of each key path."""
+        sections = section_names(model)
+        for item in err.errors(include_url=False):
+            loc = tuple(item["loc"])
+            base = key_path(loc, sections)
+            if item["type"] == "rules":  # (key, message) pairs from a cross-field rule
+                for key, message in item["ctx"]["problems"]:
+                    self.add(_join(prefix, _join(base, key)), message, file)
+            else:
+                self.add(_join(prefix, base) or "(top level)", describe(item, model, loc), file)
+
+    def raise_if_any(self) -> None:
+        if self.lines:
+            count = "problem" if len(self.lines) == 1 else "problems"
+            listing = "\n".join(f"  - {line}" for line in self.lines)
+            raise ConfigError(f"{len(self.lines)} {count} in the stack config:\n{listing}")
+
+
+def _join(left: str, right: str) -> str:
+    if not left or not right:
+        return left or right
+    return f"{left}{right}" if right.startswith("[") else f"{left}.{right}"
+
+
+def section_names(model: type[BaseModel]) -> set[str]:
+    """Fields of `model` that hold a flat section (their keys sit at the top level)."""
+    return {name for name, f in model.model_fields.items() if (f.json_schema_extra or {}) == {"section": True}}
+
+
+def field_at(model: type[BaseModel], loc: Sequence[str | int]) -> tuple[type[BaseModel] | None, Any]:
+    """The model that holds the last element of `loc`, and that field (or None)."""
+    current: type[BaseModel] | None = model
+    for i, part in enumerate(loc):
+        if current is None or isinstance(part, int):
+            continue
+        fields = {(f.alias or n): f for n, f in current.model_fields.items()} | dict(current.model_fields)
+        info = fields.get(part)
+        if i == len(loc) - 1:
+            return current, info
+        current = _model_in(info.annotation) if info else None
+    return current, None
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found:
+            return found
+    return None
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    keys: list[str] = []
+    for name, info in model.model_fields.items():
+        if name in section_names(model):
+            keys += _keys_of(_model_in(info.annotation) or BaseModel)
+        else:
+            keys.append(info.alias or name)
+    return keys
+
+
+def describe(item: Any, model: type[BaseModel], loc: tuple[str | int, ...]) -> str:
+    """One pydantic error as "expected ..., got ..."."""
+    kind, given = item["type"], item.get("input")
+    ctx = item.get("ctx") or {}
+    if kind == "expected":
+        return f"{item['msg']}, got {short(given)}{ctx.get('suggestion', '')}"
+    if kind == "refused":
+        return item["msg"]
+    if kind == "extra_forbidden":
+        holder, _ = field_at(model, loc)
+        return "unknown key" + suggest(str(loc[-1]), _keys_of(holder or model))
+    if kind == "missing":
+        _, info = field_at(model, loc)
+        hint = f": {info.description}" if info is not None and info.description else ""
+        return f"required{hint}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"expected a map of keys to values, got {short(given)}"
+    if kind in ("list_type", "tuple_type"):
+        return f"expected a list, got {short(given)}"
+    return f"{item['msg'][0].lower()}{item['msg'][1:]}, got {short(given)}"

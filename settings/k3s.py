@@ -1,0 +1,127 @@
+"""K3s: which release, which packaged components, and the flags the stack does not manage."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
+from settings import versions
+from settings.base import Section, key
+from settings.errors import expected, refused, suggest
+from settings.types import K3S_VERSION, K3sVersion, bounded_int, one_of
+
+COMPONENTS = ("coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes")
+SNAPSHOTTERS = ("overlayfs", "stargz")
+# K3s' defaults for the pod and service networks (k3s server --help); k3sExtraFlags may change them.
+CLUSTER_CIDR = "10.42.0.0/16"
+SERVICE_CIDR = "10.43.0.0/16"
+# flannel's backends in K3s (docs: networking/basic-network-options.md); ipsec and the old
+# wireguard backend were removed.
+FLANNEL_BACKENDS = ("vxlan", "host-gw", "wireguard-native", "none")
+
+# config.yaml keys the stack writes itself; `k3sExtraFlags` may not set them.
+MANAGED_FLAGS: dict[str, str] = {
+    "token": "the stack generates the cluster token",
+    "server": "agents and extra servers join the first node",
+    "cluster-init": "set when there is more than one server",
+    "node-name": "set from nodes[].name",
+    "node-ip": "set from nodes[].privateAddress",
+    "node-external-ip": "set from nodes[].host",
+    "tls-san": "set from the server hosts",
+    "disable": "use k3sDisable",
+    "snapshotter": "use k3sSnapshotter",
+    "write-kubeconfig-mode": "always 0600",
+    "secrets-encryption": "always on",
+}
+_LIST_FLAG = re.compile(r".*-arg$|^(tls-san|node-label|node-taint|kube-.*-arg)$")
+_FLAG = re.compile(r"--([a-z0-9]+(-[a-z0-9]+)*)(=.*)?", re.DOTALL)
+
+
+def _cidrs(text: str) -> tuple[str, ...]:
+    """`10.42.0.0/16` or a dual-stack `10.42.0.0/16,2001:db8:42::/56`: one network per family."""
+    networks = []
+    for part in text.split(","):
+        try:
+            networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise expected("expected CIDRs such as '10.42.0.0/16' or, dual-stack, '10.42.0.0/16,2001:db8:42::/56'") from None
+    if len({n.version for n in networks}) != len(networks):
+        raise expected("expected at most one CIDR per address family")
+    return tuple(str(n) for n in networks)
+
+
+def _flannel_backend(text: str) -> str:
+    if text not in FLANNEL_BACKENDS:
+        raise expected(f"expected a flannel backend ({', '.join(FLANNEL_BACKENDS)})", suggestion=suggest(text, FLANNEL_BACKENDS))
+    return text
+
+
+# Flags whose values the stack itself reads (the firewall admits these networks and opens
+# flannel's ports), so they are checked before anything uses them.
+_VALUE_CHECKS: dict[str, Any] = {"cluster-cidr": _cidrs, "service-cidr": _cidrs, "flannel-backend": _flannel_backend}
+
+
+def _flag(value: Any) -> str:
+    if not isinstance(value, str) or "\n" in value or not _FLAG.fullmatch(value):
+        raise expected("expected a K3s flag like '--kube-apiserver-arg=audit-log-maxage=30'")
+    match = _FLAG.fullmatch(value)
+    assert match
+    name, assigned = match.group(1), match.group(3)
+    if name in MANAGED_FLAGS:
+        raise refused(f"'--{name}' is managed by the stack ({MANAGED_FLAGS[name]})")
+    if name in _VALUE_CHECKS:
+        if not assigned:
+            raise expected(f"expected a value: '--{name}=...'")
+        _VALUE_CHECKS[name](assigned[1:])
+    return value
+
+
+K3sFlag = Annotated[str, BeforeValidator(_flag)]
+
+
+class K3sSettings(Section):
+    version: K3sVersion = key("k3sVersion", versions.K3S, "K3s release to install (v1.<minor>.<patch>+k3s<n>); the pin lives in settings/versions.py")
+    disable: tuple[one_of(COMPONENTS, "a K3s packaged component"), ...] = key(
+        "k3sDisable", ("traefik",), f"K3s packaged components to turn off ({', '.join(COMPONENTS)})"
+    )
+    snapshotter: one_of(SNAPSHOTTERS, "'overlayfs' or 'stargz' (lazy image pulling, experimental)") = key(
+        "k3sSnapshotter", "overlayfs", "containerd snapshotter, overlayfs or stargz (lazy image pulling, experimental)"
+    )
+    extra_flags: tuple[K3sFlag, ...] = key("k3sExtraFlags", (), "Extra K3s flags for config.yaml, e.g. --kube-apiserver-arg=audit-log-maxage=30")
+    ready_timeout: bounded_int(30, 3600) = key("k3sReadyTimeout", 300, "Seconds to wait for each node to be Ready (30-3600)")
+
+    @property
+    def kubernetes_version(self) -> str:
+        """`v1.36.4+k3s1` -> `1.36.4`, the Kubernetes release this K3s ships."""
+        return self.version[1:].split("+", 1)[0]
+
+    @property
+    def minor(self) -> int:
+        match = K3S_VERSION.fullmatch(self.version)
+        assert match
+        return int(match.group(1))
+
+    def extra_config(self) -> dict[str, Any]:
+        """`--flag=value` strings as config.yaml data (repeatable flags become lists)."""
+        out: dict[str, Any] = {}
+        for flag in self.extra_flags:
+            name, sep, value = flag[2:].partition("=")
+            item: Any = value if sep else True
+            if _LIST_FLAG.match(name):
+                out.setdefault(name, []).append(item)
+            else:
+                out[name] = item
+        return out
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        """The pod and service networks, canonical: what the host firewall admits from pods."""
+        flags = self.extra_config()
+        return (*_cidrs(str(flags.get("cluster-cidr", CLUSTER_CIDR))), *_cidrs(str(flags.get("service-cidr", SERVICE_CIDR))))
+
+    @property
+    def flannel_backend(self) -> str:
+        return str(self.extra_config().get("flannel-backend", "vxlan"))

@@ -1,0 +1,328 @@
+"""The whole stack config: every section, the rules between them, and the one entry point.
+
+`load()` reads the config the Pulumi engine handed the program; `from_config()` does the work
+(and is what the tests call). Nothing is registered before it returns, so a mistake stops
+`pulumi preview` with one message naming every problem, and no resource is half-applied.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from settings import stackfile
+from settings.data import DataSettings, NatsSettings, RedisSettings
+from settings.edge import CERT_MANAGER_NAMESPACE, PUBLIC_PORTS, EdgeSettings, plain_http_warning
+from settings.edge import NAMESPACE as EDGE_NAMESPACE
+from settings.errors import PROJECT, ConfigError, Report, rules
+from settings.firewall import FirewallSettings
+from settings.functions import PLATFORM_SECRETS, Function, FunctionsSettings, ce_count_problem, problems_with
+from settings.k3s import K3sSettings
+from settings.kernel import KernelSettings
+from settings.nodes import NodeSpec, NodesSettings
+from settings.openfaas import OpenFaaSSettings
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+def _section() -> Any:
+    return Field(json_schema_extra={"section": True})
+
+
+class StackConfig(BaseModel):
+    """Every key of `Pulumi.<stack>.yaml`. The keys are flat (`k3sVersion`, `natsStorage`);
+    each belongs to one section model, which declares it once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nodes: NodesSettings = _section()
+    k3s: K3sSettings = _section()
+    kernel: KernelSettings = _section()
+    firewall: FirewallSettings = _section()
+    edge: EdgeSettings = _section()
+    openfaas: OpenFaaSSettings = _section()
+    data: DataSettings = _section()
+    nats: NatsSettings = _section()
+    redis: RedisSettings = _section()
+    functions: FunctionsSettings = _section()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _into_sections(cls, values: Any) -> Any:
+        """Flat keys into their sections; a key no section declares stays, and is refused."""
+        if not isinstance(values, Mapping):
+            return values
+        out: dict[str, Any] = {name: {} for name in SECTIONS}
+        for key, value in values.items():
+            section = KEY_SECTION.get(key)
+            if section:
+                out[section][key] = value
+            else:
+                out[key] = value
+        return out
+
+    @model_validator(mode="after")
+    def _between_sections(self) -> StackConfig:
+        rules([*self._edge_needs(), *self._namespaces_differ(), *self._firewall_needs_addresses()])
+        if not self.edge.enabled and self.openfaas.service_type == "LoadBalancer" and "servicelb" in self.k3s.disable:
+            rules([("gatewayServiceType", "'LoadBalancer' needs K3s' servicelb, which k3sDisable turns off; use 'NodePort' or keep servicelb")])
+        return self
+
+    def _edge_needs(self) -> list[tuple[str, str]]:
+        if not self.edge.enabled:
+            return []
+        found = []
+        if "servicelb" in self.k3s.disable:
+            found.append(("k3sDisable", "keep servicelb while domain is set: it publishes the edge on ports 80 and 443"))
+        if "traefik" not in self.k3s.disable:
+            found.append(("k3sDisable", "keep traefik in it while domain is set: K3s' bundled Traefik would take ports 80 and 443 from the edge's"))
+        for name in ("service_type", "node_port"):
+            if name in self.openfaas.model_fields_set:
+                alias = OpenFaaSSettings.model_fields[name].alias
+                found.append((str(alias), "not used while domain is set (the edge serves the gateway on 443): remove it"))
+        return found
+
+    def _namespaces_differ(self) -> list[tuple[str, str]]:
+        """Each namespace gets its own NetworkPolicies: two parts of the stack in one would
+        get each other's. (key the user sets or None, what it is, the name)"""
+        names = [
+            ("openfaasNamespace", "openfaasNamespace", self.openfaas.namespace),
+            ("openfaasFunctionNamespace", "openfaasFunctionNamespace", self.openfaas.function_namespace),
+            ("dataNamespace", "dataNamespace", self.data.namespace),
+            (None, "the edge's namespace", EDGE_NAMESPACE),
+            (None, "cert-manager's namespace", CERT_MANAGER_NAMESPACE),
+        ]
+        found = []
+        for (key_a, what_a, name_a), (key_b, what_b, name_b) in combinations(names, 2):
+            if name_a == name_b:
+                key, other = (key_b, what_a) if key_b else (key_a, what_b)
+                found.append((str(key), f"{name_a!r} is also {other}: each part of the stack needs a namespace of its own"))
+        return found
+
+    def _firewall_needs_addresses(self) -> list[tuple[str, str]]:
+        """Node-to-node rules need addresses: with more than one node, each needs an IP literal."""
+        nodes = self.nodes.nodes
+        if not self.firewall.enabled or len(nodes) < 2:
+            return []
+        return [
+            (
+                f"nodes[{i}].host",
+                f"{node.host!r} is a name; with the firewall on, the other nodes are admitted by address: give an IP as host or privateAddress",
+            )
+            for i, node in enumerate(nodes)
+            if node.private_address is None and not _is_ip(node.host)
+        ]
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+SECTIONS: dict[str, type[BaseModel]] = {
+    name: info.annotation  # type: ignore[misc]
+    for name, info in StackConfig.model_fields.items()
+}
+# Which section declares each config key (its alias).
+KEY_SECTION: dict[str, str] = {
+    str(info.alias): name for name, model in SECTIONS.items() for info in model.model_fields.values()
+}
+SECRET_KEYS = tuple(k for k, s in KEY_SECTION.items() for f in SECTIONS[s].model_fields.values() if f.alias == k and (f.json_schema_extra or {}).get("secret"))
+KNOWN_KEYS = tuple(KEY_SECTION)
+
+
+# --- what the components get ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunctionSet:
+    functions: tuple[Function, ...] = ()  # typed ones first, then the stack file's
+    secrets: tuple[tuple[str, pulumi.Input[str]], ...] = field(default=(), repr=False)  # from functionSecrets
+    non_root: bool = True
+    file: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated stack, as the components use it."""
+
+    stack: str
+    config: StackConfig
+    ssh_private_key: pulumi.Input[str] = field(repr=False)
+    openfaas_license: pulumi.Input[str] | None = field(default=None, repr=False)
+    functions: FunctionSet = FunctionSet()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def nodes(self) -> tuple[NodeSpec, ...]:
+        return self.config.nodes.nodes
+
+    @property
+    def servers(self) -> tuple[NodeSpec, ...]:
+        return tuple(n for n in self.nodes if n.role == "server")
+
+    @property
+    def first_server(self) -> NodeSpec:
+        return self.nodes[0]
+
+    @property
+    def k3s(self) -> K3sSettings:
+        return self.config.k3s
+
+    @property
+    def sysctl(self) -> tuple[tuple[str, str], ...]:
+        return self.config.kernel.sysctl
+
+    @property
+    def firewall(self) -> FirewallSettings:
+        return self.config.firewall
+
+    @property
+    def edge(self) -> EdgeSettings:
+        return self.config.edge
+
+    @property
+    def openfaas(self) -> OpenFaaSSettings:
+        """Behind the edge the gateway's Service is ClusterIP: the edge is the only way in."""
+        if self.edge.enabled:
+            return self.config.openfaas.model_copy(update={"service_type": "ClusterIP"})
+        return self.config.openfaas
+
+    @property
+    def data_namespace(self) -> str:
+        return self.config.data.namespace
+
+    @property
+    def data(self) -> DataSettings:
+        return self.config.data
+
+    @property
+    def nats(self) -> NatsSettings:
+        return self.config.nats
+
+    @property
+    def redis(self) -> RedisSettings:
+        return self.config.redis
+
+    @property
+    def public_ports(self) -> tuple[int, ...]:
+        """The TCP ports everyone may reach: where the gateway is served."""
+        return PUBLIC_PORTS if self.edge.enabled else (self.openfaas.public_port,)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def decode(raw: Mapping[str, str]) -> dict[str, Any]:
+    """Object and list values reach the program as JSON text; everything else stays the
+    string the user typed (each type parses its own, with a message if it cannot). Secret
+    scalars are never parsed."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        out[key] = value
+        if key in ("sshPrivateKey", "openfaasLicense") or not isinstance(value, str) or value.lstrip()[:1] not in ("[", "{"):
+            continue
+        try:
+            out[key] = json.loads(value)
+        except (ValueError, RecursionError):
+            pass  # the type says what it expected
+    return out
+
+
+def from_config(
+    raw: Mapping[str, str],
+    secret_keys: set[str],
+    stack: str,
+    secret: Callable[[str], pulumi.Input[str]] = pulumi.Output.secret,
+    typed_functions: tuple[Function, ...] = (),
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Validate raw config (`{"nodes": "<json>", ...}`, project prefix removed) into Settings."""
+    report = Report(f"Pulumi.{stack}.yaml")
+    try:
+        config = StackConfig.model_validate(decode(raw), context={"secret_keys": secret_keys})
+    except ValidationError as err:
+        report.add_validation(err, StackConfig)
+        report.raise_if_any()
+        raise  # unreachable: a ValidationError has at least one error
+    env = {**(os.environ if env is None else env), **config.data.platform_env()}
+    functions = _functions(config, typed_functions, env, report)
+    report.raise_if_any()
+    license_ = config.openfaas.license
+    return Settings(
+        stack=stack,
+        config=config,
+        ssh_private_key=secret(config.nodes.ssh_private_key.get_secret_value()),
+        openfaas_license=secret(license_.get_secret_value()) if license_ and config.openfaas.pro else None,
+        functions=FunctionSet(
+            functions=functions,
+            secrets=tuple((name, secret(value.get_secret_value())) for name, value in sorted(config.functions.secrets.items())),
+            non_root=config.functions.non_root,
+            file=config.functions.file,
+        ),
+        warnings=_warnings(config),
+    )
+
+
+def _functions(config: StackConfig, typed: tuple[Function, ...], env: Mapping[str, str], report: Report) -> tuple[Function, ...]:
+    file = config.functions.file
+    loaded = stackfile.load(PROJECT_DIR / file, file, env, config.openfaas.function_namespace, report) if file else ()
+    functions = (*typed, *loaded)
+    known = set(config.functions.secrets) | set(PLATFORM_SECRETS)
+    seen: dict[str, str] = {}
+    for fn in functions:
+        where = f"functions.{fn.name}"
+        if fn.name in seen:
+            report.add_file(fn.source, where, f"a function of this name is also declared in {seen[fn.name]}")
+        seen.setdefault(fn.name, fn.source)
+        for key, message in problems_with(fn, config.openfaas.pro):
+            report.add_file(fn.source, f"{where}.{key}", message)
+        for i, name in enumerate(fn.secrets):
+            if name not in known:
+                report.add_file(
+                    fn.source,
+                    f"{where}.secrets[{i}]",
+                    f"unknown secret {name!r}: declare it (pulumi config set --secret --path 'functionSecrets.{name}' VALUE) "
+                    f"or use one the platform publishes ({', '.join(PLATFORM_SECRETS)})",
+                )
+    count = ce_count_problem(len(functions)) if not config.openfaas.pro else None
+    if count:
+        report.add_file(file or "functions/__init__.py", "functions", count)
+    return functions
+
+
+def _warnings(config: StackConfig) -> tuple[str, ...]:
+    warnings = [] if config.edge.enabled else [plain_http_warning(config.openfaas.public_port)]
+    servers = sum(1 for n in config.nodes.nodes if n.role == "server")
+    if servers % 2 == 0:
+        warnings.append(
+            f"{servers} servers: embedded etcd needs a majority, so an even count tolerates no more "
+            f"failures than {servers - 1}; use 1, 3 or 5 servers"
+        )
+    return tuple(warnings)
+
+
+def load() -> Settings:
+    """Settings for the running stack, from the config the Pulumi engine handed the program."""
+    prefix = f"{PROJECT}:"
+    every = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    raw = {k[len(prefix):]: str(v) for k, v in every.items() if k.startswith(prefix)}
+    secret_keys = {k for k in raw if pulumi.runtime.config.is_config_secret(prefix + k)}
+    from functions import FUNCTIONS  # the stack's typed functions (functions/__init__.py)
+
+    return from_config(raw, secret_keys, pulumi.get_stack(), typed_functions=FUNCTIONS)
+
+
+__all__ = ["ConfigError", "Settings", "StackConfig", "from_config", "load"]

@@ -1,0 +1,267 @@
+"""The domain types every section uses, as reusable annotated types.
+
+Each type accepts what a user writes in `Pulumi.<stack>.yaml` or with `pulumi config set`
+(top-level scalars reach the program as text: `"300"`, `"true"`), checks it fully, and gives
+back one normal form. A refusal says what was expected; the message layer adds what was given
+and the key (settings/errors.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+from fractions import Fraction
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
+from settings import kubernetes
+from settings.errors import expected, suggest
+
+# --- building blocks --------------------------------------------------------------------------
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise expected(f"expected {what}")
+    return value
+
+
+def _int(value: Any, low: int, high: int, what: str = "an integer") -> int:
+    """An integer from `low` to `high`: a number, or digits as `pulumi config set` stores them."""
+    number = value
+    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]{1,18}", value.strip()):
+        number = int(value)
+    if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+        raise expected(f"expected {what} from {low} to {high}")
+    return number
+
+
+def bounded_int(low: int, high: int, what: str = "an integer") -> Any:
+    return Annotated[int, BeforeValidator(lambda v: _int(v, low, high, what))]
+
+
+def one_of(choices: Iterable[str], what: str | None = None) -> Any:
+    """One of `choices`, with "did you mean" for a near miss."""
+    allowed = tuple(choices)
+    label = what or " or ".join(f"'{c}'" for c in allowed)
+
+    def check(value: Any) -> str:
+        if isinstance(value, str) and value in allowed:
+            return value
+        raise expected(f"expected {label}", suggestion=suggest(value, allowed) if isinstance(value, str) else "")
+
+    return Annotated[str, BeforeValidator(check)]
+
+
+def matching(pattern: str, what: str) -> Any:
+    compiled = re.compile(pattern)
+
+    def check(value: Any) -> str:
+        if isinstance(value, str) and compiled.fullmatch(value):
+            return value
+        raise expected(f"expected {what}")
+
+    return Annotated[str, BeforeValidator(check)]
+
+
+def checked(problem: Callable[[str], str | None], what: str) -> Callable[[Any], str]:
+    """A validator from a `problem(value) -> message | None` function of settings.kubernetes."""
+
+    def check(value: Any) -> str:
+        text = _text(value, what)
+        message = problem(text)
+        if message:
+            raise expected(message)
+        return text
+
+    return check
+
+
+# --- numbers and switches ------------------------------------------------------------------
+
+
+def _bool(value: Any) -> bool:
+    """true/false as YAML or `pulumi config set` writes them."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise expected("expected true or false")
+
+
+Bool = Annotated[bool, BeforeValidator(_bool)]
+Port = bounded_int(1, 65535)
+NodePort = bounded_int(30000, 32767)
+
+
+# --- names ---------------------------------------------------------------------------------
+
+DnsLabel = Annotated[str, BeforeValidator(checked(kubernetes.dns1123_label_problem, "a DNS-1123 label"))]
+
+# Namespaces Kubernetes and K3s keep for themselves: the stack's objects and policies would
+# mix with the system's.
+SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+
+
+def _namespace(value: Any) -> str:
+    name = checked(kubernetes.dns1123_label_problem, "a namespace name (DNS-1123 label)")(value)
+    if name in SYSTEM_NAMESPACES:
+        raise expected(f"expected a namespace of the stack's own, not one of the system's ({', '.join(SYSTEM_NAMESPACES)})")
+    return name
+
+
+Namespace = Annotated[str, BeforeValidator(_namespace)]
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_DNS_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+")
+
+
+def _dns_name(value: Any) -> str:
+    text = _text(value, "a DNS name such as 'faas.example.no'")
+    if not _DNS_NAME.fullmatch(text) or _is_ip(text) or text.rsplit(".", 1)[-1].isdigit():
+        raise expected("expected a DNS name such as 'faas.example.no' (lower case, at least two labels, no wildcard, not an IP address)")
+    return text
+
+
+DnsName = Annotated[str, BeforeValidator(_dns_name)]
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+Email = Annotated[str, BeforeValidator(lambda v: _email(v))]
+
+
+def _email(value: Any) -> str:
+    text = _text(value, "an e-mail address such as 'ops@example.no'")
+    if len(text) > 254 or not _EMAIL.fullmatch(text) or _dns_name_problem(text.rsplit("@", 1)[1].lower()):
+        raise expected("expected an e-mail address such as 'ops@example.no'")
+    return text
+
+
+def _dns_name_problem(text: str) -> bool:
+    try:
+        _dns_name(text)
+        return False
+    except ValueError:
+        return True
+
+
+# --- addresses -----------------------------------------------------------------------------
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+_HOSTNAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def canonical_host(value: Any) -> str:
+    """An IP address in its one canonical spelling (`2001:db8::1`), or a DNS name in lower
+    case; so two spellings of one host compare equal."""
+    text = _text(value, "an IP address or DNS name").strip()
+    if _is_ip(text):
+        return str(ipaddress.ip_address(text))
+    lower = text.lower().removesuffix(".")
+    if not _HOSTNAME.fullmatch(lower) or lower.replace(".", "").isdigit():
+        raise expected("expected an IP address or DNS name")
+    return lower
+
+
+def _ip(value: Any) -> str:
+    text = _text(value, "an IP address")
+    if not _is_ip(text):
+        raise expected("expected an IP address")
+    return str(ipaddress.ip_address(text))
+
+
+Host = Annotated[str, BeforeValidator(canonical_host)]
+IpAddress = Annotated[str, BeforeValidator(_ip)]
+
+
+def parse_cidr(value: Any) -> str:
+    """A network in CIDR form with no host bits set, canonical (`198.51.100.0/24`)."""
+    text = _text(value, "a CIDR such as '198.51.100.0/24' or '2001:db8::/32'")
+    try:
+        return str(ipaddress.ip_network(text, strict=True))
+    except ValueError:
+        pass
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise expected("expected a CIDR such as '198.51.100.0/24' or '2001:db8::/32'") from None
+    raise expected("expected a CIDR with no host bits set", suggestion=f"; did you mean '{network}'?")
+
+
+Cidr = Annotated[str, BeforeValidator(parse_cidr)]
+
+
+# --- Kubernetes values ---------------------------------------------------------------------
+
+
+def quantity(value: Any) -> str:
+    """A Kubernetes quantity ('512Mi', '500m', '5e9'), as the text the user wrote."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    problem = kubernetes.quantity_problem(text)
+    if problem:
+        raise expected(problem)
+    return text
+
+
+def size_at_least(minimum: str) -> Any:
+    """A size in bytes as a quantity, at least `minimum`: a bare '512' is 512 bytes, which is
+    never what anyone meant."""
+    low = kubernetes.parse_quantity(minimum)
+
+    def check(value: Any) -> str:
+        text = quantity(value)
+        if kubernetes.parse_quantity(text) < low:
+            hint = f"; did you mean '{text}Mi'?" if text.isdigit() else ""
+            raise expected(f"expected a size of at least {minimum}", suggestion=hint)
+        return text
+
+    return Annotated[str, BeforeValidator(check)]
+
+
+def _cpu(value: Any) -> str:
+    text = quantity(value)
+    if not Fraction(1, 100) <= kubernetes.parse_quantity(text) <= 64:
+        raise expected("expected CPU cores from 10m to 64 (e.g. '500m' or '1')")
+    return text
+
+
+Cpu = Annotated[str, BeforeValidator(_cpu)]
+
+
+def _duration(value: Any) -> str:
+    text = _text(value, "a duration with a unit, like '65s' or '1m5s'")
+    if kubernetes.go_duration_problem(text) or kubernetes.parse_go_duration(text) <= 0:
+        raise expected("expected a duration with a unit, like '65s' or '1m5s'")
+    return text
+
+
+GoDuration = Annotated[str, BeforeValidator(_duration)]
+
+K3S_VERSION = re.compile(r"v1\.(\d{1,3})\.(\d{1,3})\+k3s(\d{1,3})")
+
+
+def _k3s_version(value: Any) -> str:
+    if isinstance(value, str) and K3S_VERSION.fullmatch(value):
+        return value
+    raise expected("expected a K3s release like 'v1.36.4+k3s1' (v1.<minor>.<patch>+k3s<n>)")
+
+
+K3sVersion = Annotated[str, BeforeValidator(_k3s_version)]
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) for x in value):
+        raise expected("expected a list of strings")
+    return tuple(value)
+
+
+StringList = Annotated[tuple[str, ...], BeforeValidator(_strings)]
