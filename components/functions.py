@@ -13,9 +13,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.function import deployment, service, topics
-from settings.functions import SECRET_LABELS, Function
 from components.kube import network_policies
 from components.policies import function_policies
+from settings.functions import SECRET_LABELS, Function
 from settings.stack import FunctionSet
 
 

@@ -15,7 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, SecretStr, ValidationInfo, field_validator
 
-from settings.base import Section, key, require_secret
+from settings.base import Section, require_secret
+from settings.base import key as config_key
 from settings.errors import expected
 from settings.kubernetes import dns1123_label_problem, quantity_problem
 from settings.types import Bool
@@ -58,15 +59,15 @@ def _secret_value(value: Any) -> Any:
 
 
 class FunctionsSettings(Section):
-    file: str = key("functionsFile", "functions/stack.yml", 'The faas-cli stack file to deploy, relative to the project ("" for none)')
-    secrets: dict[Annotated[str, BeforeValidator(_secret_name)], Annotated[SecretStr, BeforeValidator(_secret_value)]] = key(
+    file: str = config_key("functionsFile", "functions/stack.yml", 'The faas-cli stack file to deploy, relative to the project ("" for none)')
+    secrets: dict[Annotated[str, BeforeValidator(_secret_name)], Annotated[SecretStr, BeforeValidator(_secret_value)]] = config_key(
         "functionSecrets",
         {},
         "map of secret name to value, each a Secret functions can mount (pulumi config set --secret --path 'functionSecrets.<name>' VALUE)",
         kind="object",
         secret=True,
     )
-    non_root: Bool = key("functionsNonRoot", True, "Run function containers as a non-root user (uid 12000) unless a typed Function says otherwise")
+    non_root: Bool = config_key("functionsNonRoot", True, "Run function containers as a non-root user (uid 12000) unless a typed Function says otherwise")
 
     @field_validator("file", mode="before")
     @classmethod
@@ -118,9 +119,9 @@ class Function:
 
     def pod_labels(self) -> dict[str, str]:
         labels = dict(self.labels)
-        for key_, value in ((SCALE_MIN, self.scale_min), (SCALE_MAX, self.scale_max), (SCALE_FACTOR, self.scale_factor)):
+        for name, value in ((SCALE_MIN, self.scale_min), (SCALE_MAX, self.scale_max), (SCALE_FACTOR, self.scale_factor)):
             if value is not None:
-                labels[key_] = str(value)
+                labels[name] = str(value)
         return {**labels, "faas_function": self.name}
 
     def pod_annotations(self) -> dict[str, str]:
@@ -145,10 +146,10 @@ def problems_with(fn: Function, pro: bool) -> list[tuple[str, str]]:
     if not fn.image or not isinstance(fn.image, str):
         found.append(("image", "required: the function's container image, e.g. ghcr.io/you/fn:1.0.0"))
     for part, res in (("limits", fn.limits), ("requests", fn.requests)):
-        for key_, value in (res.as_dict() if res else {}).items():
+        for name, value in (res.as_dict() if res else {}).items():
             problem = quantity_problem(value)
             if problem:
-                found.append((f"{part}.{key_}", f"{problem}, got {value!r}"))
+                found.append((f"{part}.{name}", f"{problem}, got {value!r}"))
     labels = fn.pod_labels()
     found += _scale_problems(labels, pro)
     if not pro:
