@@ -459,8 +459,8 @@ QUANTITY_MAX_LENGTH = 1000
 QUANTITY_MAX_INTEGER_DIGITS = 1000
 
 _QUANTITY_EXPECTED = (
-    "expected a Kubernetes quantity: a number with an optional suffix, one of Ki Mi Gi Ti Pi Ei (powers of 1024), "
-    "n u m k M G T P E (powers of 1000) or an exponent like e3 (e.g. '512Mi', '250m', '1.5', '2e9')"
+    "expected a Kubernetes quantity such as '512Mi', '250m', '1.5' or '2e9' (suffixes Ki Mi Gi Ti Pi Ei are powers "
+    "of 1024, n u m k M G T P E powers of 1000)"
 )
 _UNIT_HINT_RE = re.compile(r"\s*([+-]?[0-9]*\.?[0-9]*)\s*([kKmMgGtTpPeE])\s*([iI]?)\s*([bB]?)\s*(?:ytes?)?\s*", re.ASCII)
 
@@ -473,12 +473,12 @@ def _hint(text: str) -> str:
     if match.group(2) == "e" and not (match.group(3) or match.group(4)):
         return ""  # '1e' is an unfinished exponent, not a unit
     number, letter = match.group(1), match.group(2).upper()
-    binary = letter + "i"
-    decimal = "k" if letter == "K" else letter
+    power = "KMGTPE".index(letter) + 1
+    binary, decimal = letter + "i", "k" if letter == "K" else letter
     suggestion = f"{number}{binary}"
     if suggestion == text:
         return ""
-    return f"; did you mean '{suggestion}'? ('{binary}' is 1024^n bytes, '{decimal}' is 1000^n, a lower-case 'm' is milli)"
+    return f"; did you mean '{suggestion}'? ('{binary}' is 1024^{power}, '{decimal}' 1000^{power}, and 'm' means milli)"
 
 
 class _QuantityError(ValueError):
