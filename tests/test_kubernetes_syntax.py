@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 
 import pytest
@@ -15,11 +16,11 @@ HEX64 = "f" * 64
 SHA256 = "sha256:" + HEX64
 
 
-def valid(problem, value) -> None:  # noqa: ANN001
+def valid(problem: Callable[[str], str | None], value: str) -> None:
     assert problem(value) is None, problem(value)
 
 
-def invalid(problem, value) -> str:  # noqa: ANN001
+def invalid(problem: Callable[[str], str | None], value: str) -> str:
     message = problem(value)
     assert isinstance(message, str) and message.startswith(("expected", "a Service", "an annotation")), message
     return message
@@ -401,7 +402,7 @@ SYNTAXY = st.text(alphabet="0123456789abcdefABCDEFKMGTPEikmnu.:/@+-_e ħµμ<>$"
 @pytest.mark.parametrize("problem", PROBLEMS, ids=lambda f: f.__name__)
 @FAST
 @given(text=st.one_of(st.text(max_size=300), SYNTAXY))
-def test_problem_functions_never_raise(problem, text: str) -> None:  # noqa: ANN001
+def test_problem_functions_never_raise(problem: Callable[[str], str | None], text: str) -> None:
     result = problem(text)
     assert result is None or (isinstance(result, str) and result)
 
