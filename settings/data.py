@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import model_validator
 
 from settings.base import Section, key
 from settings.errors import rules
 from settings.kubernetes import parse_quantity
-from settings.types import Cpu, Namespace, one_of, size_at_least
+from settings.types import Cpu, Namespace, at_least, one_of
 
 NATS_CLIENT_PORT = 4222  # the nats-connector hard-codes it
 REDIS_PORT = 6379
@@ -46,12 +48,12 @@ class DataSettings(Section):
 
 
 class NatsSettings(Section):
-    storage: size_at_least("64Mi") = key("natsStorage", "5Gi", "NATS' JetStream volume (local-path); JetStream may fill 90% of it")
-    memory_limit: size_at_least("32Mi") = key("natsMemoryLimit", "256Mi", "NATS' memory (request and limit); memory-backed streams get a quarter")
+    storage: Annotated[str, at_least("64Mi")] = key("natsStorage", "5Gi", "NATS' JetStream volume (local-path); JetStream may fill 90% of it")
+    memory_limit: Annotated[str, at_least("32Mi")] = key("natsMemoryLimit", "256Mi", "NATS' memory (request and limit); memory-backed streams get a quarter")
     cpu_limit: Cpu = key("natsCpuLimit", "1", "NATS' CPU limit (10m-64)")
     # 8Mi, not NATS' 1 MB default: the example function's topic messages are whole images.
     # NATS advises against more than 8 MB.
-    max_payload: size_at_least("1Ki") = key("natsMaxPayload", "8Mi", "Largest NATS message (at most 64Mi and a quarter of natsMemoryLimit)")
+    max_payload: Annotated[str, at_least("1Ki")] = key("natsMaxPayload", "8Mi", "Largest NATS message (at most 64Mi and a quarter of natsMemoryLimit)")
 
     @model_validator(mode="after")
     def _payload_fits(self) -> NatsSettings:
@@ -67,15 +69,15 @@ class NatsSettings(Section):
 
 
 class RedisSettings(Section):
-    storage: size_at_least("64Mi") = key("redisStorage", "5Gi", "Redis' append-only file volume (local-path)")
-    memory_limit: size_at_least("32Mi") = key("redisMemoryLimit", "512Mi", "Redis' container memory (request and limit)")
+    storage: Annotated[str, at_least("64Mi")] = key("redisStorage", "5Gi", "Redis' append-only file volume (local-path)")
+    memory_limit: Annotated[str, at_least("32Mi")] = key("redisMemoryLimit", "512Mi", "Redis' container memory (request and limit)")
     cpu_limit: Cpu = key("redisCpuLimit", "1", "Redis' CPU limit (10m-64)")
     # The dataset's bound, below the container's: the rest is for client buffers and the
     # copy-on-write of the fork that rewrites the append-only file.
-    maxmemory: size_at_least("1Mi") = key("redisMaxmemory", "384Mi", "Redis' maxmemory as a Kubernetes quantity; must be below redisMemoryLimit")
+    maxmemory: Annotated[str, at_least("1Mi")] = key("redisMaxmemory", "384Mi", "Redis' maxmemory as a Kubernetes quantity; must be below redisMemoryLimit")
     # Only keys with a TTL (caches, like img-resize's) are evicted; keys without one are
     # state, and a full Redis refuses writes rather than silently dropping them.
-    maxmemory_policy: one_of(EVICTION_POLICIES, "a Redis eviction policy") = key(
+    maxmemory_policy: Annotated[str, one_of(EVICTION_POLICIES, "a Redis eviction policy")] = key(
         "redisMaxmemoryPolicy", "volatile-lru", "Redis' eviction policy (noeviction, allkeys-lru/lfu/random, volatile-lru/lfu/random/ttl)"
     )
 

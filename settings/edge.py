@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import model_validator
 
 from settings.base import Section, key
@@ -22,7 +24,7 @@ class EdgeSettings(Section):
         "domain", None, "DNS name to serve the gateway on over HTTPS (e.g. faas.example.no; an A record to the nodes); unset: plain HTTP on the gateway's port"
     )
     email: Email | None = key("acmeEmail", None, "Contact e-mail for Let's Encrypt; required with domain")
-    issuer: one_of(ACME_SERVERS) = key(
+    issuer: Annotated[str, one_of(ACME_SERVERS)] = key(
         "acmeIssuer", "production", "Let's Encrypt environment, production or staging (untrusted certificates, for trial runs)"
     )
 

@@ -22,16 +22,18 @@ class ConfigError(Exception):
     """A user mistake in the stack config or a file it names. The message is for people."""
 
 
-def expected(message: str, **ctx: Any) -> PydanticCustomError:
+def expected(message: str, suggestion: str = "") -> PydanticCustomError:
     """The error a domain type raises: `message` says what was expected; the formatter adds
-    what was given. `suggestion` in ctx becomes "; did you mean ...?"."""
-    return PydanticCustomError("expected", message, ctx or None)
+    what was given, then the suggestion ("; did you mean ...?", which may also end `message`)."""
+    message, sep, hint = message.partition("; did you mean")
+    # The text travels in the context, not as pydantic's template: braces in it stay braces.
+    return PydanticCustomError("expected", "{message}", {"message": message, "suggestion": suggestion or sep + hint})
 
 
 def refused(message: str) -> PydanticCustomError:
     """An error whose message says it all: the given value is not repeated (it may be long,
     or a secret)."""
-    return PydanticCustomError("refused", message)
+    return PydanticCustomError("refused", "{message}", {"message": message})
 
 
 def rules(found: Iterable[tuple[str, str] | None]) -> None:
@@ -45,6 +47,12 @@ def short(value: Any) -> str:
     """`value` as the user would recognise it, cut to a line."""
     text = repr(value)
     return text if len(text) <= _GIVEN_MAX else text[: _GIVEN_MAX - 3] + "..."
+
+
+def close_match(word: str, choices: Iterable[str]) -> str:
+    """"; did you mean 'x'?" for a near miss, else nothing."""
+    close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -96,7 +104,7 @@ class Report:
             loc = tuple(item["loc"])
             base = key_path(loc, sections)
             if item["type"] == "rules":  # (key, message) pairs from a cross-field rule
-                for key, message in item["ctx"]["problems"]:
+                for key, message in item.get("ctx", {})["problems"]:
                     self.add(_join(prefix, _join(base, key)), message, file)
             else:
                 self.add(_join(prefix, base) or "(top level)", describe(item, model, loc), file)

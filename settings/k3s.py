@@ -10,8 +10,8 @@ from pydantic import BeforeValidator
 
 from settings import versions
 from settings.base import Section, key
-from settings.errors import expected, refused, suggest
-from settings.types import K3S_VERSION, K3sVersion, bounded_int, one_of
+from settings.errors import close_match, expected, refused
+from settings.types import K3S_VERSION, K3sVersion, between, one_of
 
 COMPONENTS = ("coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes")
 SNAPSHOTTERS = ("overlayfs", "stargz")
@@ -55,7 +55,7 @@ def _cidrs(text: str) -> tuple[str, ...]:
 
 def _flannel_backend(text: str) -> str:
     if text not in FLANNEL_BACKENDS:
-        raise expected(f"expected a flannel backend ({', '.join(FLANNEL_BACKENDS)})", suggestion=suggest(text, FLANNEL_BACKENDS))
+        raise expected(f"expected a flannel backend ({', '.join(FLANNEL_BACKENDS)})", suggestion=close_match(text, FLANNEL_BACKENDS))
     return text
 
 
@@ -84,14 +84,14 @@ K3sFlag = Annotated[str, BeforeValidator(_flag)]
 
 class K3sSettings(Section):
     version: K3sVersion = key("k3sVersion", versions.K3S, "K3s release to install (v1.<minor>.<patch>+k3s<n>); the pin lives in settings/versions.py")
-    disable: tuple[one_of(COMPONENTS, "a K3s packaged component"), ...] = key(
+    disable: tuple[Annotated[str, one_of(COMPONENTS, "a K3s packaged component")], ...] = key(
         "k3sDisable", ("traefik",), f"K3s packaged components to turn off ({', '.join(COMPONENTS)})"
     )
-    snapshotter: one_of(SNAPSHOTTERS, "'overlayfs' or 'stargz' (lazy image pulling, experimental)") = key(
+    snapshotter: Annotated[str, one_of(SNAPSHOTTERS, "'overlayfs' or 'stargz' (lazy image pulling, experimental)")] = key(
         "k3sSnapshotter", "overlayfs", "containerd snapshotter, overlayfs or stargz (lazy image pulling, experimental)"
     )
     extra_flags: tuple[K3sFlag, ...] = key("k3sExtraFlags", (), "Extra K3s flags for config.yaml, e.g. --kube-apiserver-arg=audit-log-maxage=30")
-    ready_timeout: bounded_int(30, 3600) = key("k3sReadyTimeout", 300, "Seconds to wait for each node to be Ready (30-3600)")
+    ready_timeout: Annotated[int, between(30, 3600)] = key("k3sReadyTimeout", 300, "Seconds to wait for each node to be Ready (30-3600)")
 
     @property
     def kubernetes_version(self) -> str:

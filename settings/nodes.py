@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import SecretStr, ValidationInfo, field_validator, model_validator
 
@@ -11,8 +11,8 @@ from settings.errors import expected, rules
 from settings.types import DnsLabel, Host, IpAddress, Port, matching, one_of
 
 ROLES = ("server", "agent")
-UnixUser = matching(r"[a-z_][a-z0-9_-]{0,31}", "a Unix user name (root, or a sudoer)")
-HostKey = matching(r"(ssh-|ecdsa-)[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( .*)?", "the node's SSH host public key ('ssh-ed25519 AAAA...')")
+UnixUser = Annotated[str, matching(r"[a-z_][a-z0-9_-]{0,31}", "a Unix user name (root, or a sudoer)")]
+HostKey = Annotated[str, matching(r"(ssh-|ecdsa-)[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( .*)?", "the node's SSH host public key ('ssh-ed25519 AAAA...')")]
 
 
 class NodeSpec(Section):
@@ -22,7 +22,7 @@ class NodeSpec(Section):
     host: Host = key("host", ..., "the node's public IP address or DNS name")
     user: UnixUser = key("user", "root", "SSH user: root, or a sudoer (sudo -n)")
     port: Port = key("port", 22, "SSH port")
-    role: one_of(ROLES) = key("role", "agent", "server or agent; default: server for the first node, agent for the others")
+    role: Annotated[str, one_of(ROLES)] = key("role", "agent", "server or agent; default: server for the first node, agent for the others")
     private_address: IpAddress | None = key("privateAddress", None, "the address the other nodes reach it at")
     host_key: HostKey | None = key("hostKey", None, "the node's SSH host public key, to pin it")
 
@@ -66,8 +66,10 @@ class NodesSettings(Section):
         for attr, alias in (("name", "name"), ("host", "host"), ("private_address", "privateAddress")):
             seen: dict[str, int] = {}
             for i, node in enumerate(self.nodes):
-                value = getattr(node, attr)
-                if value is not None and value in seen:
+                value: str | None = getattr(node, attr)
+                if value is None:
+                    continue
+                if value in seen:
                     found.append((f"nodes[{i}].{alias}", f"duplicate node {alias} '{value}' (also nodes[{seen[value]}]); each node needs its own"))
                 seen.setdefault(value, i)
         if self.nodes[0].role != "server":

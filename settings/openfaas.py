@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import SecretStr, ValidationInfo, field_validator, model_validator
 
 from settings.base import Section, key, require_secret, secret_key
@@ -15,7 +17,7 @@ SERVICE_TYPES = ("LoadBalancer", "NodePort")
 
 
 class OpenFaaSSettings(Section):
-    edition: one_of(EDITIONS, "'ce' (Community Edition) or 'pro' (Standard/Enterprise, needs a licence)") = key(
+    edition: Annotated[str, one_of(EDITIONS, "'ce' (Community Edition) or 'pro' (Standard/Enterprise, needs a licence)")] = key(
         "openfaasEdition", "ce", "ce: Community Edition (15 functions, 5 replicas, commercial use 60 days); pro: Standard/Enterprise, needs openfaasLicense"
     )
     license: SecretStr | None = secret_key(
@@ -24,7 +26,7 @@ class OpenFaaSSettings(Section):
     )
     namespace: Namespace = key("openfaasNamespace", "openfaas", "Namespace of the OpenFaaS control plane (the Helm release)")
     function_namespace: Namespace = key("openfaasFunctionNamespace", "openfaas-fn", "Namespace faas-netes watches for functions")
-    service_type: one_of(SERVICE_TYPES) = key(
+    service_type: Annotated[str, one_of(SERVICE_TYPES)] = key(
         "gatewayServiceType", "LoadBalancer", "How the gateway is exposed: LoadBalancer (K3s servicelb, port 8080 on every node) or NodePort"
     )
     node_port: NodePort = key("gatewayNodePort", 31112, "The gateway's node port when gatewayServiceType is NodePort (30000-32767)")

@@ -139,7 +139,11 @@ SECTIONS: dict[str, type[BaseModel]] = {
 KEY_SECTION: dict[str, str] = {
     str(info.alias): name for name, model in SECTIONS.items() for info in model.model_fields.values()
 }
-SECRET_KEYS = tuple(k for k, s in KEY_SECTION.items() for f in SECTIONS[s].model_fields.values() if f.alias == k and (f.json_schema_extra or {}).get("secret"))
+def _is_secret(info: Any) -> bool:
+    return isinstance(info.json_schema_extra, dict) and bool(info.json_schema_extra.get("secret"))
+
+
+SECRET_KEYS = tuple(k for k, s in KEY_SECTION.items() for f in SECTIONS[s].model_fields.values() if f.alias == k and _is_secret(f))
 KNOWN_KEYS = tuple(KEY_SECTION)
 
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator
 
 from settings import kubernetes
-from settings.errors import expected, suggest
+from settings.errors import close_match, expected, suggest
 
 # --- building blocks --------------------------------------------------------------------------
 
@@ -38,24 +38,28 @@ def _int(value: Any, low: int, high: int, what: str = "an integer") -> int:
     return number
 
 
-def bounded_int(low: int, high: int, what: str = "an integer") -> Any:
-    return Annotated[int, BeforeValidator(lambda v: _int(v, low, high, what))]
+def between(low: int, high: int, what: str = "an integer") -> BeforeValidator:
+    """`Annotated[int, between(1, 10)]`: an integer in a range."""
+    return BeforeValidator(lambda v: _int(v, low, high, what))
 
 
-def one_of(choices: Iterable[str], what: str | None = None) -> Any:
-    """One of `choices`, with "did you mean" for a near miss."""
+def one_of(choices: Iterable[str], what: str | None = None) -> BeforeValidator:
+    """`Annotated[str, one_of(...)]`: one of `choices`, with "did you mean" for a near miss."""
     allowed = tuple(choices)
     label = what or " or ".join(f"'{c}'" for c in allowed)
 
     def check(value: Any) -> str:
         if isinstance(value, str) and value in allowed:
             return value
-        raise expected(f"expected {label}", suggestion=suggest(value, allowed) if isinstance(value, str) else "")
+        # A named category ("a Redis eviction policy") lists its members when nothing is close.
+        hint = (suggest if what else close_match)(value, allowed) if isinstance(value, str) else ""
+        raise expected(f"expected {label}", suggestion=hint)
 
-    return Annotated[str, BeforeValidator(check)]
+    return BeforeValidator(check)
 
 
-def matching(pattern: str, what: str) -> Any:
+def matching(pattern: str, what: str) -> BeforeValidator:
+    """`Annotated[str, matching(regex, what)]`."""
     compiled = re.compile(pattern)
 
     def check(value: Any) -> str:
@@ -63,7 +67,7 @@ def matching(pattern: str, what: str) -> Any:
             return value
         raise expected(f"expected {what}")
 
-    return Annotated[str, BeforeValidator(check)]
+    return BeforeValidator(check)
 
 
 def checked(problem: Callable[[str], str | None], what: str) -> Callable[[Any], str]:
@@ -92,8 +96,8 @@ def _bool(value: Any) -> bool:
 
 
 Bool = Annotated[bool, BeforeValidator(_bool)]
-Port = bounded_int(1, 65535)
-NodePort = bounded_int(30000, 32767)
+Port = Annotated[int, between(1, 65535)]
+NodePort = Annotated[int, between(30000, 32767)]
 
 
 # --- names ---------------------------------------------------------------------------------
@@ -205,14 +209,16 @@ Cidr = Annotated[str, BeforeValidator(parse_cidr)]
 
 def quantity(value: Any) -> str:
     """A Kubernetes quantity ('512Mi', '500m', '5e9'), as the text the user wrote."""
-    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise expected("expected a Kubernetes quantity like '512Mi' or '500m'")
+    text = str(value)
     problem = kubernetes.quantity_problem(text)
     if problem:
         raise expected(problem)
     return text
 
 
-def size_at_least(minimum: str) -> Any:
+def at_least(minimum: str) -> BeforeValidator:
     """A size in bytes as a quantity, at least `minimum`: a bare '512' is 512 bytes, which is
     never what anyone meant."""
     low = kubernetes.parse_quantity(minimum)
@@ -224,7 +230,7 @@ def size_at_least(minimum: str) -> Any:
             raise expected(f"expected a size of at least {minimum}", suggestion=hint)
         return text
 
-    return Annotated[str, BeforeValidator(check)]
+    return BeforeValidator(check)
 
 
 def _cpu(value: Any) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
 
+from settings.stack import Settings, from_config
 from tools.harness import StackRun, run_stack
 
 # Values under {"secure": ...} are secrets, as in a stack file.
@@ -22,6 +24,18 @@ def stack(**overrides: Any) -> dict[str, Any]:
     }
     config.update(copy.deepcopy(overrides))
     return config
+
+
+def settings_for(config: dict[str, Any], secret_keys: tuple[str, ...] = ("sshPrivateKey",), **kw: Any) -> Settings:
+    """`config` through the settings layer as the engine hands it over: values as text
+    (objects as JSON), `{"secure": x}` as the secret x; secrets stay plain for assertions."""
+    raw = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            value = value["secure"]
+        raw[key] = value if isinstance(value, str) else json.dumps(value)
+    kw.setdefault("env", {})
+    return from_config(raw, set(secret_keys), kw.pop("stack", "oslo"), secret=lambda v: v, **kw)
 
 
 THREE_NODES = [

@@ -6,8 +6,7 @@ import pytest
 import yaml
 
 from components.cluster import api_url, k3s_config, public_kubeconfig
-from components.settings import NodeSpec, Settings
-from tests.conftest import stack
+from tests.conftest import settings_for, stack
 from tools.harness import K3S_KUBECONFIG, StackRun, is_secret, run_stack, unwrap
 
 
@@ -27,15 +26,13 @@ def test_server_config_yaml_is_exactly_this(oslo: StackRun) -> None:
 
 
 def test_extra_flags_reach_servers_and_the_agent_ones_reach_agents() -> None:
-    nodes = [NodeSpec(name="s", host="198.51.100.1", role="server"), NodeSpec(name="a", host="198.51.100.2", role="agent")]
-    settings = Settings(stack="t", nodes=tuple(nodes), ssh_private_key="k")
-    settings = Settings(
-        stack="t",
-        nodes=tuple(nodes),
-        ssh_private_key="k",
-        k3s=settings.k3s.__class__(extra_flags=("--kubelet-arg=max-pods=200", "--kube-apiserver-arg=audit-log-maxage=30")),
+    settings = settings_for(
+        stack(
+            nodes=[{"name": "s", "host": "198.51.100.1"}, {"name": "a", "host": "198.51.100.2"}],
+            k3sExtraFlags=["--kubelet-arg=max-pods=200", "--kube-apiserver-arg=audit-log-maxage=30"],
+        )
     )
-    server, agent = (k3s_config(n, settings, "t0ken") for n in nodes)
+    server, agent = (k3s_config(n, settings, "t0ken") for n in settings.nodes)
     assert server["kubelet-arg"] == ["allowed-unsafe-sysctls=net.core.somaxconn", "max-pods=200"]
     assert server["kube-apiserver-arg"] == ["audit-log-maxage=30"]
     assert agent["kubelet-arg"] == ["allowed-unsafe-sysctls=net.core.somaxconn", "max-pods=200"]

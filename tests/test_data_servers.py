@@ -17,6 +17,7 @@ import pytest
 import redis as redis_client
 
 from components import nats, redis
+from settings.data import EVICTION_POLICIES
 from tests.servers import (
     LOOPBACK,
     NatsClient,
@@ -176,7 +177,7 @@ def test_redis_writes_its_append_only_file_and_replays_it_after_a_restart(tmp_pa
 
 def test_every_eviction_policy_we_accept_is_one_redis_accepts(redis_running: Server) -> None:
     client = connect(redis_running, PASSWORD)
-    for policy in redis.EVICTION_POLICIES:
+    for policy in EVICTION_POLICIES:
         assert client.config_set("maxmemory-policy", policy)
     with pytest.raises(redis_client.ResponseError):
         client.config_set("maxmemory-policy", "lru")

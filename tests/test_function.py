@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.function import Function, Resources, container, deployment, problems_with, pull_policy, service, topics
+from components.function import container, deployment, pull_policy, service, topics
+from settings.functions import Function, Resources, problems_with
 
 NS = "openfaas-fn"
 PROBE = {"httpGet": {"path": "/_/health", "port": 8080, "scheme": "HTTP"}, "timeoutSeconds": 1, "failureThreshold": 3}
@@ -140,8 +141,8 @@ def test_topics_are_the_sorted_union() -> None:
         (Function(name="a", image="a:1", topic="a,b"), "topic", "'a,b' names several topics; OpenFaaS CE allows one topic per function"),
         (Function(name="a", image="a:1", image_pull_secrets=("regcred",)), "image_pull_secrets", "OpenFaaS CE allows public images only"),
         (Function(name="a", image="a:1", annotations={"iam.amazonaws.com/role": "x"}), "annotations.iam.amazonaws.com/role", "refused by faas-netes CE"),
-        (Function(name="a", image="a:1", limits=Resources(memory="512MB")), "limits.memory", "got '512MB'; did you mean '512M'?"),
-        (Function(name="a", image="a:1", requests=Resources(cpu="half")), "requests.cpu", "expected a Kubernetes quantity like '512Mi' or '500m', got 'half'"),
+        (Function(name="a", image="a:1", limits=Resources(memory="512MB")), "limits.memory", "got '512MB'"),
+        (Function(name="a", image="a:1", requests=Resources(cpu="half")), "requests.cpu", "expected a Kubernetes quantity such as '512Mi', '250m', '1.5' or '2e9'"),
         (Function(name="a", image="a:1", labels={"com.openfaas.scale.min": "3", "com.openfaas.scale.max": "2"}), "labels.com.openfaas.scale.min", "3 is larger than com.openfaas.scale.max (2)"),
         (Function(name="a", image="a:1", labels={"com.openfaas.scale.max": "many"}), "labels.com.openfaas.scale.max", "expected a whole number, got 'many'"),
         (Function(name="Bad_Name", image="a:1"), "name", "expected a DNS-1123 label"),

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from components import settings as s
-from components.function import Function
+from settings import stack as s
+from settings.functions import Function
 from tests.conftest import stack
 from tools.harness import ProgramError, StackRun, is_secret, masked, run_stack, unwrap
 
@@ -68,10 +68,10 @@ def test_declared_secrets_are_created_labelled_and_mounted(tmp_path: Path) -> No
         ("  pay:\n    image: a:1\n    secrets: [api-key]\n", {}, "functions.pay.secrets[0]: unknown secret 'api-key': declare it (pulumi config set --secret --path 'functionSecrets.api-key' VALUE)"),
         (many(16), {}, ": functions: 16 functions; OpenFaaS CE allows at most 15 (with more, every call answers 405); openfaasEdition 'pro' lifts this"),
         ("  a:\n    image: a:1\n    labels: {com.openfaas.scale.min: 0}\n", {}, "functions.a.labels.com.openfaas.scale.min: got 0; OpenFaaS CE allows 1 to 5"),
-        ("  a:\n    image: a:1\n    limits: {memory: 512MB}\n", {}, "functions.a.limits.memory: expected a Kubernetes quantity, got '512MB'; did you mean '512M'?"),
+        ("  a:\n    image: a:1\n    limits: {memory: 512MB}\n", {}, "functions.a.limits.memory: expected a Kubernetes quantity"),
         ("  Bad:\n    image: a:1\n", {}, "functions.Bad.name: expected a DNS-1123 label"),
         ("  a:\n    image: a:1\n", {"functionSecrets": {"k": "plain"}}, "sovereign-faas:functionSecrets: must be a secret"),
-        ("  a:\n    image: a:1\n", {"functionSecrets": {"redis-password": {"secure": "x"}}}, "sovereign-faas:functionSecrets.redis-password: is published by the platform itself"),
+        ("  a:\n    image: a:1\n", {"functionSecrets": {"redis-password": {"secure": "x"}}}, "sovereign-faas:functionSecrets.redis-password: expected a name of your own: this one is published by the platform itself"),
         ("  a:\n    image: a:1\n", {"functionsNonRoot": "maybe"}, "sovereign-faas:functionsNonRoot: expected true or false, got 'maybe'"),
     ],
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import kubernetes_validate
 import pytest
 
-from components.settings import K3sSettings
+from settings.k3s import K3sSettings
 from tests.conftest import stack
 from tools.harness import PROJECT_DIR, run_stack
 from tools.plan import is_kubernetes_object, manifest

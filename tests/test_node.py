@@ -6,9 +6,9 @@ import json
 
 import yaml
 
-from components import versions
 from components.node import SYSCTL_FILE
 from components.remote import render_command
+from settings import versions
 from tests.conftest import SSH_KEY
 from tools.harness import StackRun, is_secret, masked, unwrap
 

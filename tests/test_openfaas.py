@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from components import versions
 from components.openfaas import OPENFAAS_CHART_KEYS, ExternalNats, chart_values, gateway_url
-from components.settings import OpenFaaSSettings
+from settings import versions
+from settings.openfaas import OpenFaaSSettings
 from tests.conftest import stack
 from tools.harness import StackRun, is_secret, masked, run_stack, unwrap
 
@@ -154,9 +154,9 @@ def test_every_value_written_is_a_chart_key(settings: OpenFaaSSettings) -> None:
         (stack(gatewayServiceType="ClusterIP"), "sovereign-faas:gatewayServiceType: expected 'LoadBalancer' or 'NodePort', got 'ClusterIP'"),
         (stack(gatewayServiceType="Nodeport"), "did you mean 'NodePort'?"),
         (stack(k3sDisable=["traefik", "servicelb"]), "sovereign-faas:gatewayServiceType: 'LoadBalancer' needs K3s' servicelb"),
-        (stack(gatewayServiceType="NodePort", gatewayNodePort=8080), "sovereign-faas:gatewayNodePort: expected an integer from 30000 to 32767, got 8080"),
-        (stack(openfaasFunctionNamespace="openfaas"), "sovereign-faas:openfaasFunctionNamespace: must differ from openfaasNamespace"),
-        (stack(openfaasNamespace="OpenFaaS"), "sovereign-faas:openfaasNamespace: expected a namespace name"),
+        (stack(gatewayServiceType="NodePort", gatewayNodePort=8080), "sovereign-faas:gatewayNodePort: expected an integer from 30000 to 32767, got '8080'"),
+        (stack(openfaasFunctionNamespace="openfaas"), "sovereign-faas:openfaasFunctionNamespace: 'openfaas' is also openfaasNamespace: each part of the stack needs a namespace of its own"),
+        (stack(openfaasNamespace="OpenFaaS"), "sovereign-faas:openfaasNamespace: expected a DNS-1123 label"),
     ],
 )
 def test_bad_openfaas_input_stops_the_preview(config: dict[str, Any], expected: str) -> None:

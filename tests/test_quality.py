@@ -50,7 +50,7 @@ def test_preview_workflow_uses_the_pinned_cli_and_documents_its_secrets() -> Non
 
 
 def test_readme_versions_table_matches_the_pins() -> None:
-    from components import versions
+    from settings import versions
 
     readme = (PROJECT_DIR / "README.md").read_text()
     for name in ("K3S", "OPENFAAS_CHART", "NATS_IMAGE", "NATS_CONNECTOR_IMAGE", "REDIS_IMAGE", "TRAEFIK_CHART", "CERT_MANAGER_CHART"):

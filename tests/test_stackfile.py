@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from components.function import Function, Resources
-from components.stackfile import load, substitute
-from components.validation import ConfigError, Problems
+from settings.errors import ConfigError, Report
+from settings.functions import Function, Resources
+from settings.stackfile import load, substitute
 
 NAMESPACE = "openfaas-fn"
 
@@ -23,7 +23,7 @@ def write(tmp_path: Path, text: str, **files: str) -> Path:
 
 
 def read(path: Path, env: dict[str, str] | None = None) -> tuple[Function, ...]:
-    problems = Problems("Pulumi.test.yaml")
+    problems = Report("Pulumi.test.yaml")
     functions = load(path, "stack.yml", env or {}, NAMESPACE, problems)
     problems.raise_if_any()
     return functions
