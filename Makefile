@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SCAN   := .venv-scan
 
-.PHONY: plan test bench clean
+.PHONY: plan test docs bench clean
 
 ## plan: run the stack offline under Pulumi's mock engine -> build/$(STACK)/
 ##   SET="domain=faas.example.no acmeEmail=ops@example.no" changes config keys for this plan only
@@ -16,6 +16,10 @@ plan: $(VENV)/.installed
 ## test: every test (mocks, strict schemas, shellcheck, sandboxed scripts)
 test: $(VENV)/.installed $(SCAN)/.installed
 	$(PY) -m pytest
+
+## docs: Pulumi.yaml's config schema and the README's config tables, from the models in settings/
+docs: $(VENV)/.installed
+	$(PY) -m tools.docs
 
 ## bench: benchmarks that print figures (never run by `make test`)
 bench: $(VENV)/.installed
