@@ -127,18 +127,34 @@ def section_names(model: type[BaseModel]) -> set[str]:
     return {name for name, f in model.model_fields.items() if (f.json_schema_extra or {}) == {"section": True}}
 
 
-def field_at(model: type[BaseModel], loc: Sequence[str | int]) -> tuple[type[BaseModel] | None, Any]:
-    """The model that holds the last element of `loc`, and that field (or None)."""
+def _fields_along(model: type[BaseModel], loc: Sequence[str | int]) -> list[tuple[type[BaseModel] | None, Any]]:
+    """For each element of `loc`: the model it is looked up in, and the field it names (or None)."""
+    found: list[tuple[type[BaseModel] | None, Any]] = []
     current: type[BaseModel] | None = model
-    for i, part in enumerate(loc):
+    for part in loc:
         if current is None or isinstance(part, int):
+            found.append((current, None))
             continue
         fields = {(f.alias or n): f for n, f in current.model_fields.items()} | dict(current.model_fields)
         info = fields.get(part)
-        if i == len(loc) - 1:
-            return current, info
+        found.append((current, info))
         current = _model_in(info.annotation) if info else None
-    return current, None
+    return found
+
+
+def field_at(model: type[BaseModel], loc: Sequence[str | int]) -> tuple[type[BaseModel] | None, Any]:
+    """The model that holds the last element of `loc`, and that field (or None)."""
+    along = _fields_along(model, loc)
+    return along[-1] if along else (model, None)
+
+
+def is_secret(model: type[BaseModel], loc: Sequence[str | int]) -> bool:
+    """Whether `loc` is inside a key whose value is a secret: its value is never shown."""
+    for _, info in _fields_along(model, loc):
+        extra = getattr(info, "json_schema_extra", None)
+        if isinstance(extra, dict) and extra.get("secret"):
+            return True
+    return False
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
@@ -165,8 +181,10 @@ def describe(item: Any, model: type[BaseModel], loc: tuple[str | int, ...]) -> s
     """One pydantic error as "expected ..., got ..."."""
     kind, given = item["type"], item.get("input")
     ctx = item.get("ctx") or {}
+    if is_secret(model, loc):
+        given = "[secret]"  # what was given stays unprinted, whatever it was
     if kind == "expected":
-        return f"{item['msg']}, got {short(given)}{ctx.get('suggestion', '')}"
+        return f"{item['msg']}, got {given if given == '[secret]' else short(given)}{ctx.get('suggestion', '')}"
     if kind == "refused":
         return item["msg"]
     if kind == "extra_forbidden":
@@ -176,8 +194,9 @@ def describe(item: Any, model: type[BaseModel], loc: tuple[str | int, ...]) -> s
         _, info = field_at(model, loc)
         hint = f": {info.description}" if info is not None and info.description else ""
         return f"required{hint}"
+    shown = given if given == "[secret]" else short(given)
     if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return f"expected a map of keys to values, got {short(given)}"
+        return f"expected a map of keys to values, got {shown}"
     if kind in ("list_type", "tuple_type"):
-        return f"expected a list, got {short(given)}"
-    return f"{item['msg'][0].lower()}{item['msg'][1:]}, got {short(given)}"
+        return f"expected a list, got {shown}"
+    return f"{item['msg'][0].lower()}{item['msg'][1:]}, got {shown}"

@@ -47,6 +47,9 @@ def parse_yaml(text: str, name: str) -> Any:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        lines = text.splitlines()
+        if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line]:
+            problem += " (a tab: YAML indents with spaces only)"
         raise ConfigError(f"{name}: not valid YAML{where}: {problem}") from None
     except (ValueError, RecursionError) as err:  # e.g. an integer of thousands of digits
         raise ConfigError(f"{name}: cannot be read: {str(err)[:100]}") from None

@@ -225,6 +225,10 @@ def at_least(minimum: str) -> BeforeValidator:
 
     def check(value: Any) -> str:
         text = quantity(value)
+        if kubernetes.parse_quantity(text) >= kubernetes.MAX_INT64:
+            # Byte counts are int64 in the kubelet and the servers' configs (apimachinery caps
+            # a binary quantity there, so a capped value means the number was larger).
+            raise expected("expected a size of at most 8Ei (2^63-1 bytes)")
         if kubernetes.parse_quantity(text) < low:
             hint = f"; did you mean '{text}Mi'?" if text.isdigit() else ""
             raise expected(f"expected a size of at least {minimum}", suggestion=hint)

@@ -35,6 +35,9 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from settings.errors import ConfigError
+from settings.source import parse_yaml, read_text
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 SECRET = "[secret]"
 
@@ -176,8 +179,22 @@ def stack_config(stack: str, path: Path | None = None, overrides: Mapping[str, A
     path = path or PROJECT_DIR / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise ProgramError(f"{path.name}: no such stack file (make plan STACK=name reads Pulumi.name.yaml)")
-    doc = yaml.safe_load(path.read_text()) or {}
-    values = dict(doc.get("config") or {})
+    try:
+        doc = parse_yaml(read_text(path, path.name), path.name)
+    except ConfigError as err:
+        raise ProgramError(str(err)) from None
+    # What the Pulumi CLI itself refuses before a program runs: the file's shape.
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ProgramError(f"{path.name}: expected a map with a `config:` key, got {type(doc).__name__}")
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise ProgramError(f"{path.name}: config: expected a map of `{project_name()}:<key>: value`, got {type(config).__name__}")
+    odd = [k for k in config if not isinstance(k, str)]
+    if odd:
+        raise ProgramError(f"{path.name}: config: keys must be text like `{project_name()}:nodes`, got {odd[0]!r}")
+    values = dict(config)
     values.update({f"{project_name()}:{k}": v for k, v in (overrides or {}).items()})
     # A plan never needs real secrets: a required secret the stack file leaves out (it lives
     # in the user's encrypted config, not in the repo) becomes the "[secret]" placeholder.

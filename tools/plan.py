@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from settings.errors import ConfigError
+from settings.source import parse_yaml
 from tools.harness import PROJECT_DIR, ProgramError, Registration, StackRun, masked, run_stack, sorted_keys
 
 # Types that are Kubernetes objects only in the provider's hands, not manifests.
@@ -108,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not key:
             print(f"plan failed: --set expects KEY=VALUE, got {item!r}", file=sys.stderr)
             return 2
-        overrides[key] = yaml.safe_load(value)
+        try:
+            overrides[key] = parse_yaml(value, f"--set {key}")
+        except ConfigError as err:
+            print(f"plan failed: {err}", file=sys.stderr)
+            return 2
     try:
         run = run_stack(args.stack, overrides=overrides)
     except ProgramError as err:
