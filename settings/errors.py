@@ -8,6 +8,7 @@ miss, "did you mean". All problems are reported together, so one preview shows a
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -45,6 +46,8 @@ def rules(found: Iterable[tuple[str, str] | None]) -> None:
 
 def short(value: Any) -> str:
     """`value` as the user would recognise it, cut to a line."""
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}(\.[0-9]+)?", value):
+        return value  # top-level numbers reach the program as text; the user wrote a number
     text = repr(value)
     return text if len(text) <= _GIVEN_MAX else text[: _GIVEN_MAX - 3] + "..."
 
@@ -62,6 +65,9 @@ def suggest(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else f"; expected one of: {', '.join(options)}"
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_./@:-]+")
+
+
 def key_path(loc: Sequence[str | int], sections: Iterable[str] = ()) -> str:
     """('nodes', 1, 'port') -> 'nodes[1].port'; a leading section name is dropped, since
     the user's keys are flat."""
@@ -72,8 +78,8 @@ def key_path(loc: Sequence[str | int], sections: Iterable[str] = ()) -> str:
     for part in parts:
         if part == "[key]":  # pydantic's marker for a map's key; the key itself is next to it
             continue
-        if isinstance(part, int):
-            out += f"[{part}]"
+        if isinstance(part, int) or not _PLAIN_KEY.fullmatch(part):
+            out += f"[{part!r}]"  # an index, or a key with spaces or control characters in it
         else:
             out += f".{part}" if out else str(part)
     return out

@@ -222,7 +222,7 @@ def test_the_component_refuses_an_empty_topic_list() -> None:
             stack(natsMemoryLimit="512MB"),
             "got '512MB'; did you mean '512Mi'? ('Mi' is 1024^2, 'M' 1000^2, and 'm' means milli)",
         ),
-        (stack(natsMemoryLimit="256"), "sovereign-faas:natsMemoryLimit: expected a size of at least 32Mi, got '256'; did you mean '256Mi'?"),
+        (stack(natsMemoryLimit="256"), "sovereign-faas:natsMemoryLimit: expected a size of at least 32Mi, got 256; did you mean '256Mi'?"),
         (stack(natsCpuLimit="one"), "sovereign-faas:natsCpuLimit: expected a Kubernetes quantity such as '512Mi', '250m', '1.5' or '2e9'"),
         (stack(natsCpuLimit="128Gi"), "sovereign-faas:natsCpuLimit: expected CPU cores from 10m to 64 (e.g. '500m' or '1'), got '128Gi'"),
         (stack(natsStorage="5 GB"), "sovereign-faas:natsStorage: expected a Kubernetes quantity"),
