@@ -13,11 +13,12 @@ from components.functions import Functions, FunctionsArgs
 from components.nats import Nats, NatsArgs, NatsConnector, NatsConnectorArgs
 from components.openfaas import OpenFaaS, OpenFaaSArgs
 from components.redis import Redis, RedisArgs
+from functions import FUNCTIONS
 from settings import stack as stack_settings
 from settings.openfaas import GATEWAY_PORT
 
 try:
-    settings = stack_settings.load()
+    settings = stack_settings.load(FUNCTIONS)
 except stack_settings.ConfigError as err:
     # A user mistake: say what is wrong, register nothing, no traceback.
     raise pulumi.RunError(str(err)) from None

@@ -318,15 +318,14 @@ def _warnings(config: StackConfig) -> tuple[str, ...]:
     return tuple(warnings)
 
 
-def load() -> Settings:
-    """Settings for the running stack, from the config the Pulumi engine handed the program."""
+def load(typed_functions: tuple[Function, ...] = ()) -> Settings:
+    """Settings for the running stack, from the config the Pulumi engine handed the program
+    (`typed_functions`: the stack's own, functions/__init__.py)."""
     prefix = f"{PROJECT}:"
     every = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
     raw = {k[len(prefix):]: str(v) for k, v in every.items() if k.startswith(prefix)}
     secret_keys = {k for k in raw if pulumi.runtime.config.is_config_secret(prefix + k)}
-    from functions import FUNCTIONS  # the stack's typed functions (functions/__init__.py)
-
-    return from_config(raw, secret_keys, pulumi.get_stack(), typed_functions=FUNCTIONS)
+    return from_config(raw, secret_keys, pulumi.get_stack(), typed_functions=typed_functions)
 
 
 __all__ = ["ConfigError", "Settings", "StackConfig", "from_config", "load"]

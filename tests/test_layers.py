@@ -1,0 +1,42 @@
+"""The layers hold: `__main__.py` -> components -> settings, and no import cycle anywhere."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+
+from tools.harness import PROJECT_DIR
+
+PACKAGES = ("settings", "components", "functions", "tools")
+
+
+def test_the_import_contracts_are_kept() -> None:
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint), "--no-cache"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def cycles(graph: grimp.ImportGraph) -> list[tuple[str, str]]:
+    """Pairs (a, b): a imports b, and b leads back to a."""
+    return [
+        (a, b) for a in sorted(graph.modules) for b in sorted(graph.find_modules_directly_imported_by(a))
+        if a != b and graph.chain_exists(importer=b, imported=a)
+    ]
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    graph = grimp.build_graph(*PACKAGES, cache_dir=None)
+    assert cycles(graph) == []
+    graph.add_import(importer="settings.types", imported="settings.stack")  # the knot the old settings had
+    assert ("settings.types", "settings.stack") in cycles(graph)
+
+
+def test_main_composes_and_imports_no_tool() -> None:
+    tree = ast.parse((PROJECT_DIR / "__main__.py").read_text())
+    imported = {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    imported |= {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert imported <= {"pulumi", "components", "settings", "functions"}
