@@ -1,15 +1,15 @@
 """Variable substitution in faas-cli stack files, as faas-cli does it.
 
-faas-cli (go-sdk ``stack.ParseYAMLData``) runs github.com/drone/envsubst over the whole stack.yml text
-before the YAML parser sees it, looking names up in the process environment (unset is empty), and
-does nothing else to the text. This module re-implements that library's scanner, parser and string
+faas-cli (go-sdk ``stack.ParseYAMLData``, on unless ``--envsubst=false``) runs github.com/drone/envsubst
+over the whole stack.yml text before the YAML parser sees it, looking names up in the process environment
+(unset is empty), and does nothing else to the text. This module re-implements that library's scanner, parser and string
 functions in Python, byte for byte: lengths and offsets count UTF-8 bytes, as Go does.
 
 Checked against drone/envsubst v1.0.3 (commit 0351a447dc0531882e15ce0a2367c9f797927a10), the version
 openfaas/faas-cli vendors (go.mod; vendor/github.com/drone/envsubst: parse/scan.go, parse/parse.go,
 parse/node.go, template.go, funcs.go, path/match.go, eval.go, identical to the tag) and its tables in
 eval_test.go and parse/parse_test.go; the call site is vendor/github.com/openfaas/go-sdk/stack/stack.go
-(go-sdk v0.2.22) in faas-cli commit c8191b71. drone/envsubst's HEAD (v2, commit 1790424) differs from
+(go-sdk v0.2.22) in faas-cli commit c8191b71e7edf10be3b660ddcaee52c11de79238. drone/envsubst's HEAD (v2, commit 1790424) differs from
 v1.0.3 in one place: there, plain text only unescapes ``$$``; in v1.0.3, which we match, plain text
 also unescapes ``\\\\`` and ``\\/``.
 
@@ -20,7 +20,9 @@ hold ``${...}`` expressions):
 - ``${v:-w}``, ``${v:=w}``, ``${v=w}``, ``${v:?w}``, ``${v:+w}``: all five mean the same thing: v's value,
   or w when v is unset or empty. ``=`` and ``:=`` assign nothing, ``:?`` raises nothing and ``:+`` is not
   bash's "alternative value".
-- ``${v^}`` / ``${v^^}``: first character / every character upper-cased; ``${v,}`` / ``${v,,}``: lower-cased.
+- ``${v^}`` / ``${v^^}``: first character / every character upper-cased; ``${v,}`` / ``${v,,}``: lower-cased;
+  character by character with Unicode's simple mappings (so ``ß`` stays), from Python's Unicode database,
+  which may lag Go's by a version for newly added letters. Mixed ``${v^,}`` / ``${v,^}`` give v unchanged.
 - ``${#v}``: the length of v's value in UTF-8 bytes.
 - ``${v:pos}`` and ``${v:pos:len}``: a substring, counted in bytes. A negative pos (only reachable through a
   nested expression such as ``${v:${N}}``, since ``${v:-1}`` is a default) counts from the end; a pos or len
@@ -45,6 +47,8 @@ the forms above ("missing closing brace"); an unclosed ``${``; ``${v:}``, ``${v:
 Go does not return an error: ``${v:pos:len}`` whose end falls before its start (a negative len, for
 instance), on which faas-cli panics, and a result that is not valid UTF-8 (a byte offset that cut a
 character), which faas-cli's YAML parser refuses.
+
+A SubstitutionError's line is that of the innermost ``${`` still open where the error is found.
 
 Quoting: there is none. Inside a default, ``}`` always closes the expression and backslashes are kept as
 written; a default runs until the first ``}`` that is not part of a nested ``${...}``.
