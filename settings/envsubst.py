@@ -2,16 +2,16 @@
 
 faas-cli (go-sdk ``stack.ParseYAMLData``, on unless ``--envsubst=false``) runs github.com/drone/envsubst
 over the whole stack.yml text before the YAML parser sees it, looking names up in the process environment
-(unset is empty), and does nothing else to the text. This module re-implements that library's scanner, parser and string
-functions in Python, byte for byte: lengths and offsets count UTF-8 bytes, as Go does.
+(unset is empty), and does nothing else to the text. This module re-implements that library's scanner,
+parser and string functions in Python, byte for byte: lengths and offsets count UTF-8 bytes, as in Go.
 
 Checked against drone/envsubst v1.0.3 (commit 0351a447dc0531882e15ce0a2367c9f797927a10), the version
 openfaas/faas-cli vendors (go.mod; vendor/github.com/drone/envsubst: parse/scan.go, parse/parse.go,
 parse/node.go, template.go, funcs.go, path/match.go, eval.go, identical to the tag) and its tables in
 eval_test.go and parse/parse_test.go; the call site is vendor/github.com/openfaas/go-sdk/stack/stack.go
-(go-sdk v0.2.22) in faas-cli commit c8191b71e7edf10be3b660ddcaee52c11de79238. drone/envsubst's HEAD (v2, commit 1790424) differs from
-v1.0.3 in one place: there, plain text only unescapes ``$$``; in v1.0.3, which we match, plain text
-also unescapes ``\\\\`` and ``\\/``.
+(go-sdk v0.2.22) in faas-cli commit c8191b71e7edf10be3b660ddcaee52c11de79238. drone/envsubst's HEAD
+(v2, commit 179042472c46cbed86d44ecbb11a03236efbb73a) differs from v1.0.3 in one place: there, plain text
+only unescapes ``$$``; in v1.0.3, which we match, plain text also unescapes ``\\\\`` and ``\\/``.
 
 Supported forms (v is a name of letters, digits and underscores; w, p, a, b are text that may itself
 hold ``${...}`` expressions):
@@ -44,8 +44,8 @@ Refused with SubstitutionError (Go returns an error): ``${}``, ``${ v}`` and oth
 right after ``${``; ``${v-w}``, ``${v+w}``, ``${v?w}`` and anything else after a name that is not one of
 the forms above ("missing closing brace"); an unclosed ``${``; ``${v:}``, ``${v::2}``, ``${v:1:}``,
 ``${v#}``, ``${v/a}``, ``${v//}`` and other malformed arguments; ``${v^x}``, ``${#v:1}``. Also refused, where
-Go does not return an error: ``${v:pos:len}`` whose end falls before its start (a negative len, for
-instance), on which faas-cli panics, and a result that is not valid UTF-8 (a byte offset that cut a
+Go does not return an error: ``${v:pos:len}`` whose end pos+len (wrapping around in 64 bits, as in Go)
+is inside the value but before pos, as with ``${v:1:-1}``, on which faas-cli panics; and a result that is not valid UTF-8 (a byte offset that cut a
 character), which faas-cli's YAML parser refuses.
 
 A SubstitutionError's line is that of the innermost ``${`` still open where the error is found.
