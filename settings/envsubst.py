@@ -45,13 +45,15 @@ right after ``${``; ``${v-w}``, ``${v+w}``, ``${v?w}`` and anything else after a
 the forms above ("missing closing brace"); an unclosed ``${``; ``${v:}``, ``${v::2}``, ``${v:1:}``,
 ``${v#}``, ``${v/a}``, ``${v//}`` and other malformed arguments; ``${v^x}``, ``${#v:1}``. Also refused, where
 Go does not return an error: ``${v:pos:len}`` whose end pos+len (wrapping around in 64 bits, as in Go)
-is inside the value but before pos, as with ``${v:1:-1}``, on which faas-cli panics; and a result that is not valid UTF-8 (a byte offset that cut a
-character), which faas-cli's YAML parser refuses.
+is inside the value but before pos, as with ``${v:1:-1}``, on which faas-cli panics; and a result that is
+not valid UTF-8 (a byte offset that cut a character), which faas-cli's YAML parser refuses.
 
 A SubstitutionError's line is that of the innermost ``${`` still open where the error is found.
 
-Quoting: there is none. Inside a default, ``}`` always closes the expression and backslashes are kept as
-written; a default runs until the first ``}`` that is not part of a nested ``${...}``.
+Quoting: there is none. A default runs until the first ``}`` that is not part of a nested ``${...}``, with
+backslashes kept as written; a substring's pos stops at ``:`` or ``}``; but a replacement's pattern runs to the
+next unescaped ``/``, over any ``}`` (``${v/a}b/c}`` replaces ``a}b``). Note for stack files: YAML's ``"\\"``
+reaches the YAML parser as ``"\"``.
 """
 
 from __future__ import annotations

@@ -159,6 +159,8 @@ OURS = [
     ("${v/#abc/-} ${v/%abc/-} ${v/#x/-} ${v/%x/-}", V, "-ABC123ABCabc abcABC123ABC- abcABC123ABCabc abcABC123ABCabc"),
     ("${p/\\/path/$$} ${v//b/\\\\} ${v/*/x}", V, "$/to/file a\\cABC123ABCa\\c abcABC123ABCabc"),
     ("${x/${unset}/-} ${x//${unset}/-} ${y//${unset}/-}", {"x": "aé"}, "-aé -a-é- -"),
+    ("${x/a}b/c} ${x//a}b/c}", {"x": "xa}by"}, "xcy xcy"),  # the pattern runs over }
+    ('path: "C:\\\\dir\\\\" # \\/', V, 'path: "C:\\dir\\" # /'),  # YAML's escaped backslash loses one
     # a NUL ends the text, as Go's scanner reads it as the end
     ("a\x00${v}b", V, "a"),
 ]
