@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -30,6 +29,7 @@ from settings.k3s import K3sSettings
 from settings.kernel import KernelSettings
 from settings.nodes import NodeSpec, NodesSettings
 from settings.openfaas import OpenFaaSSettings
+from settings.types import is_ip
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
@@ -119,16 +119,8 @@ class StackConfig(BaseModel):
                 f"{node.host!r} is a name; with the firewall on, the other nodes are admitted by address: give an IP as host or privateAddress",
             )
             for i, node in enumerate(nodes)
-            if node.private_address is None and not _is_ip(node.host)
+            if node.private_address is None and not is_ip(node.host)
         ]
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
 
 
 SECTIONS: dict[str, type[BaseModel]] = {

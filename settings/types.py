@@ -124,7 +124,7 @@ _DNS_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+")
 
 def _dns_name(value: Any) -> str:
     text = _text(value, "a DNS name such as 'faas.example.no'")
-    if not _DNS_NAME.fullmatch(text) or _is_ip(text) or text.rsplit(".", 1)[-1].isdigit():
+    if not _DNS_NAME.fullmatch(text) or is_ip(text) or text.rsplit(".", 1)[-1].isdigit():
         raise expected("expected a DNS name such as 'faas.example.no' (lower case, at least two labels, no wildcard, not an IP address)")
     return text
 
@@ -153,7 +153,7 @@ def _dns_name_problem(text: str) -> bool:
 # --- addresses -----------------------------------------------------------------------------
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
         return True
@@ -168,7 +168,7 @@ def canonical_host(value: Any) -> str:
     """An IP address in its one canonical spelling (`2001:db8::1`), or a DNS name in lower
     case; so two spellings of one host compare equal."""
     text = _text(value, "an IP address or DNS name").strip()
-    if _is_ip(text):
+    if is_ip(text):
         return str(ipaddress.ip_address(text))
     lower = text.lower().removesuffix(".")
     if not _HOSTNAME.fullmatch(lower) or lower.replace(".", "").isdigit():
@@ -178,7 +178,7 @@ def canonical_host(value: Any) -> str:
 
 def _ip(value: Any) -> str:
     text = _text(value, "an IP address")
-    if not _is_ip(text):
+    if not is_ip(text):
         raise expected("expected an IP address")
     return str(ipaddress.ip_address(text))
 
