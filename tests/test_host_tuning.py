@@ -99,6 +99,21 @@ def test_the_boot_unit_uses_the_real_sys_even_in_the_sandbox(sb: Sandbox) -> Non
     assert "Type=oneshot\n" in text and str(sb.sysfs) not in text
 
 
+# --- the sandbox's stand-in sysfs ----------------------------------------------------------
+
+
+def test_sandbox_sys_is_read_only_and_the_stand_in_plays_the_kernel(sb: Sandbox) -> None:
+    # Read-only without trying a write: the mount table of the sandbox's namespace.
+    mounts = sb.run("cat /proc/self/mountinfo").stdout.splitlines()
+    (sys_mount,) = [line for line in mounts if line.split()[4] == "/sys"]
+    assert "ro" in sys_mount.split()[5].split(","), sys_mount
+    result = sb.run(f'echo never >"$SOVEREIGN_FAAS_SYSFS/{THP}"; echo bogus >"$SOVEREIGN_FAAS_SYSFS/{DEFRAG}"')
+    assert result.returncode == 0, result
+    assert sb.calls() == [f"sysfs {DEFRAG} bogus (rejected)", f"sysfs {THP} never"]
+    assert sb.sysfs_text(THP) == "always madvise [never]\n"
+    assert sb.sysfs_text(DEFRAG) == "always defer defer+madvise [madvise] never\n"
+
+
 # --- apply ----------------------------------------------------------------------------------
 
 

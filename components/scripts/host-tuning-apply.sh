@@ -223,7 +223,7 @@ keep_schedulers() {
   [[ -f $PREVIOUS ]] || return 0
   local kind dev value file
   while read -r kind dev value; do
-    [[ $kind == scheduler ]] || continue
+    [[ $kind == scheduler && $dev =~ ^[a-z0-9]+$ ]] || continue
     file=$SYSFS/block/$dev/queue/scheduler
     [[ -f $file && $(selected "$file") != "$value" ]] || continue
     offers "$file" "$value" || continue
