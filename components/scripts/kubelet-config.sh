@@ -60,6 +60,7 @@ main() {
   if [[ -e $file ]]; then
     backup=$(temp_next_to "$file")
     cat -- "$file" >"$backup"
+    chmod 0644 -- "$backup"  # mktemp makes it 0600
   fi
   chmod 0644 -- "$tmp"
   mv -f -- "$tmp" "$file"
