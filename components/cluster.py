@@ -27,7 +27,7 @@ from settings.stack import Settings
 API_PORT = 6443
 
 # Of the `k3sExtraFlags`, the ones an agent understands too (the rest are server flags).
-AGENT_FLAGS = ("kubelet-arg", "kube-proxy-arg", "node-label", "node-taint", "flannel-iface", "node-external-ip")
+AGENT_FLAGS = ("kubelet-arg", "kube-proxy-arg", "node-label", "node-taint", "flannel-iface", "node-external-ip", "data-dir")
 
 
 def endpoint(scheme: str, host: str, port: int) -> str:

@@ -19,8 +19,8 @@ from settings.errors import ConfigError
 from settings.k3s import K3sSettings
 from settings.kernel import KernelSettings
 from tests.conftest import THREE_NODES, settings_for, stack
-from tools.harness import StackRun, run_stack, unwrap
 from tests.sandbox import FileInfo, Result, Sandbox, open_sandbox
+from tools.harness import StackRun, run_stack, unwrap
 
 DROPIN = "/var/lib/rancher/k3s/agent/etc/kubelet.conf.d/50-sovereign-faas.conf"
 DEFAULT_KUBELET = {
@@ -184,6 +184,16 @@ def test_the_kubelet_settings_are_not_flags_in_config_yaml(oslo: StackRun) -> No
     args = " ".join(config.get("kubelet-arg", []))
     for flag in ("serialize-image-pulls", "image-gc", "minimum-image-ttl", "config-dir"):
         assert flag not in args
+
+
+def test_a_data_dir_moves_the_drop_in_on_servers_and_agents_alike() -> None:
+    run = run_stack("bergen", stack(nodes=THREE_NODES, k3sExtraFlags=["--data-dir=/srv/k3s"]))
+    for node in ("bergen-1", "bergen-2"):
+        config = yaml.safe_load(unwrap(run.get(f"{node}-k3s-config").inputs["stdin"]))
+        assert config["data-dir"] == "/srv/k3s", node  # agents get the flag too
+        assert run.get(f"{node}-kubelet-config").inputs["create"].endswith(
+            " /srv/k3s/agent/etc/kubelet.conf.d/50-sovereign-faas.conf"
+        )
 
 
 def entries(run: StackRun) -> dict[str, Any]:
