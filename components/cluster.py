@@ -27,7 +27,7 @@ from settings.stack import Settings
 API_PORT = 6443
 
 # Of the `k3sExtraFlags`, the ones an agent understands too (the rest are server flags).
-AGENT_FLAGS = ("kubelet-arg", "kube-proxy-arg", "node-label", "node-taint", "flannel-iface", "node-external-ip")
+AGENT_FLAGS = ("kubelet-arg", "kube-proxy-arg", "node-label", "node-taint", "flannel-iface", "node-external-ip", "data-dir")
 
 
 def endpoint(scheme: str, host: str, port: int) -> str:
@@ -74,6 +74,12 @@ def k3s_config(spec: NodeSpec, settings: Settings, token: str) -> dict[str, Any]
         config["cluster-init"] = True
     config.update(extra)
     return config
+
+
+def kubelet_config(settings: Settings) -> str:
+    """The kubelet drop-in (KubeletConfiguration YAML), the same on every node."""
+    header = "# Written by sovereign-faas (Pulumi, kubelet-config.sh). Local changes are overwritten.\n"
+    return header + yaml.safe_dump(settings.k3s.kubelet_config(), sort_keys=False, default_flow_style=False)
 
 
 def render_k3s_config(spec: NodeSpec, settings: Settings, token: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -154,6 +160,10 @@ class Cluster(pulumi.ComponentResource):
                     checker=settings.first_server,
                     join_after=join_after,
                     firewall=firewall.ruleset(spec, settings) if settings.firewall.enabled else None,
+                    transparent_huge_pages=settings.config.kernel.transparent_huge_pages,
+                    io_scheduler=settings.config.kernel.io_scheduler,
+                    kubelet_config=kubelet_config(settings),
+                    kubelet_dropin=settings.k3s.kubelet_dropin,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -1,6 +1,6 @@
 """A VPS turned into a tuned K3s node, one idempotent remote step after another.
 
-    sysctl -> firewall -> k3s-config -> k3s-install -> ready
+    sysctl -> host-tuning -> firewall -> kubelet-config -> k3s-config -> k3s-install -> ready
 
 Each step is a `remote.Command` running a script from `components/scripts/` over SSH (see
 `components/remote.py` for how). The scripts compare before they change anything, so a
@@ -51,6 +51,10 @@ class NodeArgs:
     k3s_version: str
     k3s_config: pulumi.Input[str]  # config.yaml text; carries the token, so a secret
     sysctl: tuple[tuple[str, str], ...]
+    transparent_huge_pages: str  # never | madvise (settings/kernel.py)
+    io_scheduler: str  # none | mq-deadline | kyber | bfq | keep
+    kubelet_config: str  # the KubeletConfiguration drop-in (components/cluster.py)
+    kubelet_dropin: str  # where it goes, in K3s' kubelet.conf.d
     ready_timeout: int
     checker: NodeSpec  # a server that can answer "is this node Ready?" (agents have no API)
     join_after: tuple[pulumi.Resource, ...] = ()  # e.g. the first server's readiness
@@ -58,10 +62,13 @@ class NodeArgs:
 
 
 class Node(pulumi.ComponentResource):
-    """One node of the cluster: kernel tuning, K3s config, K3s install, readiness."""
+    """One node of the cluster: kernel and host tuning, firewall, kubelet and K3s config, K3s
+    install, readiness."""
 
     sysctl: remote.Command
+    host_tuning: remote.Command
     firewall: remote.Command | None
+    kubelet: remote.Command
     config: remote.Command
     install: remote.Command
     ready: remote.Command
@@ -82,6 +89,17 @@ class Node(pulumi.ComponentResource):
             triggers=on_host,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # Transparent huge pages and the disks' I/O scheduler. Delete before replace: the
+        # apply script saves the host's values only on its first run, so the old step's
+        # delete (which restores them) must run before the new one saves them again.
+        self.host_tuning = remote.Command(
+            f"{name}-host-tuning",
+            connection=conn,
+            create=render_command("host-tuning-apply.sh", (args.transparent_huge_pages, args.io_scheduler), sudo=spec.sudo),
+            delete=render_command("host-tuning-remove.sh", (), sudo=spec.sudo),
+            triggers=on_host,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.sysctl], delete_before_replace=True),
+        )
         self.firewall = None
         if args.firewall is not None:
             # Before K3s opens its ports; the script refuses a ruleset that would shut this
@@ -93,8 +111,19 @@ class Node(pulumi.ComponentResource):
                 delete=render_command("firewall-remove.sh", (RULES_FILE,), sudo=spec.sudo),
                 stdin=args.firewall,
                 triggers=on_host,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.sysctl]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.host_tuning]),
             )
+        # The kubelet's image settings, a drop-in K3s' kubelet reads (settings/k3s.py says why
+        # a file); a change restarts K3s once, if it is installed.
+        self.kubelet = remote.Command(
+            f"{name}-kubelet-config",
+            connection=conn,
+            create=render_command("kubelet-config.sh", (spec.role, args.kubelet_dropin), sudo=spec.sudo),
+            delete=render_command("kubelet-config-remove.sh", (spec.role, args.kubelet_dropin), sudo=spec.sudo),
+            stdin=args.kubelet_config,
+            triggers=on_host,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.firewall or self.host_tuning], delete_before_replace=True),
+        )
         self.config = remote.Command(
             f"{name}-k3s-config",
             connection=conn,
@@ -102,7 +131,7 @@ class Node(pulumi.ComponentResource):
             delete=render_command("k3s-config-remove.sh", (), sudo=spec.sudo),
             stdin=args.k3s_config,
             triggers=on_host,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.firewall or self.sysctl]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.kubelet]),
         )
         self.install = remote.Command(
             f"{name}-k3s-install",
@@ -124,7 +153,7 @@ class Node(pulumi.ComponentResource):
             connection=connection(checker, args.private_key),
             create=render_command("k3s-ready.sh", (spec.name, str(args.ready_timeout)), sudo=checker.sudo),
             # Check again after anything that restarts K3s on this node.
-            triggers=[spec.host, spec.role, args.k3s_version],
+            triggers=[spec.host, spec.role, args.k3s_version, args.kubelet_config],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.install]),
         )
         self.register_outputs({"ready": self.ready.stdout})

@@ -6,12 +6,12 @@ import ipaddress
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, model_validator
 
 from settings import versions
 from settings.base import Section, key
-from settings.errors import close_match, expected, refused
-from settings.types import K3S_VERSION, K3sVersion, between, one_of
+from settings.errors import close_match, expected, refused, rules
+from settings.types import K3S_VERSION, Bool, GoDuration, K3sVersion, between, one_of
 
 COMPONENTS = ("coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes")
 SNAPSHOTTERS = ("overlayfs", "stargz")
@@ -36,6 +36,16 @@ MANAGED_FLAGS: dict[str, str] = {
     "write-kubeconfig-mode": "always 0600",
     "secrets-encryption": "always on",
 }
+# The kubelet image settings go into a KubeletConfiguration drop-in, which the kubelet reads
+# from K3s' drop-in directory (K3s passes `--config-dir` itself). Why a file and not
+# `kubelet-arg` flags: maxParallelImagePulls has no flag at all, so a drop-in is needed anyway,
+# and one file for all five keeps them in one place, under their documented names, without the
+# kubelet's deprecated flags; flags still override it, so `k3sExtraFlags: --kubelet-arg=...`
+# remains the way out. components/scripts/kubelet-config.sh writes it and restarts K3s once.
+DEFAULT_DATA_DIR = "/var/lib/rancher/k3s"
+KUBELET_DROPIN_NAME = "50-sovereign-faas.conf"
+KUBELET_CONFIG_DIR_SINCE = 32  # the first K3s minor whose docs give kubelet.conf.d as the way
+
 _LIST_FLAG = re.compile(r".*-arg$|^(tls-san|node-label|node-taint|kube-.*-arg)$")
 _FLAG = re.compile(r"--([a-z0-9]+(-[a-z0-9]+)*)(=.*)?", re.DOTALL)
 
@@ -92,6 +102,57 @@ class K3sSettings(Section):
     )
     extra_flags: tuple[K3sFlag, ...] = key("k3sExtraFlags", (), "Extra K3s flags for config.yaml, e.g. --kube-apiserver-arg=audit-log-maxage=30")
     ready_timeout: Annotated[int, between(30, 3600)] = key("k3sReadyTimeout", 300, "Seconds to wait for each node to be Ready (30-3600)")
+    # Kubelet image pulls and image garbage collection (README "Node tuning"). The kubelet's
+    # own defaults: serializeImagePulls true, maxParallelImagePulls unset (no limit),
+    # imageGCHighThresholdPercent 85, imageGCLowThresholdPercent 80, imageMinimumGCAge 2m.
+    # Parallel: a scale-up that lands several new functions on one node pulls them at once
+    # instead of queueing each cold start behind the others.
+    serialize_image_pulls: Bool = key(
+        "kubeletSerializeImagePulls", False, "pull one image at a time (the kubelet's default); false pulls in parallel, up to kubeletMaxParallelImagePulls"
+    )
+    # 5: enough for a burst of new functions, few enough not to saturate a VPS uplink or the
+    # registry's rate limit. Only used when pulls are parallel; the kubelet refuses a value
+    # above 1 with serialized pulls, and so does the stack, when both are set by the user.
+    max_parallel_image_pulls: Annotated[int, between(1, 20)] = key(
+        "kubeletMaxParallelImagePulls", 5, "most images the kubelet pulls at once when kubeletSerializeImagePulls is false (1-20)"
+    )
+    # 90/80 instead of 85/80: image GC starts later (at 90% disk use) and frees down to 80%,
+    # so the function images a node pulled stay on its disk longer and a scale-up finds them.
+    image_gc_high: Annotated[int, between(1, 100, "a percentage")] = key(
+        "imageGcHighThreshold", 90, "disk use (percent) at which the kubelet starts deleting unused images (1-100; kubelet default 85)"
+    )
+    image_gc_low: Annotated[int, between(1, 100, "a percentage")] = key(
+        "imageGcLowThreshold", 80, "disk use (percent) image garbage collection frees down to; below imageGcHighThreshold (1-100)"
+    )
+    # 24h instead of 2m: an image a node pulled today survives until tomorrow's scale-up
+    # (functions scaled to zero overnight come back to a warm disk). Images younger than this
+    # are never collected, so the disk must hold a day's images; eviction still guards it.
+    image_minimum_gc_age: GoDuration = key(
+        "imageMinimumGcAge", "24h", "youngest unused image the kubelet may delete, a duration like '24h' (kubelet default 2m)"
+    )
+
+    @model_validator(mode="after")
+    def _kubelet_rules(self) -> K3sSettings:
+        given = self.model_fields_set
+        rules([
+            ("imageGcLowThreshold", f"{self.image_gc_low} must be below imageGcHighThreshold ({self.image_gc_high}): the kubelet frees disk from the high mark down to the low one")
+            if self.image_gc_low >= self.image_gc_high
+            else None,
+            (
+                "kubeletMaxParallelImagePulls",
+                f"{self.max_parallel_image_pulls} parallel pulls contradict kubeletSerializeImagePulls: true (the kubelet refuses it); set one of them",
+            )
+            if self.serialize_image_pulls and self.max_parallel_image_pulls > 1 and "max_parallel_image_pulls" in given
+            else None,
+            (
+                "k3sVersion",
+                f"K3s v1.{self.minor} is too old for the kubelet image settings: the stack writes them to the kubelet drop-in "
+                f"directory, read from K3s v1.{KUBELET_CONFIG_DIR_SINCE}",
+            )
+            if self.minor < KUBELET_CONFIG_DIR_SINCE
+            else None,
+        ])
+        return self
 
     @property
     def kubernetes_version(self) -> str:
@@ -125,3 +186,32 @@ class K3sSettings(Section):
     @property
     def flannel_backend(self) -> str:
         return str(self.extra_config().get("flannel-backend", "vxlan"))
+
+    @property
+    def data_dir(self) -> str:
+        """K3s' data directory: its default, or `--data-dir` from k3sExtraFlags."""
+        return str(self.extra_config().get("data-dir", DEFAULT_DATA_DIR)).rstrip("/") or DEFAULT_DATA_DIR
+
+    @property
+    def kubelet_dropin(self) -> str:
+        """Where the kubelet drop-in goes: K3s' kubelet.conf.d (the kubelet reads *.conf there, in name order)."""
+        return f"{self.data_dir}/agent/etc/kubelet.conf.d/{KUBELET_DROPIN_NAME}"
+
+    def kubelet_config(self) -> dict[str, Any]:
+        """The KubeletConfiguration drop-in, as data. maxParallelImagePulls only with parallel
+        pulls (the kubelet refuses it above 1 with serialized ones)."""
+        config: dict[str, Any] = {
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "serializeImagePulls": self.serialize_image_pulls,
+        }
+        if not self.serialize_image_pulls:
+            config["maxParallelImagePulls"] = self.max_parallel_image_pulls
+        config.update(
+            {
+                "imageGCHighThresholdPercent": self.image_gc_high,
+                "imageGCLowThresholdPercent": self.image_gc_low,
+                "imageMinimumGCAge": self.image_minimum_gc_age,
+            }
+        )
+        return config

@@ -1,4 +1,6 @@
-"""Kernel settings (sysctl) every node gets: the defaults, merged with the stack's own."""
+"""Kernel settings every node gets: sysctl (the defaults, merged with the stack's own),
+transparent huge pages and the I/O scheduler of its NVMe and virtio disks (README "Node
+tuning"; applied by components/scripts/host-tuning-apply.sh)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pydantic import BeforeValidator
 
 from settings.base import Section, key
 from settings.errors import expected
+from settings.types import one_of
 
 # Why each one: README "Node tuning".
 DEFAULT_SYSCTL: dict[str, str] = {
@@ -20,6 +23,13 @@ DEFAULT_SYSCTL: dict[str, str] = {
     "fs.inotify.max_user_instances": "8192",  # many pods on one node exhaust the default 128
     "fs.inotify.max_user_watches": "524288",
 }
+
+# What /sys/kernel/mm/transparent_hugepage/enabled may be set to. Not `always`: Redis and
+# Valkey warn at start-up exactly when it is `[always]` (checkTHPEnabled() in src/syscheck.c),
+# because fork() for BGSAVE/AOF rewrite then copies 2 MB pages for one changed byte.
+THP_MODES = ("never", "madvise")
+# `keep`: leave the kernel's choice (no udev rule).
+IO_SCHEDULERS = ("none", "mq-deadline", "kyber", "bfq", "keep")
 
 # The pod sysctl the kubelet must allow so Redis can raise its own accept queue.
 POD_SYSCTLS_ALLOWED = ("net.core.somaxconn",)
@@ -45,6 +55,25 @@ def _value(value: Any) -> str:
 class KernelSettings(Section):
     overrides: dict[Annotated[str, BeforeValidator(_key)], Annotated[str, BeforeValidator(_value)]] = key(
         "sysctl", {}, "kernel settings merged over the defaults, e.g. {vm.swappiness: 10} (README: Node tuning)", kind="object"
+    )
+    # `never` rather than `madvise`: Redis' check (src/syscheck.c checkTHPEnabled) accepts both
+    # and warns only on `[always]`, but `never` also covers every other process on the node
+    # (Redis' own `disable-thp` covers only Redis), and nothing the platform runs asks for
+    # huge pages with madvise(). `madvise` is there for nodes whose other workloads do.
+    transparent_huge_pages: Annotated[str, one_of(THP_MODES)] = key(
+        "transparentHugePages",
+        "never",
+        "transparent huge pages on every node, 'never' or 'madvise' (never 'always': Redis warns and forks slowly with it; README: Node tuning)",
+    )
+    # `keep` by default: the kernel already gives multi-queue devices (NVMe, virtio-blk with
+    # several queues) `none` and single-queue ones `mq-deadline`, which is what suits fast
+    # disks; forcing one scheduler on every image would fail the step on a disk that does not
+    # offer it (kyber and bfq are often modules) for no gain. Set it when a provider's image
+    # chose badly.
+    io_scheduler: Annotated[str, one_of(IO_SCHEDULERS)] = key(
+        "ioScheduler",
+        "keep",
+        "I/O scheduler for the NVMe and virtio disks of every node: none, mq-deadline, kyber, bfq, or keep (the kernel's choice; README: Node tuning)",
     )
 
     @property

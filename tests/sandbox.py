@@ -7,8 +7,8 @@ write their production paths (/etc/sysctl.d, /etc/rancher/k3s, /usr/local/bin/k3
 The same upper layers are reused by every run of one Sandbox, so state carries over from run to
 run (config, then install, then a second run...), as on a real host.
 
-Stand-ins for `sysctl`, `systemctl` and `curl` come first on PATH (and setup refuses to run the
-command if they do not resolve first). They keep their state in `state/` and append every call
+Stand-ins for `sysctl`, `systemctl`, `udevadm` and `curl` come first on PATH (and setup refuses
+to run the command if they do not resolve first). They keep their state in `state/` and append every call
 to `calls.log`; both are outside the overlays, so a test sets conditions and reads what happened
 without entering the namespace. `curl` serves a fake K3s installer which, like the real one,
 writes /usr/local/bin/k3s (a stand-in that answers `--version` and the readiness queries from
@@ -22,11 +22,25 @@ State files a test may set (`Sandbox.set_state`):
     readyz-refusals         refuse the first N readyz calls, then answer from `readyz`
     nodes/<name>            the Ready status of node <name> (absent: NotFound)
     sysctl.json             the live kernel values the sysctl stand-in knows (see `sysctl`)
+    udevadm-fail            `udevadm` fails
 A K3s config containing the line `sandbox-fail-start: true` also makes the restart of
 k3s / k3s-agent fail, like a K3s that does not start with a bad config.
 
-Log lines: `sysctl <args>`, `systemctl <args>`, `curl <args>`, `install <version> <exec>`,
-`uninstall <service>`, `k3s <args>`.
+sysfs. Inside the namespace the real /sys is read-only (a per-mount `remount,bind,ro`, which
+leaves the host's /sys writable), so a script can never change this machine's kernel or disks.
+The scripts that tune sysfs read their root from SOVEREIGN_FAAS_SYSFS (production: /sys); the
+sandbox sets it to a stand-in tree, `state/sys/`, holding the transparent-huge-pages files and
+the queue/scheduler files of a few disks (`DEFAULT_SYSFS`), in the kernel's choice format
+(`always [madvise] never`). The scripts do plain reads and writes of those files. A plain write
+leaves the written word in the file, where the kernel would show the brackets moved; so after
+each run the sandbox plays the kernel: every stand-in file that was written (plain content, or
+a new mtime) is logged as `sysfs <path> <value>` and put back into the choice format with the
+written value selected, or, if the value is not offered, logged with `(rejected)` and left at
+its old value (the kernel refuses such a write with EINVAL). Within one run only the last write
+to a file is seen; log lines of one run are in path order, not in the order written.
+
+Log lines: `sysctl <args>`, `systemctl <args>`, `udevadm <args>`, `curl <args>`,
+`install <version> <exec>`, `uninstall <service>`, `k3s <args>`, `sysfs <path> <value>`.
 """
 
 from __future__ import annotations
@@ -59,6 +73,24 @@ DEFAULT_SYSCTL = {
     "vm.panic_on_oom": "0",
 }
 
+# The stand-in sysfs: path under the sysfs root -> (offered values, selected value).
+SCHEDULERS = ("none", "mq-deadline", "kyber", "bfq")
+DEFAULT_SYSFS: dict[str, tuple[tuple[str, ...], str]] = {
+    "kernel/mm/transparent_hugepage/enabled": (("always", "madvise", "never"), "madvise"),
+    "kernel/mm/transparent_hugepage/defrag": (
+        ("always", "defer", "defer+madvise", "madvise", "never"), "madvise"),
+    "block/nvme0n1/queue/scheduler": (SCHEDULERS, "none"),
+    "block/vda/queue/scheduler": (("none", "mq-deadline"), "none"),
+    "block/sda/queue/scheduler": (SCHEDULERS, "bfq"),
+    "block/loop0/queue/scheduler": (SCHEDULERS, "none"),
+}
+
+
+def choice_text(offered: tuple[str, ...] | list[str], selected: str) -> str:
+    """A sysfs choice file as the kernel shows it: `always [madvise] never`."""
+    return " ".join(f"[{v}]" if v == selected else v for v in offered) + "\n"
+
+
 _SETUP = r"""
 set -euo pipefail
 bin=$1 tmpdir=$2 cmdfile=$3 ready=$4
@@ -68,8 +100,10 @@ while (($#)); do
     { echo "sandbox: cannot mount an overlay on $1" >&2; exit 1; }
   shift 3
 done
+# Per-mount flag only (bind): the host's /sys stays writable; this namespace's copy does not.
+mount -o remount,bind,ro /sys || { echo "sandbox: cannot make /sys read-only" >&2; exit 1; }
 export PATH="$bin:$PATH" TMPDIR="$tmpdir"
-for tool in sysctl systemctl curl sudo; do
+for tool in sysctl systemctl udevadm curl sudo; do
   [[ $(command -v "$tool") == "$bin/$tool" ]] ||
     { echo "sandbox: the $tool stand-in is not first on PATH" >&2; exit 1; }
 done
@@ -180,6 +214,15 @@ elif verb in ("daemon-reload", "enable", "disable"):
     pass
 else:
     fail(f"systemctl stand-in: unsupported arguments {args}", 2)
+'''
+
+_UDEVADM = r'''
+args = sys.argv[1:]
+log("udevadm " + " ".join(args))
+if (STATE / "udevadm-fail").exists():
+    fail("Failed to send reload request: Connection refused (sandbox)")
+if args != ["control", "--reload"]:
+    fail(f"udevadm stand-in: unsupported arguments {args}", 2)
 '''
 
 _CURL = r'''
@@ -376,6 +419,10 @@ class Sandbox:
             path.mkdir(parents=True, exist_ok=True)
         self.log.touch()
         self.sysctl = DEFAULT_SYSCTL
+        self.sysfs = self.state / "sys"  # SOVEREIGN_FAAS_SYSFS inside the sandbox
+        self._sysfs: dict[str, dict[str, object]] = {}
+        for path, (offered, selected) in DEFAULT_SYSFS.items():
+            self.set_sysfs(path, offered, selected)
         self._runs = 0
         self._write_stand_ins()
         # As root the mount namespace is enough; otherwise map ourselves to root in a new user
@@ -398,7 +445,8 @@ class Sandbox:
 
     def _write_stand_ins(self) -> None:
         # -I: ignore the caller's environment and user site; -S: no site import (faster).
-        for name, body in (("sysctl", _SYSCTL), ("systemctl", _SYSTEMCTL), ("curl", _CURL)):
+        for name, body in (("sysctl", _SYSCTL), ("systemctl", _SYSTEMCTL), ("udevadm", _UDEVADM),
+                           ("curl", _CURL)):
             tool = self.bin / name
             tool.write_text(f"#!{sys.executable} -IS\n" + self._bake(_PRELUDE + body, repr))
             tool.chmod(0o755)
@@ -428,6 +476,53 @@ class Sandbox:
     @sysctl.setter
     def sysctl(self, values: dict[str, str]) -> None:
         (self.state / "sysctl.json").write_text(json.dumps(values, indent=1, sort_keys=True))
+
+    # --- stand-in sysfs ---------------------------------------------------------------------
+
+    def set_sysfs(self, path: str, offered: tuple[str, ...] | list[str], selected: str) -> None:
+        """Create or reset the stand-in choice file `path` (relative to the sysfs root)."""
+        assert selected in offered, (path, offered, selected)
+        file = self.sysfs / path
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(choice_text(offered, selected))
+        self._sysfs[path] = {"offered": list(offered), "selected": selected,
+                             "mtime": file.stat().st_mtime_ns}
+
+    def remove_sysfs(self, path: str) -> None:
+        """Take a stand-in file away (a kernel without that feature, a detached disk)."""
+        (self.sysfs / path).unlink()
+        del self._sysfs[path]
+
+    def sysfs_value(self, path: str) -> str:
+        """The selected value of stand-in file `path`, as the kernel would show it."""
+        return str(self._sysfs[path]["selected"])
+
+    def sysfs_text(self, path: str) -> str:
+        return (self.sysfs / path).read_text()
+
+    def sysfs_values(self) -> dict[str, str]:
+        return {path: self.sysfs_value(path) for path in sorted(self._sysfs)}
+
+    def _settle_sysfs(self) -> None:
+        """Play the kernel after a run: log each write and show the file in choice format."""
+        for path in sorted(self._sysfs):
+            entry, file = self._sysfs[path], self.sysfs / path
+            text = file.read_text()
+            if "[" in text and file.stat().st_mtime_ns == entry["mtime"]:
+                continue  # not written
+            value = text.strip()
+            offered = [str(v) for v in entry["offered"]]  # type: ignore[attr-defined]
+            if value in offered:
+                self._log(f"sysfs {path} {value}")
+                entry["selected"] = value
+            else:
+                self._log(f"sysfs {path} {value} (rejected)")
+            file.write_text(choice_text(offered, str(entry["selected"])))
+            entry["mtime"] = file.stat().st_mtime_ns
+
+    def _log(self, line: str) -> None:
+        with self.log.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
 
     def set_state(self, name: str, text: str = "") -> None:
         path = self.state / name
@@ -465,7 +560,8 @@ class Sandbox:
         argv = [*netns, *self._unshare, "bash", "-c", _SETUP, "sandbox-setup",
                 str(self.bin), str(self.tmp), str(cmdfile), str(ready), *mounts]
         data = stdin.encode() if isinstance(stdin, str) else stdin
-        env = {"PATH": LOGIN_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
+        env = {"PATH": LOGIN_PATH, "HOME": "/root", "LANG": "C.UTF-8",
+               "SOVEREIGN_FAAS_SYSFS": str(self.sysfs)}
         start = time.monotonic()
         # Own process group, so a timeout can end everything this run started (and only it).
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -479,6 +575,7 @@ class Sandbox:
                 f"sandbox command still running after {timeout}s; stderr so far:\n"
                 f"{err.decode(errors='replace')}") from None
         elapsed = time.monotonic() - start
+        self._settle_sysfs()
         stderr = err.decode(errors="replace")
         if not ready.exists():
             raise SandboxError(f"sandbox setup failed (exit {proc.returncode}): {stderr.strip()}")

@@ -124,13 +124,15 @@ def test_node_port_gateway_is_the_public_port() -> None:
 
 def test_the_step_runs_before_k3s_and_only_when_on(oslo: StackRun) -> None:
     step = oslo.get("oslo-1-firewall")
-    assert "oslo-1-sysctl" in step.options["dependsOn"]
-    assert "oslo-1-firewall" in oslo.get("oslo-1-k3s-config").options["dependsOn"]
+    assert "oslo-1-host-tuning" in step.options["dependsOn"]  # which runs after sysctl
+    # K3s' config comes after the kubelet drop-in, which waits for the firewall.
+    assert "oslo-1-firewall" in oslo.get("oslo-1-kubelet-config").options["dependsOn"]
+    assert "oslo-1-kubelet-config" in oslo.get("oslo-1-k3s-config").options["dependsOn"]
     assert step.inputs["stdin"] == rules_for(load(), "oslo-1")
     assert step.inputs["create"].endswith(f"firewall-apply.sh {FILE} \"${{SSH_CONNECTION%% *}}\"")
     off = run_stack("no-firewall", stack(firewall=False))
     assert [r.name for r in off.children("oslo-1") if r.name.endswith("-firewall")] == []
-    assert "oslo-1-sysctl" in off.get("oslo-1-k3s-config").options["dependsOn"]
+    assert "oslo-1-host-tuning" in off.get("oslo-1-kubelet-config").options["dependsOn"]
 
 
 def test_the_program_refuses_before_registering_anything() -> None:

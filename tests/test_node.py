@@ -12,7 +12,7 @@ from settings import versions
 from tests.conftest import SSH_KEY
 from tools.harness import StackRun, is_secret, masked, unwrap
 
-STEPS = ("sysctl", "firewall", "k3s-config", "k3s-install", "ready")
+STEPS = ("sysctl", "host-tuning", "firewall", "kubelet-config", "k3s-config", "k3s-install", "ready")
 
 
 def commands(run: StackRun):
@@ -70,7 +70,10 @@ def test_install_is_pinned_deletes_before_replacing_and_uninstalls(oslo: StackRu
     assert install.inputs["delete"] == render_command("k3s-uninstall.sh")
     assert install.inputs["triggers"] == ["203.0.113.10", "server"]
     assert install.options["deleteBeforeReplace"] is True
-    others = [c for c in commands(oslo) if c.name != "oslo-1-k3s-install"]
+    # The tuning steps too: their delete restores what their create saved on the same host.
+    first = {"oslo-1-k3s-install", "oslo-1-host-tuning", "oslo-1-kubelet-config"}
+    assert all(oslo.get(n).options["deleteBeforeReplace"] is True for n in first)
+    others = [c for c in commands(oslo) if c.name not in first]
     assert all(c.options["deleteBeforeReplace"] is False for c in others)
 
 

@@ -21,6 +21,8 @@ EXPECTED_SCRIPTS = {
     "sysctl-apply.sh", "sysctl-remove.sh", "k3s-config.sh", "k3s-install.sh",
     "k3s-uninstall.sh", "k3s-ready.sh", "k3s-kubeconfig.sh", "k3s-config-remove.sh",
     "firewall-apply.sh", "firewall-remove.sh",  # run for real in tests/test_firewall.py
+    "host-tuning-apply.sh", "host-tuning-remove.sh",  # tests/test_host_tuning.py
+    "kubelet-config.sh", "kubelet-config-remove.sh",  # tests/test_node_tuning.py
 }
 
 TOKEN = "K10sandbox0fake0token0c0ffee::server:5ec2e7"
