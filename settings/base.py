@@ -22,9 +22,9 @@ def key(alias: str, default: Any = None, description: str = "", **extra: Any) ->
     return Field(default, alias=alias, description=description, json_schema_extra=extra or None)
 
 
-def secret_key(alias: str, description: str, required: bool = False) -> Any:
+def secret_key(alias: str, description: str, required: bool = False, default: Any = None, **extra: Any) -> Any:
     """A key whose value must be set with `pulumi config set --secret`; messages never show it."""
-    return Field(... if required else None, alias=alias, description=description, json_schema_extra={"secret": True})
+    return Field(... if required else default, alias=alias, description=description, json_schema_extra={"secret": True, **extra})
 
 
 def require_secret(value: Any, info: ValidationInfo, alias: str, command: str) -> Any:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, SecretStr, ValidationInfo, field_validator
 
-from settings.base import Section, require_secret
+from settings.base import Section, require_secret, secret_key
 from settings.base import key as config_key
 from settings.errors import expected
 from settings.kubernetes import dns1123_label_problem, quantity_problem
@@ -60,12 +60,11 @@ def _secret_value(value: Any) -> Any:
 
 class FunctionsSettings(Section):
     file: str = config_key("functionsFile", "functions/stack.yml", 'The faas-cli stack file to deploy, relative to the project ("" for none)')
-    secrets: dict[Annotated[str, BeforeValidator(_secret_name)], Annotated[SecretStr, BeforeValidator(_secret_value)]] = config_key(
+    secrets: dict[Annotated[str, BeforeValidator(_secret_name)], Annotated[SecretStr, BeforeValidator(_secret_value)]] = secret_key(
         "functionSecrets",
-        {},
         "map of secret name to value, each a Secret functions can mount (pulumi config set --secret --path 'functionSecrets.<name>' VALUE)",
+        default={},
         kind="object",
-        secret=True,
     )
     non_root: Bool = config_key("functionsNonRoot", True, "Run function containers as a non-root user (uid 12000) unless a typed Function says otherwise")
 

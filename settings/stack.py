@@ -27,6 +27,7 @@ from settings.firewall import FirewallSettings
 from settings.functions import PLATFORM_SECRETS, Function, FunctionsSettings, ce_count_problem, problems_with
 from settings.k3s import K3sSettings
 from settings.kernel import KernelSettings
+from settings.mirrors import MirrorsSettings
 from settings.nodes import NodeSpec, NodesSettings
 from settings.openfaas import OpenFaaSSettings
 from settings.types import is_ip
@@ -54,6 +55,7 @@ class StackConfig(BaseModel):
     nats: NatsSettings = _section()
     redis: RedisSettings = _section()
     functions: FunctionsSettings = _section()
+    mirrors: MirrorsSettings = _section()
 
     @model_validator(mode="before")
     @classmethod

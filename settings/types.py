@@ -275,3 +275,36 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 
 StringList = Annotated[tuple[str, ...], BeforeValidator(_strings)]
+
+
+# --- URLs and registries -------------------------------------------------------------------
+
+_URL = re.compile(r"(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[^\s?#]*)?")
+
+
+def _url(value: Any) -> str:
+    text = _text(value, "an http(s) URL such as 'https://mirror.example.no'")
+    match = _URL.fullmatch(text)
+    if not match or len(text) > 2048:
+        raise expected("expected an http(s) URL such as 'https://mirror.example.no/k3s'")
+    host = match.group(2).strip("[]")
+    if not is_ip(host) and not _HOSTNAME.fullmatch(host.lower()):
+        raise expected("expected an http(s) URL whose host is an IP address or DNS name")
+    return text.rstrip("/")
+
+
+Url = Annotated[str, BeforeValidator(_url)]
+
+_REGISTRY = re.compile(r"\*|(?=.{1,253}(:|$))[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?")
+
+
+def _registry(value: Any) -> str:
+    """A registry host as images name it (`docker.io`, `ghcr.io`, `registry.example.no:5000`),
+    or `*` for every registry (K3s' registries.yaml wildcard)."""
+    text = _text(value, "a registry host such as 'docker.io'")
+    if not _REGISTRY.fullmatch(text):
+        raise expected("expected a registry host such as 'docker.io', 'ghcr.io' or 'registry.example.no:5000', or '*'")
+    return text
+
+
+RegistryHost = Annotated[str, BeforeValidator(_registry)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from settings.stack import KNOWN_KEYS, SECRET_KEYS, StackConfig
+from settings.stack import KNOWN_KEYS, SECRET_KEYS, SECTIONS, StackConfig
 from tools import docs
 from tools.harness import PROJECT_DIR, required_secrets
 
@@ -16,8 +16,9 @@ def test_generated_parts_are_current() -> None:
 
 def test_the_schema_declares_every_scalar_and_list_key_with_the_models_defaults() -> None:
     schema = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
-    objects = {"nodes", "sysctl", "functionSecrets"}
-    assert set(schema) | objects == set(KNOWN_KEYS)
+    objects = {str(f.alias) for m in SECTIONS.values() for f in m.model_fields.values() if docs.pulumi_type(f) == "object"}
+    assert {"nodes", "sysctl", "functionSecrets"} <= objects
+    assert set(schema) | objects == set(KNOWN_KEYS) and not set(schema) & objects
     defaults = StackConfig.model_validate({"nodes": [{"name": "a", "host": "h.example"}], "sshPrivateKey": "k", "adminCidrs": ["192.0.2.0/24"]})
     for section in ("k3s", "openfaas", "nats", "redis", "firewall", "data"):
         model = getattr(defaults, section)
@@ -29,7 +30,8 @@ def test_the_schema_declares_every_scalar_and_list_key_with_the_models_defaults(
 
 def test_secrets_are_marked_and_the_required_ones_get_plan_placeholders() -> None:
     schema = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
-    assert {k for k, v in schema.items() if v.get("secret")} == set(SECRET_KEYS) - {"functionSecrets"}
+    assert {k for k, v in schema.items() if v.get("secret")} == set(SECRET_KEYS) & set(schema)
+    assert {"sshPrivateKey", "openfaasLicense", "functionSecrets"} <= set(SECRET_KEYS)
     assert set(required_secrets()) == {"sshPrivateKey", "openfaasLicense"}
 
 

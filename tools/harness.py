@@ -233,7 +233,8 @@ def encode_config(values: Mapping[str, Any], keep_secrets: bool = False) -> tupl
     for key, value in values.items():
         full = key if ":" in key else f"{project}:{key}"
         plain, secret = _reveal(value, keep_secrets)
-        config[full] = plain if isinstance(plain, str) else json.dumps(plain)
+        # `pulumi config set key ""` stores text; YAML null from `--set key=` means the same.
+        config[full] = plain if isinstance(plain, str) else "" if plain is None else json.dumps(plain)
         if secret:
             secret_keys.append(full)
     return config, secret_keys
