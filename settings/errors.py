@@ -61,8 +61,7 @@ def close_match(word: str, choices: Iterable[str]) -> str:
 def suggest(word: str, choices: Iterable[str]) -> str:
     """"; did you mean 'x'?" for a near miss, else the list of what is allowed."""
     options = sorted(set(choices))
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else f"; expected one of: {', '.join(options)}"
+    return close_match(word, options) or f"; expected one of: {', '.join(options)}"
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_./@:-]+")

@@ -268,15 +268,6 @@ def _k3s_version(value: Any) -> str:
 K3sVersion = Annotated[str, BeforeValidator(_k3s_version)]
 
 
-def _strings(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) for x in value):
-        raise expected("expected a list of strings")
-    return tuple(value)
-
-
-StringList = Annotated[tuple[str, ...], BeforeValidator(_strings)]
-
-
 # --- URLs and registries -------------------------------------------------------------------
 
 _URL = re.compile(r"(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[^\s?#]*)?")
