@@ -282,7 +282,7 @@ def from_config(
 
 def _functions(config: StackConfig, typed: tuple[Function, ...], env: Mapping[str, str], report: Report) -> tuple[Function, ...]:
     file = config.functions.file
-    loaded = stackfile.load(PROJECT_DIR / file, file, env, config.openfaas.function_namespace, report) if file else ()
+    loaded = stackfile.load(PROJECT_DIR / file, file, env, config.openfaas.function_namespace, report, root=PROJECT_DIR) if file else ()
     functions = (*typed, *loaded)
     known = set(config.functions.secrets) | set(PLATFORM_SECRETS)
     seen: dict[str, str] = {}
