@@ -67,9 +67,14 @@ def test_declared_secrets_are_created_labelled_and_mounted(tmp_path: Path) -> No
     [
         ("  pay:\n    image: a:1\n    secrets: [api-key]\n", {}, "functions.pay.secrets[0]: unknown secret 'api-key': declare it (pulumi config set --secret --path 'functionSecrets.api-key' VALUE)"),
         (many(16), {}, ": functions: 16 functions; OpenFaaS CE allows at most 15 (with more, every call answers 405); openfaasEdition 'pro' lifts this"),
-        ("  a:\n    image: a:1\n    labels: {com.openfaas.scale.min: 0}\n", {}, "functions.a.labels.com.openfaas.scale.min: got 0; OpenFaaS CE allows 1 to 5"),
+        ("  a:\n    image: a:1\n    labels: {com.openfaas.scale.min: 9}\n", {}, "functions.a.labels.com.openfaas.scale.min: got 9, too high for Community Edition; OpenFaaS CE allows at most 5"),
+        ("  a:\n    image: a:1\n    labels: {com.openfaas.scale.zero: true}\n", {}, "functions.a.labels.com.openfaas.scale.zero: scale to zero is not available for Community Edition"),
         ("  a:\n    image: a:1\n    limits: {memory: 512MB}\n", {}, "functions.a.limits.memory: expected a Kubernetes quantity"),
         ("  Bad:\n    image: a:1\n", {}, "functions.Bad.name: expected a DNS-1123 label"),
+        ("  a:\n    image: /a:1\n", {}, "functions.a.image: expected a container image reference"),
+        ("  a:\n    image: a:1\n    labels: {team: media ops}\n", {}, "functions.a.labels.team: expected a label value"),
+        ("  a:\n    image: a:1\n    environment: {A=B: 1}\n", {}, "functions.a.environment.A=B: expected an environment variable name"),
+        ("  a:\n    image: a:1\n    limits: {memory: 128}\n", {}, "functions.a.limits.memory: '128' is below 6Mi, too little for any container to start; a number without a unit is bytes: did you mean '128Mi'?"),
         ("  a:\n    image: a:1\n", {"functionSecrets": {"k": "plain"}}, "sovereign-faas:functionSecrets: must be a secret"),
         ("  a:\n    image: a:1\n", {"functionSecrets": {"redis-password": {"secure": "x"}}}, "sovereign-faas:functionSecrets.redis-password: expected a name of your own: this one is published by the platform itself"),
         ("  a:\n    image: a:1\n", {"functionsNonRoot": "maybe"}, "sovereign-faas:functionsNonRoot: expected true or false, got 'maybe'"),
@@ -123,3 +128,9 @@ def test_the_stack_wins_over_the_shell_for_platform_addresses() -> None:
     loaded = s.from_config(raw, {"sshPrivateKey"}, "t", secret=lambda v: v, env={"REDIS_HOST": "elsewhere"})
     (fn,) = loaded.functions.functions
     assert dict(fn.environment)["redis_host"] == "redis.state.svc.cluster.local"
+
+
+def test_ce_takes_scale_zero_false_from_a_stack_file(tmp_path: Path) -> None:
+    file = stack_file(tmp_path, "  a:\n    image: ghcr.io/acme/a:1.0.0\n    labels: {com.openfaas.scale.zero: false, com.openfaas.scale.min: 0}\n")
+    run = run_stack("zero-false", stack(functionsFile=file))
+    assert masked(run.get("function-a").inputs)["spec"]["template"]["metadata"]["labels"]["com.openfaas.scale.zero"] == "false"
