@@ -27,6 +27,7 @@ from settings.kubernetes import (
     env_var_name_problem,
     image_reference_problem,
     label_value_problem,
+    parse_go_duration,
     parse_quantity,
     qualified_name_problem,
     quantity_problem,
@@ -154,6 +155,65 @@ class Function:
         return minimum if minimum > 0 else 1
 
 
+# --- probes ------------------------------------------------------------------------------
+
+# Per-function probe annotations (OpenFaaS Pro: openfaas/docs docs/reference/workloads.md "Custom HTTP
+# health checks"; `initialDelay` as a Go duration is the spelling of faas-netes' last open-source
+# pkg/k8s/probes.go, before commit 8c7ff3d9 of 2022). The stack renders the Deployment itself, so it
+# honours them on both editions.
+READY, HEALTH = "com.openfaas.ready.http", "com.openfaas.health.http"
+PROBE_DEFAULTS = {READY: ("/_/health", 0, 1), HEALTH: ("/_/health", 2, 5)}  # path, initial delay, period
+_INT32_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Probe:
+    path: str
+    initial_delay: int
+    period: int
+
+
+def _probe_seconds(text: str, least: int) -> int:
+    """Whole seconds from `30` (the documented form) or a Go duration (`2s`, `1m30s`), truncated as
+    Go's int32(d.Seconds()) truncates it."""
+    seconds = int(text) if re.fullmatch(r"[0-9]+", text) else int(parse_go_duration(text))
+    if not least <= seconds <= _INT32_MAX:
+        raise ValueError(f"expected at least {least} second{'s' if least != 1 else ''}")
+    return seconds
+
+
+def probes(fn: Function) -> tuple[dict[str, Probe], list[tuple[str, str]]]:
+    """The readiness (READY) and liveness (HEALTH) probes `fn`'s annotations ask for, and what is
+    wrong with them. Readiness uses the health path unless it names its own (as OpenFaaS Pro does)."""
+    found: list[tuple[str, str]] = []
+    got: dict[str, Probe] = {}
+    for prefix in (HEALTH, READY):
+        path, initial, period = PROBE_DEFAULTS[prefix]
+        if prefix == READY and f"{HEALTH}.path" in fn.annotations:
+            path = got[HEALTH].path
+        given = fn.annotations.get(f"{prefix}.path")
+        if given is not None:
+            if given.startswith("/") and all(" " < c <= "~" for c in given):
+                path = given
+            else:
+                found.append((f"annotations.{prefix}.path", f"expected an HTTP path starting with '/' (no spaces), got {short(given)}"))
+        for names, least in (((f"{prefix}.initialDelay", f"{prefix}.initialDelaySeconds"), 0), ((f"{prefix}.periodSeconds",), 1)):
+            for name in names:
+                if name not in fn.annotations:
+                    continue
+                try:
+                    value = _probe_seconds(fn.annotations[name], least)
+                except ValueError as err:
+                    found.append((f"annotations.{name}", f"{err}: seconds ('30') or a Go duration ('2s', '1m30s'), got {short(fn.annotations[name])}"))
+                    continue
+                if least == 0:
+                    initial = value
+                else:
+                    period = value
+        got[prefix] = Probe(path, initial, period)
+    return got, found
+
+
 # --- the rules -----------------------------------------------------------------------------
 
 
@@ -175,6 +235,7 @@ def problems_with(fn: Function, pro: bool) -> list[tuple[str, str]]:
         found.append(("image", f"{problem}, got {short(fn.image)}{hint}"))
     found += _resource_problems(fn)
     found += _metadata_problems(fn)
+    found += probes(fn)[1]
     labels = fn.pod_labels()
     found += _scale_problems(labels)
     if not pro:

@@ -220,3 +220,47 @@ def test_what_the_api_server_or_kubelet_would_refuse(fn: Function, key: str, mes
 )
 def test_what_kubernetes_accepts_is_accepted(fn: Function) -> None:
     assert problems_with(fn, pro=True) == []
+
+
+def probes_of(annotations: dict[str, str]) -> tuple[dict, dict]:
+    ctr = container(Function(name="fn", image="a:1", annotations=annotations), non_root=True)
+    return ctr["readinessProbe"], ctr["livenessProbe"]
+
+
+def test_without_probe_annotations_our_defaults_stay() -> None:
+    assert probes_of({}) == ({**PROBE, "initialDelaySeconds": 0, "periodSeconds": 1}, {**PROBE, "initialDelaySeconds": 2, "periodSeconds": 5})
+
+
+def test_ready_annotations_shape_the_readiness_probe() -> None:
+    ready, live = probes_of({"com.openfaas.ready.http.path": "/ready", "com.openfaas.ready.http.initialDelay": "30s", "com.openfaas.ready.http.periodSeconds": "2s"})
+    assert ready == {**PROBE, "httpGet": {"path": "/ready", "port": 8080, "scheme": "HTTP"}, "initialDelaySeconds": 30, "periodSeconds": 2}
+    assert live == {**PROBE, "initialDelaySeconds": 2, "periodSeconds": 5}  # liveness is health's
+
+
+def test_health_annotations_shape_liveness_and_lend_readiness_their_path() -> None:
+    ready, live = probes_of({"com.openfaas.health.http.path": "/healthz", "com.openfaas.health.http.initialDelaySeconds": "10", "com.openfaas.health.http.periodSeconds": "1m"})
+    assert live == {**PROBE, "httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"}, "initialDelaySeconds": 10, "periodSeconds": 60}
+    assert ready["httpGet"]["path"] == "/healthz" and (ready["initialDelaySeconds"], ready["periodSeconds"]) == (0, 1)
+
+
+def test_durations_truncate_to_whole_seconds_as_go_does() -> None:
+    ready, _ = probes_of({"com.openfaas.ready.http.initialDelay": "1.9s", "com.openfaas.ready.http.initialDelaySeconds": "3"})
+    assert ready["initialDelaySeconds"] == 3  # the documented Seconds key is read last
+
+
+@pytest.mark.parametrize(
+    ("annotations", "key", "message"),
+    [
+        ({"com.openfaas.ready.http.path": "ready"}, "annotations.com.openfaas.ready.http.path", "expected an HTTP path starting with '/' (no spaces), got 'ready'"),
+        ({"com.openfaas.health.http.path": "/a b"}, "annotations.com.openfaas.health.http.path", "expected an HTTP path starting with '/'"),
+        ({"com.openfaas.ready.http.initialDelay": "2 seconds"}, "annotations.com.openfaas.ready.http.initialDelay", "seconds ('30') or a Go duration ('2s', '1m30s'), got '2 seconds'"),
+        ({"com.openfaas.ready.http.periodSeconds": "0"}, "annotations.com.openfaas.ready.http.periodSeconds", "expected at least 1 second"),
+        ({"com.openfaas.health.http.periodSeconds": "500ms"}, "annotations.com.openfaas.health.http.periodSeconds", "expected at least 1 second"),
+        ({"com.openfaas.health.http.initialDelay": "-1s"}, "annotations.com.openfaas.health.http.initialDelay", "expected at least 0 seconds"),
+        ({"com.openfaas.ready.http.initialDelaySeconds": "x"}, "annotations.com.openfaas.ready.http.initialDelaySeconds", "got 'x'"),
+    ],
+)
+def test_probe_annotations_are_validated(annotations: dict[str, str], key: str, message: str) -> None:
+    for pro in (False, True):
+        found = dict(problems_with(Function(name="fn", image="a:1", annotations=annotations), pro=pro))
+        assert key in found and message in found[key], found

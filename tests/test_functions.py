@@ -71,6 +71,7 @@ def test_declared_secrets_are_created_labelled_and_mounted(tmp_path: Path) -> No
         ("  a:\n    image: a:1\n    labels: {com.openfaas.scale.zero: true}\n", {}, "functions.a.labels.com.openfaas.scale.zero: scale to zero is not available for Community Edition"),
         ("  a:\n    image: a:1\n    limits: {memory: 512MB}\n", {}, "functions.a.limits.memory: expected a Kubernetes quantity"),
         ("  Bad:\n    image: a:1\n", {}, "functions.Bad.name: expected a DNS-1123 label"),
+        ("  a:\n    image: a:1\n    annotations: {com.openfaas.ready.http.initialDelay: soon}\n", {}, "functions.a.annotations.com.openfaas.ready.http.initialDelay: "),
         ("  a:\n    image: /a:1\n", {}, "functions.a.image: expected a container image reference"),
         ("  a:\n    image: a:1\n    labels: {team: media ops}\n", {}, "functions.a.labels.team: expected a label value"),
         ("  a:\n    image: a:1\n    environment: {A=B: 1}\n", {}, "functions.a.environment.A=B: expected an environment variable name"),
@@ -134,3 +135,11 @@ def test_ce_takes_scale_zero_false_from_a_stack_file(tmp_path: Path) -> None:
     file = stack_file(tmp_path, "  a:\n    image: ghcr.io/acme/a:1.0.0\n    labels: {com.openfaas.scale.zero: false, com.openfaas.scale.min: 0}\n")
     run = run_stack("zero-false", stack(functionsFile=file))
     assert masked(run.get("function-a").inputs)["spec"]["template"]["metadata"]["labels"]["com.openfaas.scale.zero"] == "false"
+
+
+def test_a_ready_path_in_the_stack_file_reaches_the_readiness_probe(tmp_path: Path) -> None:
+    file = stack_file(tmp_path, "  model:\n    image: ghcr.io/acme/model:1.0.0\n    annotations: {com.openfaas.ready.http.path: /ready, com.openfaas.ready.http.initialDelay: 20s}\n")
+    ctr = masked(run_stack("ready", stack(functionsFile=file)).get("function-model").inputs)["spec"]["template"]["spec"]["containers"][0]
+    assert ctr["readinessProbe"]["httpGet"]["path"] == "/ready" and ctr["readinessProbe"]["initialDelaySeconds"] == 20
+    assert ctr["livenessProbe"]["httpGet"]["path"] == "/_/health"
+
