@@ -18,6 +18,8 @@ from components.policies import function_policies
 from settings.functions import SECRET_LABELS, Function
 from settings.stack import FunctionSet
 
+DEPLOY_TIMEOUT = "3m"  # how long `pulumi up` waits for a function's pods to become ready
+
 
 @dataclass(frozen=True)
 class FunctionsArgs:
@@ -60,7 +62,22 @@ class Functions(pulumi.ComponentResource):
             f"function-{fn.name}",
             metadata=_as_input(manifest["metadata"]),
             spec=_as_input(manifest["spec"]),
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=needs)),
+            opts=pulumi.ResourceOptions.merge(
+                opts,
+                pulumi.ResourceOptions(
+                    depends_on=needs,
+                    # faas-netes' autoscaler owns replicas after create: under server-side apply the
+                    # provider then leaves the field out of the patch (or re-sends the live value),
+                    # so an image change does not scale a busy function back to its minimum (and
+                    # does not fail on a field-manager conflict). `replicas` stays in the spec for
+                    # the create. (research: pulumi-kubernetes #2566, provider await/await.go.)
+                    ignore_changes=["spec.replicas"],
+                    # An image that cannot be pulled fails `pulumi up` after 3 minutes, naming the
+                    # Deployment ("'<fn>' timed out waiting to be Ready ... ImagePullBackOff"),
+                    # instead of the provider's 10-minute default.
+                    custom_timeouts=pulumi.CustomTimeouts(create=DEPLOY_TIMEOUT, update=DEPLOY_TIMEOUT),
+                ),
+            ),
         )
         svc_manifest = service(fn, args.namespace)
         svc = k8s.core.v1.Service(

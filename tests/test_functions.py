@@ -143,3 +143,12 @@ def test_a_ready_path_in_the_stack_file_reaches_the_readiness_probe(tmp_path: Pa
     assert ctr["readinessProbe"]["httpGet"]["path"] == "/ready" and ctr["readinessProbe"]["initialDelaySeconds"] == 20
     assert ctr["livenessProbe"]["httpGet"]["path"] == "/_/health"
 
+
+def test_function_deployments_leave_replicas_to_the_autoscaler_and_time_out_in_3_minutes(oslo: StackRun) -> None:
+    dep = oslo.get("function-img-resize")
+    assert dep.options["ignoreChanges"] == ["spec.replicas"]
+    assert dep.options["customTimeouts"] == {"create": "3m", "update": "3m"}
+    assert masked(dep.inputs)["spec"]["replicas"] == 1  # still sent on create
+    # Nothing else gets them: the Service is owned by the stack alone.
+    svc = oslo.get("function-img-resize-service")
+    assert svc.options["ignoreChanges"] == [] and "customTimeouts" not in svc.options
