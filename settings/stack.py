@@ -282,7 +282,12 @@ def from_config(
 
 def _functions(config: StackConfig, typed: tuple[Function, ...], env: Mapping[str, str], report: Report) -> tuple[Function, ...]:
     file = config.functions.file
-    loaded = stackfile.load(PROJECT_DIR / file, file, env, config.openfaas.function_namespace, report, root=PROJECT_DIR) if file else ()
+    loaded: tuple[Function, ...] = ()
+    if file and not (PROJECT_DIR / file).resolve().is_relative_to(PROJECT_DIR.resolve()):
+        shown = file if len(file) <= 60 else file[:57] + "..."
+        report.add("functionsFile", f"{shown!r} resolves outside the project directory (symlinks followed): keep the stack file in the project")
+    elif file:
+        loaded = stackfile.load(PROJECT_DIR / file, file, env, config.openfaas.function_namespace, report, root=PROJECT_DIR)
     functions = (*typed, *loaded)
     known = set(config.functions.secrets) | set(PLATFORM_SECRETS)
     seen: dict[str, str] = {}

@@ -220,3 +220,60 @@ def test_not_yaml_gives_the_line_and_no_traceback(tmp_path: Path) -> None:
     message = errors(write(tmp_path, P + "functions:\n  f:\n    image: a:1\n   lang: go\n"))
     assert "stack.yml: (file): not valid YAML (line 5, column 4): did not find expected key" in message and "Traceback" not in message
 
+
+
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    (tmp_path / "outside.yml").write_text("environment:\n  token: SECRET-CONTENT\n")
+    return root
+
+
+def read_in(root: Path, text: str) -> str:
+    path = root / "stack.yml"
+    path.write_text(text)
+    problems = Report("Pulumi.test.yaml")
+    load(path, "stack.yml", {}, NAMESPACE, problems, root=root)
+    return "\n".join(problems.lines)
+
+
+def test_an_environment_file_outside_the_project_is_refused(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    message = read_in(root, F + "    environment_file: [../outside.yml]\n")
+    assert "stack.yml: functions.f.environment_file[0]: ../outside.yml is outside the project directory (symlinks resolved)" in message
+    assert "SECRET-CONTENT" not in message
+
+
+def test_a_symlinked_environment_file_that_leaves_the_project_is_refused(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "env.yml").symlink_to(tmp_path / "outside.yml")
+    message = read_in(root, F + "    environment_file: [env.yml]\n")
+    assert "functions.f.environment_file[0]: env.yml is outside the project directory" in message and "SECRET-CONTENT" not in message
+
+
+def test_a_symlink_inside_the_project_is_fine(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "real.yml").write_text("environment:\n  a: 1\n")
+    (root / "env.yml").symlink_to(root / "real.yml")
+    assert read_in(root, F + "    environment_file: [env.yml]\n") == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("big.yml", "SECRET-CONTENT " * 5000),  # a long string, not a map
+        ("list.yml", "- SECRET-CONTENT\n" * 2000),
+        ("bad.yml", "environment: {a: SECRET-CONTENT " + "x" * 5000 + "\n"),
+        ("typed.yml", "environment:\n  a: [SECRET-CONTENT " + "y" * 5000 + "]\n"),
+    ],
+)
+def test_messages_never_print_a_file(tmp_path: Path, name: str, content: str) -> None:
+    root = project(tmp_path)
+    (root / name).write_text(content)
+    message = read_in(root, F + f"    environment_file: [{name}]\n")
+    assert message and "SECRET-CONTENT" not in message and len(message) < 400, message
+
+
+def test_a_long_value_in_the_stack_file_is_cut(tmp_path: Path) -> None:
+    message = errors(write(tmp_path, F + "    namespace: " + "n" * 5000 + "\n"))
+    assert "functions.f.namespace" in message and len(message) < 400
