@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from settings.functions import HEALTH, PORT, READY, Function, Probe, probes
+from settings.functions import CRON_TOPIC, HEALTH, PORT, READY, Function, Probe, probes
 
 SECRETS_PATH = "/var/openfaas/secrets"
 NON_ROOT_UID = 12000  # the uid faas-netes' own setNonRootUser uses
@@ -132,5 +132,11 @@ def service(fn: Function, namespace: str) -> dict[str, Any]:
 
 
 def topics(functions: tuple[Function, ...]) -> tuple[str, ...]:
-    """Every topic some function listens to, sorted: what the nats-connector subscribes to."""
-    return tuple(sorted({t.strip() for fn in functions if fn.topic for t in fn.topic.split(",") if t.strip()}))
+    """Every topic some function listens to, sorted: what the nats-connector subscribes to
+    (`cron-function` is the cron-connector's, not a NATS topic)."""
+    return tuple(sorted({t.strip() for fn in functions if fn.topic for t in fn.topic.split(",") if t.strip()} - {CRON_TOPIC}))
+
+
+def cron_functions(functions: tuple[Function, ...]) -> tuple[str, ...]:
+    """The functions the cron-connector calls, sorted."""
+    return tuple(sorted(fn.name for fn in functions if fn.topic == CRON_TOPIC))

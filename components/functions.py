@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.function import deployment, service, topics
+from components.function import cron_functions, deployment, service, topics
 from components.kube import network_policies
 from components.policies import function_policies
 from settings.functions import SECRET_LABELS, Function
@@ -38,6 +38,7 @@ class Functions(pulumi.ComponentResource):
     secrets: dict[str, k8s.core.v1.Secret]
     policies: list[k8s.networking.v1.NetworkPolicy]
     topics: tuple[str, ...]
+    cron: tuple[str, ...]  # the functions the cron-connector calls
 
     def __init__(self, name: str, args: FunctionsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-faas:index:Functions", name, None, opts)
@@ -52,6 +53,7 @@ class Functions(pulumi.ComponentResource):
             needs = [self.secrets[s] for s in fn.secrets if s in self.secrets]
             self.deployments[fn.name], self.services[fn.name] = self._function(fn, args, on_cluster, needs)
         self.topics = topics(args.settings.functions)
+        self.cron = cron_functions(args.settings.functions)
         self.register_outputs({"functions": sorted(self.deployments)})
 
     def _function(

@@ -18,6 +18,7 @@ from pydantic import BeforeValidator, SecretStr, ValidationInfo, field_validator
 
 from settings.base import Section, require_secret
 from settings.base import key as config_key
+from settings.cron import schedule_problem
 from settings.errors import expected, short
 from settings.kubernetes import (
     DNS1123_LABEL_MAX_LENGTH,
@@ -36,6 +37,8 @@ from settings.kubernetes import (
 from settings.types import Bool
 
 PORT = 8080
+CRON_TOPIC = "cron-function"  # the topic the cron-connector looks for (its main.go), compared exactly
+SCHEDULE = "schedule"  # the annotation it reads the cron schedule from
 SECRETS_VOLUME_SUFFIX = "-projected-secrets"  # faas-netes' projected volume: <fn>-projected-secrets
 # The least memory limit we accept: dockerd's linuxMinMemory (moby daemon/daemon_unix.go, 6 MiB, "to
 # account for overhead during startup"). containerd and the kubelet check no floor; below it runc's
@@ -236,11 +239,38 @@ def problems_with(fn: Function, pro: bool) -> list[tuple[str, str]]:
     found += _resource_problems(fn)
     found += _metadata_problems(fn)
     found += probes(fn)[1]
+    found += _cron_problems(fn)
     labels = fn.pod_labels()
     found += _scale_problems(labels)
     if not pro:
         found += _ce_problems(fn, labels)
     return found
+
+
+def _cron_problems(fn: Function) -> list[tuple[str, str]]:
+    topics = [t.strip() for t in (fn.topic or "").split(",")]
+    if fn.topic != CRON_TOPIC:
+        if CRON_TOPIC in topics:
+            return [("topic", f"the cron-connector schedules only a function whose topic is exactly {CRON_TOPIC!r}, got {short(fn.topic)}")]
+        return []
+    schedule = fn.annotations.get(SCHEDULE)
+    if schedule is None:
+        return [(f"annotations.{SCHEDULE}", f"required with topic {CRON_TOPIC!r}: when to call the function, e.g. '*/5 * * * *'")]
+    problem = schedule_problem(schedule)
+    return [(f"annotations.{SCHEDULE}", f"{problem}, got {short(schedule)}")] if problem else []
+
+
+def cron_ce_problem(functions: tuple[Function, ...]) -> str | None:
+    """OpenFaaS CE runs the cron-connector only without other connectors (openfaas/docs
+    docs/reference/cron.md); here the other connector is the nats-connector, for other topics."""
+    cron = [fn.name for fn in functions if fn.topic == CRON_TOPIC]
+    others = sorted({fn.name for fn in functions if fn.topic and fn.topic != CRON_TOPIC})
+    if cron and others:
+        return (
+            f"functions {', '.join(cron)} need the cron-connector and {', '.join(others)} the nats-connector"
+            + CE_NOTE.format(allowed="the cron-connector only with no other connector")
+        )
+    return None
 
 
 def _resource_problems(fn: Function) -> list[tuple[str, str]]:

@@ -25,7 +25,7 @@ from settings.edge import CERT_MANAGER_NAMESPACE, PUBLIC_PORTS, EdgeSettings, pl
 from settings.edge import NAMESPACE as EDGE_NAMESPACE
 from settings.errors import PROJECT, ConfigError, Report, rules
 from settings.firewall import FirewallSettings
-from settings.functions import PLATFORM_SECRETS, Function, FunctionsSettings, ce_count_problem, problems_with
+from settings.functions import PLATFORM_SECRETS, Function, FunctionsSettings, ce_count_problem, cron_ce_problem, problems_with
 from settings.k3s import K3sSettings
 from settings.kernel import KernelSettings
 from settings.nodes import NodeSpec, NodesSettings
@@ -309,6 +309,9 @@ def _functions(config: StackConfig, typed: tuple[Function, ...], env: Mapping[st
     count = ce_count_problem(len(functions)) if not config.openfaas.pro else None
     if count:
         report.add_file(file or "functions/__init__.py", "functions", count)
+    cron = cron_ce_problem(functions) if not config.openfaas.pro else None
+    if cron:
+        report.add_file(file or "functions/__init__.py", "functions", cron)
     return functions
 
 
