@@ -7,6 +7,7 @@ Thin on purpose: read the settings, compose the components, export. Everything e
 import pulumi
 
 from components.cluster import Cluster, ClusterArgs
+from components.cron import CronConnector, CronConnectorArgs
 from components.data import data_namespace
 from components.edge import Edge, EdgeArgs
 from components.functions import Functions, FunctionsArgs
@@ -95,6 +96,16 @@ if functions.topics:  # no topics, no connector
             broker_host=nats.host,
             openfaas_namespace=settings.openfaas.namespace,
             upstream_timeout=settings.openfaas.upstream_timeout,
+            provider=cluster.provider,
+            after=(openfaas.release,),
+        ),
+    )
+if functions.cron:  # no cron functions, no connector
+    CronConnector(
+        "cron-connector",
+        CronConnectorArgs(
+            functions=functions.cron,
+            openfaas_namespace=settings.openfaas.namespace,
             provider=cluster.provider,
             after=(openfaas.release,),
         ),

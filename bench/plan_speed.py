@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import stack
-from tools.harness import StackRun, run_stack, unwrap
+from tools.harness import PROJECT_DIR, StackRun, run_stack, unwrap
 
 SIZES = (1, 15, 100, 500)
 
@@ -121,7 +121,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; the best counts")
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    scratch = PROJECT_DIR / "build"  # the stack file must be inside the project
+    scratch.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         folder = Path(tmp)
         ours(folder, 1)  # warm imports and caches once, outside the figures
         for count in SIZES:

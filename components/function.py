@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from settings.functions import PORT, Function
+from settings.functions import CRON_TOPIC, HEALTH, PORT, READY, Function, Probe, probes
 
 SECRETS_PATH = "/var/openfaas/secrets"
 NON_ROOT_UID = 12000  # the uid faas-netes' own setNonRootUser uses
@@ -26,11 +26,11 @@ def pull_policy(image: str) -> str:
     return "Always" if tag == "latest" else "IfNotPresent"
 
 
-def _probe(period: int, initial_delay: int) -> dict[str, Any]:
+def _probe(probe: Probe) -> dict[str, Any]:
     return {
-        "httpGet": {"path": "/_/health", "port": PORT, "scheme": "HTTP"},
-        "initialDelaySeconds": initial_delay,
-        "periodSeconds": period,
+        "httpGet": {"path": probe.path, "port": PORT, "scheme": "HTTP"},
+        "initialDelaySeconds": probe.initial_delay,
+        "periodSeconds": probe.period,
         "timeoutSeconds": 1,
         "failureThreshold": 3,
     }
@@ -62,17 +62,19 @@ def container(fn: Function, non_root: bool) -> dict[str, Any]:
     env = ([{"name": "fprocess", "value": fn.fprocess}] if fn.fprocess else []) + [
         {"name": k, "value": v} for k, v in sorted(fn.environment.items())
     ]
+    wanted, _ = probes(fn)
     spec: dict[str, Any] = {
         "name": fn.name,
         "image": fn.image,
         "imagePullPolicy": pull_policy(fn.image),
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "env": env,
-        # Every second from the start: a new replica takes traffic as soon as it is healthy,
-        # where CE waits 2 s and then checks every 2 s.
-        "readinessProbe": _probe(period=1, initial_delay=0),
-        # Liveness stays patient: a slow first request must not get the pod killed.
-        "livenessProbe": _probe(period=5, initial_delay=2),
+        # By default (settings.functions.PROBE_DEFAULTS) readiness every second from the start: a
+        # new replica takes traffic as soon as it is healthy, where CE waits 2 s and then checks
+        # every 2 s; liveness stays patient: a slow first request must not get the pod killed.
+        # The com.openfaas.ready.http.* / health.http.* annotations change them.
+        "readinessProbe": _probe(wanted[READY]),
+        "livenessProbe": _probe(wanted[HEALTH]),
         "securityContext": _security_context(fn, non_root),
     }
     resources = {k: r.as_dict() for k, r in (("limits", fn.limits), ("requests", fn.requests)) if r and r.as_dict()}
@@ -130,5 +132,11 @@ def service(fn: Function, namespace: str) -> dict[str, Any]:
 
 
 def topics(functions: tuple[Function, ...]) -> tuple[str, ...]:
-    """Every topic some function listens to, sorted: what the nats-connector subscribes to."""
-    return tuple(sorted({t.strip() for fn in functions if fn.topic for t in fn.topic.split(",") if t.strip()}))
+    """Every topic some function listens to, sorted: what the nats-connector subscribes to
+    (`cron-function` is the cron-connector's, not a NATS topic)."""
+    return tuple(sorted({t.strip() for fn in functions if fn.topic for t in fn.topic.split(",") if t.strip()} - {CRON_TOPIC}))
+
+
+def cron_functions(functions: tuple[Function, ...]) -> tuple[str, ...]:
+    """The functions the cron-connector calls, sorted."""
+    return tuple(sorted(fn.name for fn in functions if fn.topic == CRON_TOPIC))

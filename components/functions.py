@@ -12,11 +12,13 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.function import deployment, service, topics
+from components.function import cron_functions, deployment, service, topics
 from components.kube import network_policies
 from components.policies import function_policies
 from settings.functions import SECRET_LABELS, Function
 from settings.stack import FunctionSet
+
+DEPLOY_TIMEOUT = "3m"  # how long `pulumi up` waits for a function's pods to become ready
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Functions(pulumi.ComponentResource):
     secrets: dict[str, k8s.core.v1.Secret]
     policies: list[k8s.networking.v1.NetworkPolicy]
     topics: tuple[str, ...]
+    cron: tuple[str, ...]  # the functions the cron-connector calls
 
     def __init__(self, name: str, args: FunctionsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-faas:index:Functions", name, None, opts)
@@ -50,6 +53,7 @@ class Functions(pulumi.ComponentResource):
             needs = [self.secrets[s] for s in fn.secrets if s in self.secrets]
             self.deployments[fn.name], self.services[fn.name] = self._function(fn, args, on_cluster, needs)
         self.topics = topics(args.settings.functions)
+        self.cron = cron_functions(args.settings.functions)
         self.register_outputs({"functions": sorted(self.deployments)})
 
     def _function(
@@ -60,7 +64,22 @@ class Functions(pulumi.ComponentResource):
             f"function-{fn.name}",
             metadata=_as_input(manifest["metadata"]),
             spec=_as_input(manifest["spec"]),
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=needs)),
+            opts=pulumi.ResourceOptions.merge(
+                opts,
+                pulumi.ResourceOptions(
+                    depends_on=needs,
+                    # faas-netes' autoscaler owns replicas after create: under server-side apply the
+                    # provider then leaves the field out of the patch (or re-sends the live value),
+                    # so an image change does not scale a busy function back to its minimum (and
+                    # does not fail on a field-manager conflict). `replicas` stays in the spec for
+                    # the create. (research: pulumi-kubernetes #2566, provider await/await.go.)
+                    ignore_changes=["spec.replicas"],
+                    # An image that cannot be pulled fails `pulumi up` after 3 minutes, naming the
+                    # Deployment ("'<fn>' timed out waiting to be Ready ... ImagePullBackOff"),
+                    # instead of the provider's 10-minute default.
+                    custom_timeouts=pulumi.CustomTimeouts(create=DEPLOY_TIMEOUT, update=DEPLOY_TIMEOUT),
+                ),
+            ),
         )
         svc_manifest = service(fn, args.namespace)
         svc = k8s.core.v1.Service(

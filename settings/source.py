@@ -37,12 +37,14 @@ def _mapping(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+StrictLoader = _StrictLoader
 
 
-def parse_yaml(text: str, name: str) -> Any:
-    """The YAML document in `text`; a ConfigError naming `name` and the line if it is not one."""
+def parse_yaml(text: str, name: str, loader: type[Any] | None = None) -> Any:
+    """The YAML document in `text`; a ConfigError naming `name` and the line if it is not one.
+    `loader` is a subclass of StrictLoader (e.g. one that keeps scalars as written)."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=loader or _StrictLoader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

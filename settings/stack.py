@@ -24,7 +24,7 @@ from settings.edge import CERT_MANAGER_NAMESPACE, PUBLIC_PORTS, EdgeSettings, pl
 from settings.edge import NAMESPACE as EDGE_NAMESPACE
 from settings.errors import PROJECT, ConfigError, Report, rules
 from settings.firewall import FirewallSettings
-from settings.functions import PLATFORM_SECRETS, Function, FunctionsSettings, ce_count_problem, problems_with
+from settings.functions import PLATFORM_SECRETS, Function, FunctionsSettings, ce_count_problem, cron_ce_problem, problems_with
 from settings.k3s import K3sSettings
 from settings.kernel import KernelSettings
 from settings.mirrors import MirrorsSettings
@@ -276,7 +276,12 @@ def from_config(
 
 def _functions(config: StackConfig, typed: tuple[Function, ...], env: Mapping[str, str], report: Report) -> tuple[Function, ...]:
     file = config.functions.file
-    loaded = stackfile.load(PROJECT_DIR / file, file, env, config.openfaas.function_namespace, report) if file else ()
+    loaded: tuple[Function, ...] = ()
+    if file and not (PROJECT_DIR / file).resolve().is_relative_to(PROJECT_DIR.resolve()):
+        shown = file if len(file) <= 60 else file[:57] + "..."
+        report.add("functionsFile", f"{shown!r} resolves outside the project directory (symlinks followed): keep the stack file in the project")
+    elif file:
+        loaded = stackfile.load(PROJECT_DIR / file, file, env, config.openfaas.function_namespace, report, root=PROJECT_DIR)
     functions = (*typed, *loaded)
     known = set(config.functions.secrets) | set(PLATFORM_SECRETS)
     seen: dict[str, str] = {}
@@ -298,6 +303,9 @@ def _functions(config: StackConfig, typed: tuple[Function, ...], env: Mapping[st
     count = ce_count_problem(len(functions)) if not config.openfaas.pro else None
     if count:
         report.add_file(file or "functions/__init__.py", "functions", count)
+    cron = cron_ce_problem(functions) if not config.openfaas.pro else None
+    if cron:
+        report.add_file(file or "functions/__init__.py", "functions", cron)
     return functions
 
 

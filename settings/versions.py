@@ -21,6 +21,10 @@ NATS_IMAGE = "nats:2.12.15-alpine"
 # OpenFaaS' nats-connector (https://github.com/openfaas/nats-connector/releases).
 NATS_CONNECTOR_IMAGE = "ghcr.io/openfaas/nats-connector:0.3.0"
 
+# OpenFaaS' cron-connector, the Community Edition image (MIT; https://github.com/openfaas/cron-connector,
+# tag 0.7.0 = the cron-connector chart 0.6.16's `image`), deployed only when a function has topic cron-function.
+CRON_CONNECTOR_IMAGE = "ghcr.io/openfaas/cron-connector:0.7.0"
+
 # Redis (https://hub.docker.com/_/redis): the 7.4 line, Alpine variant. Note the licence:
 # from 7.4 Redis is RSALv2/SSPLv1, not BSD (7.2 was the last BSD release; Valkey forks it).
 REDIS_IMAGE = "redis:7.4.11-alpine"

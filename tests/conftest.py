@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from settings.stack import Settings, from_config
-from tools.harness import StackRun, run_stack
+from tools.harness import PROJECT_DIR, StackRun, run_stack
 
 # Values under {"secure": ...} are secrets, as in a stack file.
 SSH_KEY = {"secure": "-----BEGIN OPENSSH PRIVATE KEY-----\nTEST-KEY-MATERIAL\n-----END OPENSSH PRIVATE KEY-----\n"}
@@ -62,3 +66,18 @@ def ha() -> StackRun:
     """Three servers: an HA control plane with embedded etcd."""
     nodes = [dict(n, role="server") for n in THREE_NODES]
     return run_stack("bergen-ha", stack(nodes=nodes))
+
+
+def project_scratch() -> Path:
+    """A fresh folder inside the project (under build/, ignored by git): files the stack reads
+    must stay in the project directory, so a test's stack files go here, not to /tmp."""
+    base = PROJECT_DIR / "build" / "test-files"
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="t-", dir=base))
+
+
+@pytest.fixture
+def project_tmp() -> Iterator[Path]:
+    path = project_scratch()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -30,8 +30,8 @@ def pod(run: StackRun, name: str) -> dict[str, Any]:
     return obj(run, name)["spec"]["template"]
 
 
-def stack_file(tmp_path: Path, functions: str) -> str:
-    path = tmp_path / "stack.yml"
+def stack_file(folder: Path, functions: str) -> str:
+    path = folder / "stack.yml"
     path.write_text(f"version: 1.0\nprovider: {{name: openfaas}}\nfunctions:\n{functions}")
     return str(path)
 
@@ -185,9 +185,9 @@ def test_connector_subscribes_to_the_functions_topics_through_the_gateway(oslo: 
     assert policy["spec"] == {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "nats-connector"}}, "policyTypes": ["Ingress"]}
 
 
-def test_connector_topics_are_the_union_sorted_without_repeats(tmp_path: Path) -> None:
+def test_connector_topics_are_the_union_sorted_without_repeats(project_tmp: Path) -> None:
     file = stack_file(
-        tmp_path,
+        project_tmp,
         "  a:\n    image: ghcr.io/acme/a:1\n    annotations: {topic: orders}\n"
         "  b:\n    image: ghcr.io/acme/b:1\n    annotations: {topic: invoices}\n"
         "  c:\n    image: ghcr.io/acme/c:1\n    annotations: {topic: orders}\n"
@@ -200,8 +200,8 @@ def test_connector_topics_are_the_union_sorted_without_repeats(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("functions", ["", "  plain:\n    image: ghcr.io/acme/plain:1\n"], ids=["no-functions", "no-topics"])
-def test_no_topics_no_connector(tmp_path: Path, functions: str) -> None:
-    file = stack_file(tmp_path, functions) if functions else ""
+def test_no_topics_no_connector(project_tmp: Path, functions: str) -> None:
+    file = stack_file(project_tmp, functions) if functions else ""
     run = run_stack("quiet", stack(functionsFile=file))
     assert not [r.name for r in run.resources if r.name.startswith("nats-connector")]
     assert run.get("nats-statefulset")  # the server stays: functions may still publish

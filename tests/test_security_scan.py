@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import stack
+from tests.conftest import project_scratch, stack
 from tools.harness import PROJECT_DIR, run_stack
 from tools.plan import write_plan
 
@@ -57,11 +57,11 @@ def stacks(folder: Path) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def findings(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str, str]]:
+def findings() -> list[tuple[str, str, str]]:
     """(stack, check id, resource) for every failed check."""
     if not CHECKOV.exists():
         pytest.fail(f"{CHECKOV} is missing: `make test` installs it (make .venv-scan/.installed)")
-    root = tmp_path_factory.mktemp("scan")
+    root = project_scratch()  # the stack file must be inside the project
     found = []
     for name, config in stacks(root).items():
         out = root / name

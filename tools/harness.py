@@ -324,9 +324,18 @@ class RecordingMonitor(mocks.MockMonitor):
                     "protect": bool(request.protect),
                     "ignoreChanges": list(request.ignoreChanges),
                     "replaceOnChanges": list(request.replaceOnChanges),
+                    **_custom_timeouts(request),
                 },
             )
         )
+
+
+def _custom_timeouts(request: Any) -> dict[str, Any]:
+    """`customTimeouts` ({create, update, delete}, those set) when the resource has any: recorded
+    only then, so the plan of a resource without them keeps its shape."""
+    timeouts = getattr(request, "customTimeouts", None)
+    given = {k: getattr(timeouts, k) for k in ("create", "update", "delete") if timeouts is not None and getattr(timeouts, k)}
+    return {"customTimeouts": given} if given else {}
 
 
 class _LogCapture(logging.Handler):

@@ -1,0 +1,97 @@
+"""OpenFaaS' cron-connector: calls the functions annotated `topic: cron-function` on their
+`schedule` (settings/cron.py validates it as the connector's parser does).
+
+Deployed only when some function has that topic, in the OpenFaaS namespace, like the chart
+`cron-connector` 0.6.16 of faas-netes would: the Community Edition image, the gateway with basic
+auth from the stack's `basic-auth` Secret, synchronous calls. It listens on nothing, so its
+NetworkPolicy admits no ingress; it calls only the gateway (which admits anyone on 8080).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import data
+from settings import versions
+
+CRON_CONNECTOR = "cron-connector"
+AUTH_MOUNT = "/var/secrets"  # the chart's secret_mount_path, where Secret basic-auth is mounted
+CRON_RESOURCES = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+
+
+def cron_env(openfaas_namespace: str) -> dict[str, str]:
+    """The connector's environment (its config.go and types/credentials.go read these)."""
+    return {
+        "gateway_url": f"http://gateway.{openfaas_namespace}:8080",
+        "asynchronous_invocation": "false",  # the chart's default: the call's status is logged
+        "content_type": "text/plain",
+        "basic_auth": "true",  # it lists functions through the authenticated /system/functions
+        "secret_mount_path": AUTH_MOUNT,
+        "rebuild_interval": "30s",  # the chart's: a new schedule is picked up within 30 s
+        "print_response_body": "false",  # never the functions' answers in the log
+    }
+
+
+def cron_manifests(openfaas_namespace: str) -> dict[str, dict[str, Any]]:
+    app = CRON_CONNECTOR
+    pod = {
+        "containers": [
+            {
+                "name": CRON_CONNECTOR,
+                "image": versions.CRON_CONNECTOR_IMAGE,
+                "imagePullPolicy": "IfNotPresent",
+                "env": [{"name": k, "value": v} for k, v in cron_env(openfaas_namespace).items()],
+                "resources": CRON_RESOURCES,
+                "securityContext": dict(data.CONTAINER_SECURITY),
+                "volumeMounts": [{"name": "auth", "mountPath": AUTH_MOUNT, "readOnly": True}],
+            }
+        ],
+        "volumes": [{"name": "auth", "secret": {"secretName": "basic-auth", "defaultMode": 0o440}}],
+        "securityContext": dict(data.POD_SECURITY),
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+    }
+    return {
+        "deployment": {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": CRON_CONNECTOR, "namespace": openfaas_namespace, "labels": data.labels(app)},
+            "spec": {
+                "replicas": 1,  # one scheduler: each schedule fires once
+                "strategy": {"type": "Recreate"},  # never two schedulers during a rollout
+                "selector": {"matchLabels": data.selector(app)},
+                "template": {"metadata": {"labels": data.labels(app)}, "spec": pod},
+            },
+        },
+        "policy": data.ingress_policy(CRON_CONNECTOR, openfaas_namespace, data.selector(app), {}),
+    }
+
+
+@dataclass(frozen=True)
+class CronConnectorArgs:
+    functions: tuple[str, ...]  # the functions it calls (for the outputs; it finds them itself)
+    openfaas_namespace: str
+    provider: k8s.Provider
+    after: tuple[pulumi.Resource, ...] = ()  # OpenFaaS' release: the gateway and basic-auth
+
+
+class CronConnector(pulumi.ComponentResource):
+    """OpenFaaS' cron-connector: schedules in, function calls out."""
+
+    deployment: k8s.apps.v1.Deployment
+
+    def __init__(self, name: str, args: CronConnectorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        if not args.functions:
+            raise ValueError("a cron-connector needs at least one function with topic cron-function")
+        super().__init__("sovereign-faas:index:CronConnector", name, None, opts)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
+        objs = cron_manifests(args.openfaas_namespace)
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment", metadata=objs["deployment"]["metadata"], spec=objs["deployment"]["spec"], opts=on_cluster
+        )
+        k8s.networking.v1.NetworkPolicy(f"{name}-policy", metadata=objs["policy"]["metadata"], spec=objs["policy"]["spec"], opts=on_cluster)
+        self.register_outputs({"functions": list(args.functions)})
