@@ -1,7 +1,8 @@
 """The K3s cluster: its nodes in join order, its token, and a Kubernetes provider for it.
 
-The first node is the server that bootstraps the cluster. More servers make an HA control plane
-with embedded etcd (the first gets `cluster-init`); they join one at a time, as etcd wants.
+The first node is the server that bootstraps the cluster, always with embedded etcd
+(`cluster-init`, also with one server, so that etcd snapshots exist: README "Backups and
+restore"). More servers make an HA control plane; they join one at a time, as etcd wants.
 Agents join once every server is Ready.
 """
 
@@ -20,6 +21,7 @@ from pulumi_command import remote
 from components import firewall
 from components.node import Node, NodeArgs, connection
 from components.remote import render_command
+from settings.k3s import GATEWAY_API_CRD_SINCE
 from settings.kernel import POD_SYSCTLS_ALLOWED
 from settings.nodes import NodeSpec
 from settings.stack import Settings
@@ -62,16 +64,22 @@ def k3s_config(spec: NodeSpec, settings: Settings, token: str) -> dict[str, Any]
     if spec.role == "agent":
         config.update({k: v for k, v in extra.items() if k in AGENT_FLAGS})
         return config
+    disable = list(settings.k3s.disable)
+    if settings.edge.enabled and settings.k3s.minor >= GATEWAY_API_CRD_SINCE:
+        disable.append("gateway-api-crd")  # the edge owns the Gateway API CRDs
     config.update(
         {
-            "disable": list(settings.k3s.disable),
+            "disable": disable,
             "tls-san": sorted({spec.host, *([spec.private_address] if spec.private_address else [])}),
             "write-kubeconfig-mode": "0600",
             "secrets-encryption": True,
         }
     )
-    if spec.name == first.name and len(settings.servers) > 1:
+    if spec.name == first.name:
+        # Embedded etcd even with one server (sqlite has no snapshots). On an existing
+        # single server that ran on sqlite, K3s migrates the data to etcd at the restart.
         config["cluster-init"] = True
+    config.update(settings.backups.k3s_config())  # every server snapshots its etcd member
     config.update(extra)
     return config
 

@@ -5,6 +5,10 @@ Only when the stack names a `domain` (and an `acmeEmail`). Then:
     client --HTTPS :443--> Traefik (edge) --HTTP :8080--> OpenFaaS gateway (openfaas)
     client --HTTP  :80 --> Traefik: 301 to https://<domain>/...  (except ACME challenges)
 
+- The Gateway API CRDs (standard channel, pinned in settings/versions.py), which the stack
+  owns: Traefik's chart stopped shipping them in 40.2.0, and K3s 1.36 installs them only with
+  its own Traefik, which the edge needs off (on K3s 1.37+ the stack also disables K3s'
+  `gateway-api-crd` component, so there is one owner; components/cluster.py).
 - Traefik (Helm chart, pinned) implements the Gateway API: one Gateway `edge` with an `http`
   and an `https` listener for the domain. K3s' servicelb publishes its Service on ports 80 and
   443 of the nodes. Why Traefik: see README "TLS at the edge".
@@ -41,6 +45,28 @@ TRAEFIK_REPO = "https://traefik.github.io/charts"
 CERT_MANAGER_REPO = "https://charts.jetstack.io"
 
 
+# Every leaf key traefik_values writes. Each exists in the chart's values.yaml of the 40+
+# schema (read at tag v41.3.0, the newest in a local mirror; 42.x's notes list no change to
+# these: 42.4.2 dropped a pod label and narrowed ports.<name>.hostIP). The chart refuses
+# unknown keys (values.schema.json, additionalProperties: false), so a typo fails the install.
+TRAEFIK_CHART_KEYS = frozenset(
+    {
+        "providers.kubernetesGateway.enabled",
+        "providers.kubernetesIngress.enabled",
+        "providers.kubernetesCRD.enabled",
+        "gateway.enabled",
+        "gatewayClass.enabled",
+        "gatewayClass.name",
+        "ingressClass.enabled",
+        "service.spec.type",
+        "resources.requests.cpu",
+        "resources.requests.memory",
+        "resources.limits.cpu",
+        "resources.limits.memory",
+    }
+)
+
+
 def traefik_values() -> dict[str, Any]:
     return {
         "providers": {
@@ -51,7 +77,8 @@ def traefik_values() -> dict[str, Any]:
         "gateway": {"enabled": False},  # ours is below, with the domain and TLS
         "gatewayClass": {"enabled": True, "name": GATEWAY_CLASS},
         "ingressClass": {"enabled": False},
-        "service": {"type": "LoadBalancer"},  # K3s' servicelb: ports 80 and 443 on the nodes
+        # K3s' servicelb: ports 80 and 443 on the nodes. Chart 40+: the Service's own spec.
+        "service": {"spec": {"type": "LoadBalancer"}},
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
     }
 
@@ -62,7 +89,8 @@ def cert_manager_values() -> dict[str, Any]:
         "config": {
             "apiVersion": "controller.config.cert-manager.io/v1alpha1",
             "kind": "ControllerConfiguration",
-            "enableGatewayAPI": True,  # the HTTP-01 solver through our Gateway
+            # The HTTP-01 solver through our Gateway (`enableGatewayAPI` is deprecated in 1.21).
+            "gatewayAPI": {"enabled": True},
         },
     }
 
@@ -160,6 +188,14 @@ def _parent(listener: str) -> dict[str, str]:
     return {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY, "namespace": NAMESPACE, "sectionName": listener}
 
 
+def gateway_api_crds(resource: str, opts: pulumi.ResourceOptions) -> k8s.yaml.v2.ConfigFile:
+    """The Gateway API's standard-channel CRDs, from the pinned release's standard-install.yaml.
+    Pulumi applies them server-side and keeps them up to date on a bump (unlike a chart's
+    crds/ folder, which Helm installs once). Fetched from GitHub at `pulumi up`: not pinned by
+    digest (the release publishes no checksum file); an in-country copy is a mirror's job."""
+    return k8s.yaml.v2.ConfigFile(resource, file=versions.GATEWAY_API_CRDS, opts=opts)
+
+
 @dataclass(frozen=True)
 class EdgeArgs:
     settings: EdgeSettings
@@ -174,6 +210,7 @@ class Edge(pulumi.ComponentResource):
     """Traefik and cert-manager, the issuers, the certificate, the Gateway and its routes."""
 
     url: str
+    gateway_api: k8s.yaml.v2.ConfigFile
     policies: list[k8s.networking.v1.NetworkPolicy]
     objects: dict[str, k8s.apiextensions.CustomResource]
 
@@ -182,10 +219,13 @@ class Edge(pulumi.ComponentResource):
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
         edge_ns = namespace(f"{name}-namespace", NAMESPACE, on_cluster, part_of="edge")
         cm_ns = namespace(f"{name}-cert-manager-namespace", CERT_MANAGER_NAMESPACE, on_cluster, part_of="edge")
-        # Traefik's chart installs the Gateway API CRDs, which cert-manager's Gateway support
-        # needs at start: Traefik first.
+        # The Gateway API CRDs first: Traefik's Gateway provider and cert-manager's Gateway
+        # support both need them at start.
         self.policies = kube.network_policies(f"{name}-policy", network_policies(), on_cluster, [edge_ns])
-        traefik = helm_release(f"{name}-traefik", "traefik", TRAEFIK_REPO, versions.TRAEFIK_CHART, NAMESPACE, traefik_values(), on_cluster, [edge_ns])
+        self.gateway_api = gateway_api_crds(f"{name}-gateway-api-crds", on_cluster)
+        traefik = helm_release(
+            f"{name}-traefik", "traefik", TRAEFIK_REPO, versions.TRAEFIK_CHART, NAMESPACE, traefik_values(), on_cluster, [edge_ns, self.gateway_api]
+        )
         cert_manager = helm_release(
             f"{name}-cert-manager", "cert-manager", CERT_MANAGER_REPO, versions.CERT_MANAGER_CHART, CERT_MANAGER_NAMESPACE, cert_manager_values(), on_cluster, [cm_ns, traefik]
         )

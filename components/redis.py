@@ -1,4 +1,7 @@
-"""Redis: the functions' shared state and cache, with a password and an append-only file.
+"""Redis-compatible state: the functions' shared state and cache, with a password and an
+append-only file. The server is Valkey (BSD-3, the open fork of Redis 7.2; why: the pin's
+comment in settings/versions.py): same protocol, commands and redis.conf directives, so
+clients, the config below and the names (`redis`, `redis-password`) stay as they were.
 
 `redis.conf` is data (`server_config`), rendered by `render_config` into a ConfigMap. The
 password is not in it: it comes from pulumi-random, stays a Pulumi secret, and reaches Redis
@@ -67,8 +70,8 @@ def server_config(settings: RedisSettings, somaxconn: str | None = None) -> dict
             # for its rewrites is enough memory pressure.
             "save": "",
             "dir": DATA_DIR,
-            # Redis 7 defaults, stated: functions share one password, so the commands that
-            # reconfigure the server's files or load code stay off.
+            # Redis 7 / Valkey defaults, stated: functions share one password, so the commands
+            # that reconfigure the server's files or load code stay off.
             "enable-protected-configs": False,
             "enable-debug-command": False,
             "enable-module-command": False,
@@ -109,15 +112,25 @@ def pod_sysctls(node_sysctl: tuple[tuple[str, str], ...]) -> list[dict[str, str]
     return [{"name": key, "value": node[key]} for key in POD_SYSCTLS if key in node]
 
 
-# --- probes: redis-cli, authenticated with the mounted password --------------------------------
+# --- probes: valkey-cli, authenticated with the mounted password -------------------------------
+
+# The image's server and client (valkey-container installs valkey-server and valkey-cli), and
+# the variable the client reads the password from (src/valkey-cli.c CLI_AUTH_ENV; it falls back
+# to REDISCLI_AUTH). The real-server tests run Debian's redis-server and redis-cli instead
+# (Debian bookworm has no Valkey package): REDIS_TOOLS.
+SERVER = "valkey-server"
+CLI = ("valkey-cli", "VALKEYCLI_AUTH")
+REDIS_TOOLS = ("redis-cli", "REDISCLI_AUTH")
 
 
-def probe_script(password_file: str, port: int, accept: tuple[str, ...]) -> str:
+def probe_script(password_file: str, port: int, accept: tuple[str, ...], cli: tuple[str, str] = CLI) -> str:
     """A POSIX sh script: PING with the password, succeed on an accepted reply. A wrong or
-    missing password answers NOAUTH/WRONGPASS, never PONG, so the probe proves auth works."""
+    missing password answers NOAUTH/WRONGPASS, never PONG, so the probe proves auth works.
+    The password travels in the client's environment variable, not on its command line."""
     patterns = "|".join(accept)
+    binary, auth_env = cli
     return (
-        f'reply=$(REDISCLI_AUTH="$(cat {shlex.quote(password_file)})" redis-cli -h 127.0.0.1 -p {port} ping 2>&1) || exit 1\n'
+        f'reply=$({auth_env}="$(cat {shlex.quote(password_file)})" {binary} -h 127.0.0.1 -p {port} ping 2>&1) || exit 1\n'
         f'case "$reply" in {patterns}) exit 0 ;; esac\n'
         'echo "$reply" >&2\n'
         "exit 1\n"
@@ -142,8 +155,8 @@ def container(settings: RedisSettings) -> dict[str, Any]:
         "name": "redis",
         "image": versions.REDIS_IMAGE,
         "imagePullPolicy": "IfNotPresent",  # a pinned tag: restarts need no registry
-        # redis-server itself, not the image's entrypoint (which would chown as root).
-        "command": ["redis-server", f"{CONFIG_DIR}/redis.conf"],
+        # valkey-server itself, not the image's entrypoint (which would chown as root).
+        "command": [SERVER, f"{CONFIG_DIR}/redis.conf"],
         "ports": [{"name": "redis", "containerPort": PORT, "protocol": "TCP"}],
         "resources": data.resources(settings.cpu_limit, settings.memory_limit),
         "livenessProbe": {**_exec_probe(ALIVE, period=10), "initialDelaySeconds": 10},

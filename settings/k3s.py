@@ -26,7 +26,7 @@ FLANNEL_BACKENDS = ("vxlan", "host-gw", "wireguard-native", "none")
 MANAGED_FLAGS: dict[str, str] = {
     "token": "the stack generates the cluster token",
     "server": "agents and extra servers join the first node",
-    "cluster-init": "set when there is more than one server",
+    "cluster-init": "always on the first server: embedded etcd, so that snapshots exist",
     "node-name": "set from nodes[].name",
     "node-ip": "set from nodes[].privateAddress",
     "node-external-ip": "set from nodes[].host",
@@ -35,7 +35,22 @@ MANAGED_FLAGS: dict[str, str] = {
     "snapshotter": "use k3sSnapshotter",
     "write-kubeconfig-mode": "always 0600",
     "secrets-encryption": "always on",
+    # etcd snapshots (settings/backups.py); the S3 credentials only ever travel in config.yaml.
+    "etcd-disable-snapshots": "snapshots are always on",
+    "etcd-snapshot-schedule-cron": "use etcdSnapshotSchedule",
+    "etcd-snapshot-retention": "use etcdSnapshotRetention",
+    "etcd-s3": "use etcdS3Bucket",
+    "etcd-s3-endpoint": "use etcdS3Endpoint",
+    "etcd-s3-bucket": "use etcdS3Bucket",
+    "etcd-s3-region": "use etcdS3Region",
+    "etcd-s3-folder": "use etcdS3Folder",
+    "etcd-s3-access-key": "use etcdS3Credentials.accessKey, a secret",
+    "etcd-s3-secret-key": "use etcdS3Credentials.secretKey, a secret",
 }
+# From K3s 1.37 the Gateway API CRDs are a packaged component of their own (gateway-api-crd,
+# Gateway API v1.6.1, not turned off by disabling traefik). With the edge on, the stack owns
+# the CRDs at the version its Traefik supports (components/edge.py), so it turns K3s' off.
+GATEWAY_API_CRD_SINCE = 37
 # The kubelet image settings go into a KubeletConfiguration drop-in, which the kubelet reads
 # from K3s' drop-in directory (K3s passes `--config-dir` itself). Why a file and not
 # `kubelet-arg` flags: maxParallelImagePulls has no flag at all, so a drop-in is needed anyway,

@@ -19,6 +19,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from settings import stackfile
+from settings.backups import BackupsSettings
 from settings.data import DataSettings, NatsSettings, RedisSettings
 from settings.edge import CERT_MANAGER_NAMESPACE, PUBLIC_PORTS, EdgeSettings, plain_http_warning
 from settings.edge import NAMESPACE as EDGE_NAMESPACE
@@ -47,6 +48,7 @@ class StackConfig(BaseModel):
 
     nodes: NodesSettings = _section()
     k3s: K3sSettings = _section()
+    backups: BackupsSettings = _section()
     kernel: KernelSettings = _section()
     firewall: FirewallSettings = _section()
     edge: EdgeSettings = _section()
@@ -178,6 +180,10 @@ class Settings:
     @property
     def k3s(self) -> K3sSettings:
         return self.config.k3s
+
+    @property
+    def backups(self) -> BackupsSettings:
+        return self.config.backups
 
     @property
     def sysctl(self) -> tuple[tuple[str, str], ...]:

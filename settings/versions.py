@@ -3,38 +3,68 @@
 To bump one: change it here, run `make plan` to see the diff it makes and `make test`
 (the strict schema test follows the Kubernetes minor of the K3s pin). The settings layer holds
 them because the config's defaults are made of them (`k3sVersion`); components read them here.
+Each pin says where it was verified and why this one (checked 2026-12-01).
 """
 
-# K3s release (https://github.com/k3s-io/k3s/releases); the stable channel's as of 2026-08.
-# The default of `k3sVersion` (Pulumi.yaml is generated from it).
+# K3s release (https://github.com/k3s-io/k3s/releases). The default of `k3sVersion`
+# (Pulumi.yaml is generated from it). Kept at v1.36.4+k3s1: the newest release verifiable on
+# K3s' *stable* channel (k3s-io/k3s PR #14553 "[main] Update stable to v1.36.4+k3s1", merged
+# 2026-08-27; channel.yaml is what https://update.k3s.io/v1-release/channels serves).
+# - v1.36.5+k3s1 exists (third-party pins from 2026-10) but neither a release note
+#   (k3s-io/docs docs/release-notes/v1.36.X.md) nor a stable-channel PR for it could be read.
+# - Not 1.37 yet: v1.37.0/v1.37.1 are on the `latest` channel only, and upgrading 1.36.4 to
+#   1.37.0 fails on the new gateway-api-crd chart (k3s-io/k3s#14677). Move when a stable PR
+#   names a 1.37 release; then see GATEWAY_API below: with the edge on, the stack disables
+#   K3s' gateway-api-crd component (components/cluster.py k3s_config).
 K3S = "v1.36.4+k3s1"
 
 # OpenFaaS Helm chart (https://github.com/openfaas/faas-netes/tree/master/chart/openfaas).
 # Chart keys we write are checked against OPENFAAS_CHART_KEYS in components/openfaas.py.
 OPENFAAS_CHART = "15.0.6"
 
-# NATS server (https://hub.docker.com/_/nats, https://github.com/nats-io/nats-server/releases):
-# the 2.12 line, Alpine variant. The real-server tests use Debian's nats-server (2.9), so keep
-# components/nats.py's config to what both understand.
-NATS_IMAGE = "nats:2.12.15-alpine"
+# NATS server (https://hub.docker.com/_/nats): the 2.14 line, Alpine variant. 2.14.7 is the
+# newest release verified (docker-library/official-images PR #22272 "nats: Update to 2.14.7",
+# merged 2026-09-15); Apache-2.0. The real-server tests use Debian's nats-server (2.9), so
+# components/nats.py's config stays to keys both understand (tests/test_data_servers.py).
+NATS_IMAGE = "nats:2.14.7-alpine"
 
-# OpenFaaS' nats-connector (https://github.com/openfaas/nats-connector/releases).
+# OpenFaaS' nats-connector (https://github.com/openfaas/nats-connector/releases); 0.3.0 (2022)
+# is still its newest tag.
 NATS_CONNECTOR_IMAGE = "ghcr.io/openfaas/nats-connector:0.3.0"
 
 # OpenFaaS' cron-connector, the Community Edition image (MIT; https://github.com/openfaas/cron-connector,
 # tag 0.7.0 = the cron-connector chart 0.6.16's `image`), deployed only when a function has topic cron-function.
 CRON_CONNECTOR_IMAGE = "ghcr.io/openfaas/cron-connector:0.7.0"
 
-# Redis (https://hub.docker.com/_/redis): the 7.4 line, Alpine variant. Note the licence:
-# from 7.4 Redis is RSALv2/SSPLv1, not BSD (7.2 was the last BSD release; Valkey forks it).
-REDIS_IMAGE = "redis:7.4.11-alpine"
+# The key-value server: Valkey (https://valkey.io/download/releases/v9-1-4/, 2026-11-18), the
+# project's own image on Docker Hub (`valkey/valkey`, docker.io). Why Valkey and not Redis 8:
+# Valkey is BSD-3-Clause, the Linux Foundation's fork of Redis 7.2 (the last BSD Redis), a
+# drop-in (same protocol, commands and redis.conf directives, clients unchanged); Redis 7.4+
+# is RSALv2/SSPLv1 and Redis 8 adds only AGPLv3 as an open licence. The image's binaries are
+# `valkey-server` and `valkey-cli` (components/redis.py). Debian bookworm has no Valkey
+# package, so the real-server tests run Debian's redis-server 7.0 with the same redis.conf.
+REDIS_IMAGE = "valkey/valkey:9.1.4-alpine"
 
 # The edge, only with a `domain` (components/edge.py). Traefik's Helm chart
-# (https://github.com/traefik/traefik-helm-chart): 39.0.9 ships Traefik v3.6.15, a Gateway API
-# controller (standard channel). From 39.0 the chart refuses values it does not know, so keep
-# components/edge.py's traefik_values to keys of the new chart's values.yaml when bumping.
-TRAEFIK_CHART = "39.0.9"
+# (https://github.com/traefik/traefik-helm-chart/releases/tag/v42.4.3, 2026-11-24): Traefik
+# v3.7.20, a Gateway API controller (standard channel). The 42 line, not 43.0.0: 43 defaults
+# to Traefik v3.8, which needs the Gateway API v1.7.0 CRDs, and neither K3s 1.36 (traefik-crd,
+# v1.5.1/v1.6.1) nor 1.37 (gateway-api-crd, v1.6.1) ships those. Values schema of 40+ (the
+# chart refuses keys it does not know): `service.spec.type`, `log`/`accessLog`, ...; keys we
+# write are checked against TRAEFIK_CHART_KEYS in components/edge.py.
+TRAEFIK_CHART = "42.4.3"
+TRAEFIK_VERSION = "v3.7.20"  # the chart's appVersion, for the README
 
-# cert-manager's Helm chart (https://cert-manager.io/docs/releases/): 1.21 supports Kubernetes
-# 1.33 to 1.36 (our K3s pin). Gateway API support is on through `config.enableGatewayAPI`.
+# The Gateway API CRDs (https://github.com/kubernetes-sigs/gateway-api/releases). Since chart
+# 40.2.0 Traefik's chart no longer ships them (PR #1850), and K3s 1.36 installs them only with
+# its own Traefik (traefik-crd), which the stack disables: so the stack owns them, at the
+# version Traefik 3.7 documents (the chart's README: "install them yourself before deploying
+# Traefik v3.7", standard-install.yaml v1.5.1), applied from the release asset below.
+GATEWAY_API = "v1.5.1"
+GATEWAY_API_CRDS = f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API}/standard-install.yaml"
+
+# cert-manager's Helm chart (https://cert-manager.io/docs/releases/; cert-manager/website
+# PR #2261, v1.21.2 patch release notes): 1.21 supports Kubernetes 1.33 to 1.36 (our K3s pin;
+# no release lists 1.37 yet, another reason to stay on 1.36). Gateway API support is on
+# through `config.gatewayAPI.enabled` (`config.enableGatewayAPI` is deprecated since 1.21).
 CERT_MANAGER_CHART = "v1.21.2"

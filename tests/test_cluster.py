@@ -15,6 +15,9 @@ def test_server_config_yaml_is_exactly_this(oslo: StackRun) -> None:
     token = config.pop("token")
     assert len(token) == 48 and token.isalnum()
     assert config == {
+        "cluster-init": True,  # embedded etcd with one server too: snapshots exist
+        "etcd-snapshot-retention": 28,
+        "etcd-snapshot-schedule-cron": "0 */6 * * *",
         "disable": ["traefik"],
         "kubelet-arg": ["allowed-unsafe-sysctls=net.core.somaxconn"],
         "node-name": "oslo-1",

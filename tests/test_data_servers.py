@@ -3,7 +3,10 @@
 Each config is rendered by the same functions the components use (tests/servers.py changes
 only what loopback needs: addresses, ports, paths, the password), then handed to Debian's
 nats-server (2.9) and redis-server (7.0). The servers are started on free ports and stopped
-by PID.
+by PID. The stack runs Valkey 9.1 (settings/versions.py); Debian bookworm packages no Valkey,
+so Redis 7.0 stands in for it: Valkey forked Redis 7.2 and keeps its redis.conf directives,
+which makes a config Redis 7.0 accepts one Valkey accepts too (the reverse is not checked:
+keep components/redis.py to 7.0's directives).
 """
 
 from __future__ import annotations
@@ -189,13 +192,13 @@ def run_probe(script: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_probes_authenticate_with_the_mounted_password(redis_running: Server, tmp_path: Path) -> None:
     for accept in (redis.READY, redis.ALIVE):
-        ok = run_probe(redis.probe_script(str(tmp_path / "password"), redis_running.port, accept))
+        ok = run_probe(redis.probe_script(str(tmp_path / "password"), redis_running.port, accept, redis.REDIS_TOOLS))
         assert ok.returncode == 0, ok.stderr
     wrong = tmp_path / "wrong-password"
     wrong.write_text("not-the-password")
-    refused = run_probe(redis.probe_script(str(wrong), redis_running.port, redis.ALIVE))
+    refused = run_probe(redis.probe_script(str(wrong), redis_running.port, redis.ALIVE, redis.REDIS_TOOLS))
     assert refused.returncode == 1 and ("WRONGPASS" in refused.stderr or "NOAUTH" in refused.stderr)
-    down = run_probe(redis.probe_script(str(tmp_path / "password"), free_port(), redis.READY))
+    down = run_probe(redis.probe_script(str(tmp_path / "password"), free_port(), redis.READY, redis.REDIS_TOOLS))
     assert down.returncode == 1
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from components import edge, policies
+from settings import versions
 from tests.conftest import stack
 from tests.test_policies import EXTERNAL, Pod, allowed, network_policies
 from tools.harness import ProgramError, StackRun, masked, run_stack, unwrap
@@ -67,10 +68,15 @@ def test_with_a_domain_everything_points_at_https(tls: StackRun) -> None:
 
 def test_charts_are_pinned_and_installed_in_order(tls: StackRun) -> None:
     traefik, cert_manager = tls.get("edge-traefik").inputs, tls.get("edge-cert-manager").inputs
-    assert (traefik["chart"], traefik["version"], traefik["namespace"]) == ("traefik", "39.0.9", "edge")
+    assert (traefik["chart"], traefik["version"], traefik["namespace"]) == ("traefik", "42.4.3", "edge")
     assert (cert_manager["chart"], cert_manager["version"], cert_manager["namespace"]) == ("cert-manager", "v1.21.2", "cert-manager")
     assert traefik["atomic"] is True and cert_manager["atomic"] is True
-    # Traefik brings the Gateway API CRDs that cert-manager's Gateway support needs at start.
+    # The stack brings the Gateway API CRDs (Traefik's chart no longer does), before Traefik,
+    # and so before cert-manager, whose Gateway support needs them at start.
+    crds = tls.get("edge-gateway-api-crds")
+    assert crds.type == "kubernetes:yaml/v2:ConfigFile"
+    assert crds.inputs["file"] == f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{versions.GATEWAY_API}/standard-install.yaml"
+    assert "edge-gateway-api-crds" in tls.get("edge-traefik").options["dependsOn"]
     assert "edge-traefik" in tls.get("edge-cert-manager").options["dependsOn"]
     for role in objects(tls):
         needs = tls.get(f"edge-{role}").options["dependsOn"]
@@ -78,7 +84,22 @@ def test_charts_are_pinned_and_installed_in_order(tls: StackRun) -> None:
     values = unwrap(traefik["values"])
     assert values["providers"]["kubernetesGateway"] == {"enabled": True}
     assert values["gateway"] == {"enabled": False} and values["gatewayClass"]["name"] == edge.GATEWAY_CLASS
-    assert unwrap(cert_manager["values"])["config"]["enableGatewayAPI"] is True
+    assert values["service"] == {"spec": {"type": "LoadBalancer"}}  # the 40+ Service syntax
+    config = unwrap(cert_manager["values"])["config"]
+    assert config["gatewayAPI"] == {"enabled": True} and "enableGatewayAPI" not in config  # the deprecated key
+
+
+def leaf_paths(value: Any, prefix: str = "") -> set[str]:
+    if isinstance(value, dict) and value:
+        return {p for k, v in value.items() for p in leaf_paths(v, f"{prefix}{k}.")}
+    return {prefix.rstrip(".")}
+
+
+def test_traefik_values_use_only_keys_of_the_pinned_chart() -> None:
+    assert leaf_paths(edge.traefik_values()) == edge.TRAEFIK_CHART_KEYS
+    # Keys the 40+ chart removed or renamed (its values.schema.json refuses them).
+    for gone in ("service.type", "logs.general", "providers.kubernetesIngressNginx.enabled"):
+        assert gone not in edge.TRAEFIK_CHART_KEYS
 
 
 def test_the_certificate_comes_from_the_chosen_issuer(tls: StackRun) -> None:

@@ -89,7 +89,7 @@ def test_statefulset_runs_the_pinned_image_non_root_with_jetstream_on_local_path
     assert template["securityContext"]["runAsNonRoot"] is True and template["securityContext"]["runAsUser"] >= 10000
     assert template["automountServiceAccountToken"] is False
     (ctr,) = template["containers"]
-    assert ctr["image"] == versions.NATS_IMAGE and ctr["image"].startswith("nats:2.12.")
+    assert ctr["image"] == versions.NATS_IMAGE and ctr["image"].startswith("nats:2.14.")
     assert ctr["command"] == ["nats-server", "--config", "/etc/nats/nats-server.conf"]
     assert ctr["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
     assert ctr["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}}

@@ -110,7 +110,7 @@ def test_the_password_is_random_secret_and_reaches_redis_only_through_a_secret(o
     plain = json.dumps([masked(r.inputs) for r in oslo.resources]) + json.dumps(masked(oslo.outputs))
     assert pw not in plain
     ctr = redis_container(oslo)
-    assert ctr["command"] == ["redis-server", "/etc/redis/redis.conf"] and "env" not in ctr
+    assert ctr["command"] == ["valkey-server", "/etc/redis/redis.conf"] and "env" not in ctr
 
 
 def test_functions_get_the_password_as_a_faas_netes_secret(oslo: StackRun) -> None:
@@ -145,7 +145,7 @@ def test_statefulset_runs_the_pinned_image_non_root_on_local_path(oslo: StackRun
         {"name": "auth", "secret": {"secretName": "redis-auth", "defaultMode": 0o440}},
     ]
     ctr = redis_container(oslo)
-    assert ctr["image"] == versions.REDIS_IMAGE and ctr["image"].startswith("redis:7.4.")
+    assert ctr["image"] == versions.REDIS_IMAGE and ctr["image"].startswith("valkey/valkey:9.1.")  # BSD-3 Valkey, not RSAL/SSPL Redis
     assert ctr["resources"] == {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
     assert ctr["securityContext"]["readOnlyRootFilesystem"] is True
     assert {m["mountPath"]: m["name"] for m in ctr["volumeMounts"]} == {"/etc/redis": "config", "/etc/redis-auth": "auth", "/data": "data"}
@@ -156,7 +156,7 @@ def test_probes_authenticate_with_the_mounted_password(oslo: StackRun) -> None:
     for probe, accept in (("readinessProbe", redis.READY), ("livenessProbe", redis.ALIVE)):
         command = ctr[probe]["exec"]["command"]
         assert command == ["sh", "-c", redis.probe_script("/etc/redis-auth/password", 6379, accept)]
-        assert 'REDISCLI_AUTH="$(cat /etc/redis-auth/password)"' in command[2]
+        assert 'VALKEYCLI_AUTH="$(cat /etc/redis-auth/password)" valkey-cli -h 127.0.0.1' in command[2]
     assert "LOADING*" in ctr["livenessProbe"]["exec"]["command"][2] and "LOADING" not in ctr["readinessProbe"]["exec"]["command"][2]
 
 
