@@ -233,8 +233,7 @@ def problems_with(fn: Function, pro: bool) -> list[tuple[str, str]]:
     if not fn.image or not isinstance(fn.image, str):
         found.append(("image", "required: the function's container image, e.g. ghcr.io/you/fn:1.0.0"))
     elif problem := image_reference_problem(fn.image):
-        hint = "; it starts with '/': is a variable such as ${REGISTRY} unset?" if fn.image.startswith("/") else ""
-        found.append(("image", f"{problem}, got {short(fn.image)}{hint}"))
+        found.append(("image", f"{problem}, got {short(fn.image)}"))
     found += _resource_problems(fn)
     found += _metadata_problems(fn)
     found += probes(fn)[1]

@@ -326,7 +326,7 @@ def _digest_problem(digest: str) -> str | None:
 def _why_not_a_reference(s: str) -> str:
     """A more useful sentence than "invalid reference format" for the usual mistakes."""
     if s.startswith("/"):
-        return "it starts with '/', as if the registry part were an unset variable"
+        return "it starts with '/', as if the registry part were an unset variable (${REGISTRY}?)"
     if any(c.isspace() for c in s):
         return "it contains whitespace"
     if "<" in s or ">" in s or "${" in s or "{{" in s:

@@ -183,7 +183,7 @@ LONG = "f" * 46  # 46 + len("-projected-secrets") = 64
         (Function(name="fn", image="<MY_IMAGE>"), "image", "expected a container image reference"),
         (Function(name="fn", image="ghcr.io/Acme/fn:1"), "image", "got 'ghcr.io/Acme/fn:1'"),
         (Function(name="fn", image="ghcr.io/acme/fn :1"), "image", "expected a container image reference"),
-        (Function(name="fn", image="/fn:1.0"), "image", "it starts with '/': is a variable such as ${REGISTRY} unset?"),
+        (Function(name="fn", image="/fn:1.0"), "image", "as if the registry part were an unset variable (${REGISTRY}?), got '/fn:1.0'"),
         (Function(name="1fn", image="a:1"), "name", "the function's Service is named like it: a Service name: expected a DNS-1035 label"),
         (Function(name=LONG, image="a:1", secrets=("api-key",)), "name", f"'{LONG}-projected-secrets' would be longer than a Kubernetes volume name may be (63): a function with secrets may have at most 45 characters"),
         (Function(name="fn", image="a:1", labels={"team": "media ops"}), "labels.team", "expected a label value: at most 63 characters"),
