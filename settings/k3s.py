@@ -35,6 +35,10 @@ MANAGED_FLAGS: dict[str, str] = {
     "snapshotter": "use k3sSnapshotter",
     "write-kubeconfig-mode": "always 0600",
     "secrets-encryption": "always on",
+    "system-default-registry": "use systemDefaultRegistry",
+    "disable-default-registry-endpoint": "use registryMirrorsOnly",
+    "embedded-registry": "use embeddedRegistry",
+    "private-registry": "the stack writes /etc/rancher/k3s/registries.yaml (registryMirrors)",
 }
 # The kubelet image settings go into a KubeletConfiguration drop-in, which the kubelet reads
 # from K3s' drop-in directory (K3s passes `--config-dir` itself). Why a file and not
