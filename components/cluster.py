@@ -90,10 +90,8 @@ def _mirror_args(spec: NodeSpec, settings: Settings) -> dict[str, Any]:
     mirrors, version = settings.config.mirrors, settings.k3s.version
     stdin = registries.registries_stdin(mirrors)
     folder = registries.assets_dir(spec, version)
-    uploads = tuple(
-        (str(Path(mirrors.k3s_airgap_dir).expanduser() / file), f"{folder}/{file}")
-        for file in registries.airgap_files(mirrors)
-    )
+    local = Path(mirrors.k3s_airgap_dir or ".").expanduser()
+    uploads = tuple((str(local / file), f"{folder}/{file}") for file in registries.airgap_files(mirrors))
     return {
         "registries": pulumi.Output.secret(stdin) if stdin is not None and mirrors.registry_auth else stdin,
         "install_source": registries.install_source(spec, mirrors, version),

@@ -17,11 +17,10 @@ step, and its delete removes the files and restarts K3s once.
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import yaml
-
-from pathlib import Path
 
 from settings.mirrors import INSTALLER, MirrorsSettings, airgap_assets
 from settings.nodes import NodeSpec

@@ -36,7 +36,8 @@ check_args() {
     die "VERSION must look like v1.36.4+k3s1, got '$1'"
   [[ $2 == server || $2 == agent ]] || die "ROLE must be 'server' or 'agent', got '$2'"
   if [[ $# -eq 3 ]]; then
-    [[ $3 =~ ^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~%/+-]*)?$ || $3 =~ ^dir:[A-Za-z0-9._/+-]+$ ]] ||
+    local url='^https?://[][A-Za-z0-9.:-]+(/[A-Za-z0-9._~%/+-]*)?$' dir='^dir:[A-Za-z0-9._/+-]+$'
+    [[ $3 =~ $url || $3 =~ $dir ]] ||
       die "SOURCE must be an http(s) base URL or dir:PATH, got '$3'"
     [[ $3 != *..* ]] || die "SOURCE must not contain '..', got '$3'"
   fi
