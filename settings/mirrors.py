@@ -68,10 +68,10 @@ class MirrorsSettings(Section):
         kind="object",
     )
     registry_ca: dict[RegistryHost, str] = key(
-        "registryCa", {}, "map of mirror host to the PEM CA certificate that signed its TLS certificate", kind="object"
+        "registryCa", {}, "map of mirror host to the PEM CA certificate that signed its TLS certificate (written to /etc/rancher/k3s/registry-ca/<host>.pem)", kind="object"
     )
     mirrors_only: Bool = key(
-        "registryMirrorsOnly", False, "Never fall back to the upstream registry when a mirror fails (K3s --disable-default-endpoint)"
+        "registryMirrorsOnly", False, "Never fall back to the upstream registry when a mirror fails (K3s --disable-default-registry-endpoint); needs registryMirrors"
     )
     system_default_registry: RegistryHost | None = key(
         "systemDefaultRegistry", None, "Registry K3s pulls its own images from (K3s --system-default-registry), e.g. registry.example.no"
@@ -83,10 +83,10 @@ class MirrorsSettings(Section):
         kind="object",
     )
     k3s_mirror: Url | None = key(
-        "k3sMirror", None, "Base URL serving the K3s release assets (install.sh, k3s, k3s-airgap-images-<arch>.tar.zst, sha256sum-<arch>.txt)"
+        "k3sMirror", None, "Base URL serving the K3s release assets as <base>/<version, + as %2B>/<asset> (install.sh, k3s or k3s-arm64, k3s-airgap-images-<arch>.tar.zst, sha256sum-<arch>.txt); checked against the sums"
     )
     k3s_airgap_dir: str | None = key(
-        "k3sAirgapDir", None, "Folder on the operator's machine with the K3s release assets, uploaded to every node (air gap)"
+        "k3sAirgapDir", None, "Folder on the operator's machine with the K3s release assets (install.sh, k3s or k3s-arm64, sha256sum-<arch>.txt, k3s-airgap-images-<arch>.tar.zst), uploaded to every node and checked against the sums (air gap)"
     )
     embedded_registry: Bool = key(
         "embeddedRegistry", False, "K3s' embedded registry mirror (Spegel): nodes pull images from each other (port 5001 between nodes)"
