@@ -213,3 +213,16 @@ def test_bad_source_refused(sb: Sandbox, source: str) -> None:
     result = run(sb, "k3s-install.sh", VERSION, "server", source)
     assert result.returncode != 0 and "SOURCE" in result.stderr, result
     assert sb.calls() == []
+
+
+@pytest.mark.parametrize(("script", "args", "named"), [
+    ("registries-apply.sh", ("master",), "ROLE"),
+    ("registries-apply.sh", (), "usage"),
+    ("registries-remove.sh", ("master",), "ROLE"),
+    ("registries-remove.sh", (), "usage"),
+])
+def test_registries_bad_arguments(sb: Sandbox, script: str, args: tuple[str, ...], named: str) -> None:
+    result = run(sb, script, *args, stdin=stdin({"registries.yaml": YAML_2}))
+    assert result.returncode != 0 and result.stderr.startswith(f"sovereign-faas: {script}: ") and named in result.stderr, result
+    assert sb.calls() == []
+    assert sb.read(REGISTRIES) is None
