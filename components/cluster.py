@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -18,7 +19,7 @@ import pulumi_random as random
 import yaml
 from pulumi_command import remote
 
-from components import firewall
+from components import firewall, registries
 from components.node import Node, NodeArgs, connection
 from components.remote import render_command
 from settings.k3s import GATEWAY_API_CRD_SINCE
@@ -61,6 +62,7 @@ def k3s_config(spec: NodeSpec, settings: Settings, token: str) -> dict[str, Any]
         config["node-ip"] = spec.private_address
     if spec.name != first.name:
         config["server"] = api_url(first.address)
+    config.update(registries.k3s_flags(spec, settings.config.mirrors))
     if spec.role == "agent":
         config.update({k: v for k, v in extra.items() if k in AGENT_FLAGS})
         return config
@@ -88,6 +90,21 @@ def kubelet_config(settings: Settings) -> str:
     """The kubelet drop-in (KubeletConfiguration YAML), the same on every node."""
     header = "# Written by sovereign-faas (Pulumi, kubelet-config.sh). Local changes are overwritten.\n"
     return header + yaml.safe_dump(settings.k3s.kubelet_config(), sort_keys=False, default_flow_style=False)
+
+
+def _mirror_args(spec: NodeSpec, settings: Settings) -> dict[str, Any]:
+    """NodeArgs for the mirrors (components/registries.py): the registries step's stdin (a
+    secret when it carries credentials), the install source, the air-gap uploads."""
+    mirrors, version = settings.config.mirrors, settings.k3s.version
+    stdin = registries.registries_stdin(mirrors)
+    folder = registries.assets_dir(spec, version)
+    local = Path(mirrors.k3s_airgap_dir or ".").expanduser()
+    uploads = tuple((str(local / file), f"{folder}/{file}") for file in registries.airgap_files(mirrors))
+    return {
+        "registries": pulumi.Output.secret(stdin) if stdin is not None and mirrors.registry_auth else stdin,
+        "install_source": registries.install_source(spec, mirrors, version),
+        "uploads": uploads,
+    }
 
 
 def render_k3s_config(spec: NodeSpec, settings: Settings, token: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -172,6 +189,7 @@ class Cluster(pulumi.ComponentResource):
                     io_scheduler=settings.config.kernel.io_scheduler,
                     kubelet_config=kubelet_config(settings),
                     kubelet_dropin=settings.k3s.kubelet_dropin,
+                    **_mirror_args(spec, settings),
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )

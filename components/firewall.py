@@ -32,6 +32,8 @@ KUBELET_PORT = 10250
 ETCD_PORTS = (2379, 2380)  # embedded etcd, HA only
 FLANNEL_VXLAN = 8472
 FLANNEL_WIREGUARD = (51820, 51821)  # v4, v6
+# embeddedRegistry: Spegel's peer-to-peer port; its registry is served on 6443, open anyway.
+EMBEDDED_REGISTRY = 5001
 
 
 def ruleset(node: NodeSpec, settings: Settings) -> str:
@@ -42,6 +44,10 @@ def ruleset(node: NodeSpec, settings: Settings) -> str:
     cluster = _split(settings.k3s.networks)
     admin = _split(fw.admin_cidrs)
     peer_tcp = [API_PORT, KUBELET_PORT, *(ETCD_PORTS if len(settings.servers) > 1 else ())]
+    peer_note = ""
+    if settings.config.mirrors.embedded_registry:
+        peer_tcp.append(EMBEDDED_REGISTRY)
+        peer_note = ", embedded registry"
     wireguard = settings.k3s.flannel_backend.startswith("wireguard")
     peer_udp = list(FLANNEL_WIREGUARD) if wireguard else [FLANNEL_VXLAN]
 
@@ -68,7 +74,7 @@ def ruleset(node: NodeSpec, settings: Settings) -> str:
         if cluster[family]:
             rules.append(f"iifname {_set(POD_INTERFACES, quote=True)} {ip} saddr @cluster_{family} accept  # pods to the node")
         if peers[family]:
-            rules.append(f"{ip} saddr @nodes_{family} tcp dport {_set(peer_tcp)} accept  # API, kubelet, etcd")
+            rules.append(f"{ip} saddr @nodes_{family} tcp dport {_set(peer_tcp)} accept  # API, kubelet, etcd{peer_note}")
             rules.append(f"{ip} saddr @nodes_{family} udp dport {_set(peer_udp)} accept  # flannel")
     ports = sorted(set(settings.public_ports))
     if ports:

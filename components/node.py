@@ -1,6 +1,9 @@
 """A VPS turned into a tuned K3s node, one idempotent remote step after another.
 
-    sysctl -> host-tuning -> firewall -> kubelet-config -> k3s-config -> k3s-install -> ready
+    sysctl -> host-tuning -> firewall -> kubelet-config -> registries -> k3s-config -> k3s-install -> ready
+
+(registries only with image mirrors or the embedded registry; with `k3sAirgapDir`, the K3s
+release assets are uploaded by `remote.CopyToRemote` before the install.)
 
 Each step is a `remote.Command` running a script from `components/scripts/` over SSH (see
 `components/remote.py` for how). The scripts compare before they change anything, so a
@@ -59,6 +62,9 @@ class NodeArgs:
     checker: NodeSpec  # a server that can answer "is this node Ready?" (agents have no API)
     join_after: tuple[pulumi.Resource, ...] = ()  # e.g. the first server's readiness
     firewall: str | None = None  # the nftables ruleset (components/firewall.py); None: off
+    registries: pulumi.Input[str] | None = None  # registries-apply.sh's stdin; None: no step
+    install_source: tuple[str, ...] = ()  # k3s-install.sh's SOURCE (components/registries.py)
+    uploads: tuple[tuple[str, str], ...] = ()  # (local file, remote path): air-gap assets
 
 
 class Node(pulumi.ComponentResource):
@@ -69,6 +75,8 @@ class Node(pulumi.ComponentResource):
     host_tuning: remote.Command
     firewall: remote.Command | None
     kubelet: remote.Command
+    registries: remote.Command | None
+    uploads: list[remote.CopyToRemote]
     config: remote.Command
     install: remote.Command
     ready: remote.Command
@@ -124,6 +132,18 @@ class Node(pulumi.ComponentResource):
             triggers=on_host,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.firewall or self.host_tuning], delete_before_replace=True),
         )
+        # The image mirrors (components/registries.py); a change restarts K3s once, if installed.
+        self.registries = None
+        if args.registries is not None:
+            self.registries = remote.Command(
+                f"{name}-registries",
+                connection=conn,
+                create=render_command("registries-apply.sh", (spec.role,), sudo=spec.sudo),
+                delete=render_command("registries-remove.sh", (spec.role,), sudo=spec.sudo),
+                stdin=args.registries,
+                triggers=on_host,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.kubelet], delete_before_replace=True),
+            )
         self.config = remote.Command(
             f"{name}-k3s-config",
             connection=conn,
@@ -131,19 +151,31 @@ class Node(pulumi.ComponentResource):
             delete=render_command("k3s-config-remove.sh", (), sudo=spec.sudo),
             stdin=args.k3s_config,
             triggers=on_host,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.kubelet]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.registries or self.kubelet]),
         )
+        # Air gap: the release assets from the operator's machine, verified by k3s-install.sh.
+        self.uploads = [
+            remote.CopyToRemote(
+                f"{name}-k3s-asset-{local.rsplit('/', 1)[-1]}",
+                connection=conn,
+                source=pulumi.FileAsset(local),
+                remote_path=remote_path,
+                triggers=on_host,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.config]),
+            )
+            for local, remote_path in args.uploads
+        ]
         self.install = remote.Command(
             f"{name}-k3s-install",
             connection=conn,
-            create=render_command("k3s-install.sh", (args.k3s_version, spec.role), sudo=spec.sudo),
+            create=render_command("k3s-install.sh", (args.k3s_version, spec.role, *args.install_source), sudo=spec.sudo),
             delete=render_command("k3s-uninstall.sh", (), sudo=spec.sudo),
             # A role change means uninstall, then install: the old delete must run first, or
             # it would remove the K3s that the new create just installed on the same host.
             triggers=[spec.host, spec.role],
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[self.config, *args.join_after],
+                depends_on=[self.config, *self.uploads, *args.join_after],
                 delete_before_replace=True,
             ),
         )
@@ -153,7 +185,7 @@ class Node(pulumi.ComponentResource):
             connection=connection(checker, args.private_key),
             create=render_command("k3s-ready.sh", (spec.name, str(args.ready_timeout)), sudo=checker.sudo),
             # Check again after anything that restarts K3s on this node.
-            triggers=[spec.host, spec.role, args.k3s_version, args.kubelet_config],
+            triggers=[spec.host, spec.role, args.k3s_version, args.kubelet_config, *([args.registries] if args.registries is not None else [])],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.install]),
         )
         self.register_outputs({"ready": self.ready.stdout})

@@ -46,6 +46,10 @@ MANAGED_FLAGS: dict[str, str] = {
     "etcd-s3-folder": "use etcdS3Folder",
     "etcd-s3-access-key": "use etcdS3Credentials.accessKey, a secret",
     "etcd-s3-secret-key": "use etcdS3Credentials.secretKey, a secret",
+    "system-default-registry": "use systemDefaultRegistry",
+    "disable-default-registry-endpoint": "use registryMirrorsOnly",
+    "embedded-registry": "use embeddedRegistry",
+    "private-registry": "the stack writes /etc/rancher/k3s/registries.yaml (registryMirrors)",
 }
 # From K3s 1.37 the Gateway API CRDs are a packaged component of their own (gateway-api-crd,
 # Gateway API v1.6.1, not turned off by disabling traefik). With the edge on, the stack owns

@@ -4,13 +4,49 @@ K3s itself. What each setting does on the nodes: README "Where your bits and dat
 
 from __future__ import annotations
 
-from pydantic import ValidationInfo, field_validator
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from settings.base import Section, key, require_secret, secret_key
+from settings.errors import expected, refused, rules
 from settings.types import Bool, RegistryHost, Url
 
 # The charts the stack installs, by the name `chartRepositories` keys them with.
 CHARTS = ("openfaas", "traefik", "cert-manager")
+
+# K3s release assets per architecture (`uname -m` on the node picks one): the binary, the
+# release's sums file, the images tarball (the first of these names that the folder holds).
+ARCHES = {"amd64": "k3s", "arm64": "k3s-arm64"}
+IMAGE_SUFFIXES = (".tar.zst", ".tar.gz", ".tar")
+INSTALLER = "install.sh"
+_PEM = re.compile(r"\s*(-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)+")
+
+
+def airgap_assets(folder: Path) -> dict[str, tuple[str, ...]]:
+    """The files of `folder` to upload, by architecture: binary, sums file, images tarball
+    (install.sh goes with every architecture). Names only; contents are never read here."""
+    found: dict[str, tuple[str, ...]] = {}
+    for arch, binary in ARCHES.items():
+        images = next((f"k3s-airgap-images-{arch}{s}" for s in IMAGE_SUFFIXES if (folder / f"k3s-airgap-images-{arch}{s}").is_file()), None)
+        sums = f"sha256sum-{arch}.txt"
+        if (folder / binary).is_file() and (folder / sums).is_file() and images:
+            found[arch] = (binary, sums, images)
+    return found
+
+
+def _airgap_problem(text: str) -> str | None:
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        return f"no folder {text!r} on this machine"
+    wanted = ", ".join(f"{b} + sha256sum-{a}.txt + k3s-airgap-images-{a}.tar.zst" for a, b in ARCHES.items())
+    if not (folder / INSTALLER).is_file():
+        return f"{text!r} has no {INSTALLER} (the installer of the pinned release, from raw.githubusercontent.com/k3s-io/k3s/<version>/install.sh)"
+    if not airgap_assets(folder):
+        return f"{text!r} holds no complete set of K3s release assets; expected, for at least one architecture: {wanted}"
+    return None
 
 
 class RegistryCredentials(Section):
@@ -32,10 +68,10 @@ class MirrorsSettings(Section):
         kind="object",
     )
     registry_ca: dict[RegistryHost, str] = key(
-        "registryCa", {}, "map of mirror host to the PEM CA certificate that signed its TLS certificate", kind="object"
+        "registryCa", {}, "map of mirror host to the PEM CA certificate that signed its TLS certificate (written to /etc/rancher/k3s/registry-ca/<host>.pem)", kind="object"
     )
     mirrors_only: Bool = key(
-        "registryMirrorsOnly", False, "Never fall back to the upstream registry when a mirror fails (K3s --disable-default-endpoint)"
+        "registryMirrorsOnly", False, "Never fall back to the upstream registry when a mirror fails (K3s --disable-default-registry-endpoint); needs registryMirrors"
     )
     system_default_registry: RegistryHost | None = key(
         "systemDefaultRegistry", None, "Registry K3s pulls its own images from (K3s --system-default-registry), e.g. registry.example.no"
@@ -47,14 +83,61 @@ class MirrorsSettings(Section):
         kind="object",
     )
     k3s_mirror: Url | None = key(
-        "k3sMirror", None, "Base URL serving the K3s release assets (install.sh, k3s, k3s-airgap-images-<arch>.tar.zst, sha256sum-<arch>.txt)"
+        "k3sMirror", None, "Base URL serving the K3s release assets as <base>/<version, + as %2B>/<asset> (install.sh, k3s or k3s-arm64, k3s-airgap-images-<arch>.tar.zst, sha256sum-<arch>.txt); checked against the sums"
     )
     k3s_airgap_dir: str | None = key(
-        "k3sAirgapDir", None, "Folder on the operator's machine with the K3s release assets, uploaded to every node (air gap)"
+        "k3sAirgapDir", None, "Folder on the operator's machine with the K3s release assets (install.sh, k3s or k3s-arm64, sha256sum-<arch>.txt, k3s-airgap-images-<arch>.tar.zst), uploaded to every node and checked against the sums (air gap)"
     )
     embedded_registry: Bool = key(
         "embeddedRegistry", False, "K3s' embedded registry mirror (Spegel): nodes pull images from each other (port 5001 between nodes)"
     )
+
+    @field_validator("registry_ca", mode="after")
+    @classmethod
+    def _pem(cls, value: dict[str, str]) -> dict[str, str]:
+        for host, pem in value.items():
+            if not _PEM.fullmatch(pem):
+                raise refused(f"the CA for {host!r} is not a PEM certificate ('-----BEGIN CERTIFICATE-----' ... '-----END CERTIFICATE-----')")
+        return {host: pem.strip() + "\n" for host, pem in value.items()}
+
+    @field_validator("k3s_airgap_dir", mode="after")
+    @classmethod
+    def _airgap(cls, value: str | None) -> str | None:
+        problem = _airgap_problem(value) if value else None
+        if problem:
+            raise expected(f"expected a folder with the K3s release assets: {problem}")
+        return value
+
+    @property
+    def endpoint_hosts(self) -> frozenset[str]:
+        """The hosts of every mirror endpoint (`registry.example.no:5000`), and the system
+        default registry: the hosts credentials and CAs may be given for."""
+        hosts = {urlsplit(url).netloc.lower() for urls in self.registry_mirrors.values() for url in urls}
+        return frozenset(hosts | ({self.system_default_registry} if self.system_default_registry else set()))
+
+    @model_validator(mode="after")
+    def _rules(self) -> MirrorsSettings:
+        hosts = self.endpoint_hosts
+        known = ", ".join(sorted(hosts)) or "none: set registryMirrors first"
+        rules([
+            ("k3sAirgapDir", "k3sMirror and k3sAirgapDir are exclusive: K3s comes from the mirror or from this machine, not both")
+            if self.k3s_mirror and self.k3s_airgap_dir
+            else None,
+            *(
+                (f"registryAuth.{host}", f"{host!r} is not the host of a registryMirrors endpoint or systemDefaultRegistry (known: {known})")
+                for host in self.registry_auth
+                if host not in hosts
+            ),
+            *(
+                (f"registryCa.{host}", f"{host!r} is not the host of a registryMirrors endpoint or systemDefaultRegistry (known: {known})")
+                for host in self.registry_ca
+                if host not in hosts
+            ),
+            ("registryMirrorsOnly", "needs registryMirrors: without a mirror there would be nowhere left to pull from")
+            if self.mirrors_only and not self.registry_mirrors
+            else None,
+        ])
+        return self
 
     @field_validator("registry_auth", mode="after")
     @classmethod

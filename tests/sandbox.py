@@ -17,6 +17,7 @@ writes /usr/local/bin/k3s (a stand-in that answers `--version` and the readiness
 State files a test may set (`Sandbox.set_state`):
     fail-restart            `systemctl restart|start` fails while it exists
     curl-fail               `curl` fails like a 404 (exit 22)
+    urls/<url, / as %2F>    a file `curl` serves at that URL (`Sandbox.serve`): a mirror
     installer-fail          the fake installer fails after logging `install ...`
     readyz                  body of `k3s kubectl get --raw=/readyz` (absent: connection refused)
     readyz-refusals         refuse the first N readyz calls, then answer from `readyz`
@@ -40,7 +41,8 @@ its old value (the kernel refuses such a write with EINVAL). Within one run only
 to a file is seen; log lines of one run are in path order, not in the order written.
 
 Log lines: `sysctl <args>`, `systemctl <args>`, `udevadm <args>`, `curl <args>`,
-`install <version> <exec>`, `uninstall <service>`, `k3s <args>`, `sysfs <path> <value>`.
+`install <version> <exec>` (`... skip-download` with INSTALL_K3S_SKIP_DOWNLOAD=true, which
+needs /usr/local/bin/k3s in place, like the real installer), `uninstall <service>`, `k3s <args>`, `sysfs <path> <value>`.
 """
 
 from __future__ import annotations
@@ -245,6 +247,14 @@ while i < len(args):
 if len(urls) != 1:
     fail(f"curl stand-in: expected one URL, got {urls}", 2)
 url = urls[0]
+served = STATE / "urls" / url.replace("/", "%2F")
+if served.is_file() and not (STATE / "curl-fail").exists():
+    data = served.read_bytes()
+    if output:
+        Path(output).write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+    sys.exit(0)
 host = re.match(r"https?://([^/]+)", url)
 if host is None or host.group(1) != "raw.githubusercontent.com":
     fail(f"curl: (6) Could not resolve host: {host.group(1) if host else url}", 6)
@@ -310,6 +320,11 @@ case "${INSTALL_K3S_EXEC:-}" in
   agent) name=k3s-agent ;;
   *) fatal "unexpected INSTALL_K3S_EXEC '${INSTALL_K3S_EXEC:-}'" ;;
 esac
+if [ "${INSTALL_K3S_SKIP_DOWNLOAD:-}" = true ]; then
+  printf '%s\n' "install $INSTALL_K3S_VERSION $INSTALL_K3S_EXEC skip-download" >>@LOG@
+  [ -x /usr/local/bin/k3s ] || fatal "Executable k3s binary not found at /usr/local/bin/k3s"
+  mkdir -p /etc/systemd/system
+else
 printf '%s\n' "install $INSTALL_K3S_VERSION $INSTALL_K3S_EXEC" >>@LOG@
 [ ! -e @STATE@/installer-fail ] || fatal "download of k3s $INSTALL_K3S_VERSION failed (sandbox)"
 echo "[INFO]  Using $INSTALL_K3S_VERSION as release"
@@ -317,6 +332,7 @@ mkdir -p /usr/local/bin /etc/systemd/system
 { printf '#!%s -IS\nVERSION = "%s"\n' @PYTHON@ "$INSTALL_K3S_VERSION"; cat @K3S_BODY@; } \
   >/usr/local/bin/k3s
 chmod 0755 /usr/local/bin/k3s
+fi
 sed "s/__NAME__/$name/g" @UNINSTALL@ >"/usr/local/bin/$name-uninstall.sh"
 chmod 0755 "/usr/local/bin/$name-uninstall.sh"
 printf '[Unit]\nDescription=Lightweight Kubernetes\n\n[Service]\nExecStart=/usr/local/bin/k3s %s\n' \
@@ -528,6 +544,21 @@ class Sandbox:
         path = self.state / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+
+    def serve(self, url: str, data: str | bytes) -> None:
+        """Make the curl stand-in answer `url` with `data` (a mirror's file)."""
+        path = self.state / "urls" / url.replace("/", "%2F")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+    def k3s_binary(self, version: str) -> bytes:
+        """A stand-in K3s binary reporting `version`, as a release asset would carry it."""
+        body = (self.fixtures / "k3s.py").read_bytes()
+        return f'#!{sys.executable} -IS\nVERSION = "{version}"\n'.encode() + body
+
+    def installer(self) -> bytes:
+        """The fake installer's text (what a mirror's install.sh holds in the tests)."""
+        return (self.fixtures / "install.sh").read_bytes()
 
     def clear_state(self, name: str) -> None:
         (self.state / name).unlink(missing_ok=True)
