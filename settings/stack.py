@@ -31,6 +31,7 @@ from settings.mirrors import MirrorsSettings
 from settings.nodes import NodeSpec, NodesSettings
 from settings.openfaas import OpenFaaSSettings
 from settings.types import is_ip
+from settings.upgrades import UpgradeSettings
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
@@ -56,6 +57,7 @@ class StackConfig(BaseModel):
     redis: RedisSettings = _section()
     functions: FunctionsSettings = _section()
     mirrors: MirrorsSettings = _section()
+    upgrades: UpgradeSettings = _section()
 
     @model_validator(mode="before")
     @classmethod
@@ -178,6 +180,10 @@ class Settings:
     @property
     def k3s(self) -> K3sSettings:
         return self.config.k3s
+
+    @property
+    def upgrades(self) -> UpgradeSettings:
+        return self.config.upgrades
 
     @property
     def sysctl(self) -> tuple[tuple[str, str], ...]:
