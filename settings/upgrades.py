@@ -60,11 +60,10 @@ def first_server_problem(previous: str, first: str, names: tuple[str, ...]) -> s
     what = "moved from the front of nodes" if previous in names else "removed from nodes"
     return (
         f"the first server {previous!r} (the bootstrap server) was {what}: every node joins through it "
-        f"and the Kubernetes provider is tied to it, so it cannot be removed or replaced by {first!r}. "
-        f"Put {previous!r} back first in nodes. To retire its machine, keep the name: give {previous!r} "
-        "its new host (the steps are replaced there; with several servers it rejoins the etcd cluster, "
-        "with one, restore its snapshot: README 'Removing a node'); or build a new stack and move the "
-        "workloads, then destroy this one"
+        f"and the Kubernetes provider is tied to it, so {first!r} cannot take its place. Put {previous!r} "
+        "back first in nodes. This stack cannot retire its bootstrap server: to replace its machine, "
+        "restore it under the same name from an etcd snapshot (README 'Removing a node'); to leave it, "
+        "build a new stack, move the workloads and data to it, then destroy this one"
     )
 
 

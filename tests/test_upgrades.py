@@ -108,6 +108,13 @@ def test_make_plan_writes_the_day_two_order(tmp_path) -> None:
     assert (tmp_path / "b" / "node" / "bergen-2" / "bergen-2-evict.delete.sh").exists()
 
 
+def test_make_plan_can_be_given_the_previous_deployment(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert plan.main(["--stack", "oslo", "--out", str(tmp_path / "o"), "--previous", "k3sVersion=v1.34.1+k3s1"]) == 2
+    assert "skips a minor version" in capsys.readouterr().err
+    assert plan.main(["--stack", "oslo", "--out", str(tmp_path / "o"), "--previous", "k3sVersion"]) == 2
+    assert "--previous expects KEY=VALUE" in capsys.readouterr().err
+
+
 # --- the plan: refused at preview -----------------------------------------------------------
 
 
@@ -140,7 +147,7 @@ def test_removing_or_moving_the_first_server_is_refused_with_the_way_out() -> No
     nodes = [n for n in THREE_NODES if n["name"] != "bergen-1"]
     with pytest.raises(ProgramError, match="the first server 'bergen-1' \\(the bootstrap server\\) was removed from nodes") as err:
         run_stack("bergen", stack(nodes=[dict(nodes[0], role="server"), nodes[1]]), previous={"firstServer": "bergen-1"})
-    assert "give 'bergen-1' its new host" in str(err.value) and err.value.registered == ()
+    assert "Put 'bergen-1' back first in nodes" in str(err.value) and err.value.registered == ()
     assert "moved from the front" in str(first_server_problem("a", "b", ("b", "a")))
     assert history_problems({"firstServer": "a", "k3sVersion": versions.K3S}, versions.K3S, (), "a", ("a", "b")) == []
 

@@ -132,20 +132,25 @@ def main(argv: list[str] | None = None) -> int:
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="change a config key for this plan only, e.g. --set domain=faas.example.no (VALUE is YAML)",
     )
+    parser.add_argument(
+        "--previous", action="append", default=[], metavar="OUTPUT=VALUE",
+        help="an output of the previous deployment, e.g. --previous k3sVersion=v1.35.2+k3s1 (default: a first deploy)",
+    )
     args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            print(f"plan failed: --set expects KEY=VALUE, got {item!r}", file=sys.stderr)
-            return 2
-        try:
-            overrides[key] = parse_yaml(value, f"--set {key}")
-        except ConfigError as err:
-            print(f"plan failed: {err}", file=sys.stderr)
-            return 2
+    maps: dict[str, dict[str, Any]] = {"set": {}, "previous": {}}
+    for option, items in (("set", args.set), ("previous", args.previous)):
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                print(f"plan failed: --{option} expects KEY=VALUE, got {item!r}", file=sys.stderr)
+                return 2
+            try:
+                maps[option][key] = parse_yaml(value, f"--{option} {key}")
+            except ConfigError as err:
+                print(f"plan failed: {err}", file=sys.stderr)
+                return 2
     try:
-        run = run_stack(args.stack, overrides=overrides)
+        run = run_stack(args.stack, overrides=maps["set"], previous=maps["previous"])
     except ProgramError as err:
         print(f"plan failed: {err}", file=sys.stderr)
         return 2
