@@ -119,6 +119,7 @@ def test_make_plan_can_be_given_the_previous_deployment(tmp_path, capsys: pytest
 
 
 def test_first_deploy_has_no_previous_outputs_and_exports_what_the_next_reads(oslo: StackRun) -> None:
+    assert oslo.references == ["organization/sovereign-faas/oslo"]  # this very stack, read once
     assert oslo.outputs["k3sVersion"] == versions.K3S and oslo.outputs["firstServer"] == "oslo-1"
 
 
