@@ -10,8 +10,9 @@ SCAN   := .venv-scan
 
 ## plan: run the stack offline under Pulumi's mock engine -> build/$(STACK)/
 ##   SET="domain=faas.example.no acmeEmail=ops@example.no" changes config keys for this plan only
+##   PREVIOUS="k3sVersion=v1.35.2+k3s1 firstServer=oslo-1": the previous deployment's outputs
 plan: $(VENV)/.installed
-	$(PY) -m tools.plan --stack $(STACK) $(foreach s,$(SET),--set $(s))
+	$(PY) -m tools.plan --stack $(STACK) $(foreach s,$(SET),--set $(s)) $(foreach p,$(PREVIOUS),--previous $(p))
 
 ## test: every test (mocks, strict schemas, shellcheck, sandboxed scripts)
 test: $(VENV)/.installed $(SCAN)/.installed

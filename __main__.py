@@ -6,6 +6,7 @@ Thin on purpose: read the settings, compose the components, export. Everything e
 
 import pulumi
 
+from components import history
 from components.cluster import Cluster, ClusterArgs
 from components.cron import CronConnector, CronConnectorArgs
 from components.data import data_namespace
@@ -17,6 +18,7 @@ from components.redis import Redis, RedisArgs
 from functions import FUNCTIONS
 from settings import stack as stack_settings
 from settings.openfaas import GATEWAY_PORT
+from settings.upgrades import history_problems
 
 try:
     settings = stack_settings.load(FUNCTIONS)
@@ -26,6 +28,18 @@ except stack_settings.ConfigError as err:
 
 for warning in settings.warnings:
     pulumi.log.warn(warning)
+
+# What the running cluster must not be asked to do: a downgrade, a skipped minor, a new
+# bootstrap server (README "Upgrading", "Removing a node"). Nothing is registered yet.
+problems = history_problems(
+    history.previous_outputs(),
+    settings.k3s.version,
+    settings.upgrades.acknowledge,
+    settings.first_server.name,
+    tuple(n.name for n in settings.nodes),
+)
+if problems:
+    raise pulumi.RunError("\n".join(problems))
 
 cluster = Cluster("cluster", ClusterArgs(settings=settings))
 data = data_namespace(settings.data_namespace, cluster.provider)
@@ -113,7 +127,8 @@ if functions.cron:  # no cron functions, no connector
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("nodes", {n.name: {"host": n.host, "role": n.role} for n in settings.nodes})
-pulumi.export("k3sVersion", settings.k3s.version)
+pulumi.export("k3sVersion", settings.k3s.version)  # read back by the next deployment (components/history.py)
+pulumi.export("firstServer", settings.first_server.name)
 pulumi.export("gatewayUrl", gateway_url)
 pulumi.export("adminPassword", openfaas.password)
 pulumi.export("openfaasEdition", settings.openfaas.edition)

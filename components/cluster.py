@@ -3,11 +3,14 @@
 The first node is the server that bootstraps the cluster, always with embedded etcd
 (`cluster-init`, also with one server, so that etcd snapshots exist: README "Backups and
 restore"). More servers make an HA control plane; they join one at a time, as etcd wants.
-Agents join once every server is Ready.
+Agents follow, one at a time too: the same chain is the order of a rolling upgrade (README
+"Upgrading"), where each node is drained, upgraded, Ready at the new version and uncordoned
+before the next one starts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +127,16 @@ def public_kubeconfig(text: str, host: str) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+def cluster_identifier(settings: Settings) -> str:
+    """The Kubernetes provider's identity: the stack and its bootstrap server, which the
+    stack refuses to change (settings/upgrades.py)."""
+    return f"{settings.stack}/{settings.first_server.name}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class ClusterArgs:
     settings: Settings
@@ -153,7 +166,9 @@ class Cluster(pulumi.ComponentResource):
             f"{first.name}-kubeconfig",
             connection=connection(first, settings.ssh_private_key),
             create=render_command("k3s-kubeconfig.sh", (), sudo=first.sudo),
-            triggers=[first.host],
+            # Read again after whatever restarts K3s there (an upgrade, a config change): a
+            # restart within 90 days of expiry is when K3s renews the admin certificate.
+            triggers=[first.host, settings.k3s.version, kubelet_config(settings), server.config.stdin.apply(lambda text: _digest(text or ""))],
             logging=remote.Logging.NONE,
             opts=pulumi.ResourceOptions(
                 parent=server,
@@ -165,6 +180,10 @@ class Cluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
+            # Stable for the life of the cluster: a renewed certificate, a rotated CA or a
+            # kubeconfig unknown at preview then updates the provider instead of replacing it
+            # (which would replace every object in the cluster).
+            cluster_identifier=cluster_identifier(settings),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"kubeconfig": self.kubeconfig})
@@ -172,6 +191,7 @@ class Cluster(pulumi.ComponentResource):
     def _nodes(self, settings: Settings, token: pulumi.Output[str]) -> dict[str, Node]:
         nodes: dict[str, Node] = {}
         join_after: tuple[pulumi.Resource, ...] = ()
+        several = len(settings.nodes) > 1
         for spec in (*settings.servers, *(n for n in settings.nodes if n.role == "agent")):
             node = Node(
                 spec.name,
@@ -190,11 +210,14 @@ class Cluster(pulumi.ComponentResource):
                     kubelet_config=kubelet_config(settings),
                     kubelet_dropin=settings.k3s.kubelet_dropin,
                     **_mirror_args(spec, settings),
+                    # One node has nowhere to move its pods to: it is upgraded in place.
+                    drain=several,
+                    removable=spec.name != settings.first_server.name,
+                    drain_timeout=settings.upgrades.drain_timeout,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             nodes[spec.name] = node
-            if spec.role == "server":
-                # Servers join one at a time; agents wait for all of them, then join together.
-                join_after = (node.ready,)
+            # One at a time, servers first: each node waits for the one before it.
+            join_after = (node.done,)
         return nodes

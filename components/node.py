@@ -5,6 +5,17 @@
 (registries only with image mirrors or the embedded registry; with `k3sAirgapDir`, the K3s
 release assets are uploaded by `remote.CopyToRemote` before the install.)
 
+Day two (README "Upgrading", "Removing a node"), on clusters of more than one node, around
+k3s-install and run on the first server through `k3s kubectl`:
+
+    [node-object] -> drain -> k3s-install -> ready (at the version) -> uncordon -> [evict]
+
+`drain` cordons and drains the node when it runs an older K3s (a no-op on a first install),
+`uncordon` undoes only what `drain` did. `evict` and `node-object` have no create: their
+deletes run when the node leaves the config, in Pulumi's delete order (dependents first):
+evict (drain) -> k3s-install (uninstall) -> node-object (delete the Node), so the kubelet is
+gone before its Node object is deleted and cannot register it again.
+
 Each step is a `remote.Command` running a script from `components/scripts/` over SSH (see
 `components/remote.py` for how). The scripts compare before they change anything, so a
 repeated `pulumi up` (or a retried failed create) leaves a healthy node alone.
@@ -65,6 +76,9 @@ class NodeArgs:
     registries: pulumi.Input[str] | None = None  # registries-apply.sh's stdin; None: no step
     install_source: tuple[str, ...] = ()  # k3s-install.sh's SOURCE (components/registries.py)
     uploads: tuple[tuple[str, str], ...] = ()  # (local file, remote path): air-gap assets
+    drain: bool = False  # cordon and drain around an upgrade (clusters of more than one node)
+    removable: bool = False  # drain and delete the Node when it leaves the config (not the first server)
+    drain_timeout: int = 300
 
 
 class Node(pulumi.ComponentResource):
@@ -80,6 +94,10 @@ class Node(pulumi.ComponentResource):
     config: remote.Command
     install: remote.Command
     ready: remote.Command
+    drain: remote.Command | None
+    uncordon: remote.Command | None
+    node_object: remote.Command | None
+    evict: remote.Command | None
 
     def __init__(self, name: str, args: NodeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-faas:index:Node", name, None, opts)
@@ -165,6 +183,31 @@ class Node(pulumi.ComponentResource):
             )
             for local, remote_path in args.uploads
         ]
+        checker = args.checker
+        on_checker = connection(checker, args.private_key)
+        before_install: list[pulumi.Resource] = [self.config, *self.uploads, *args.join_after]
+        self.node_object = self.evict = self.drain = self.uncordon = None
+        if args.removable:
+            # No create; its delete runs after the uninstall (k3s-install depends on it).
+            self.node_object = remote.Command(
+                f"{name}-node-object",
+                connection=on_checker,
+                delete=render_command("k3s-node-delete.sh", (spec.name, str(args.drain_timeout)), sudo=checker.sudo),
+                triggers=[spec.host, spec.role],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=before_install, delete_before_replace=True),
+            )
+            before_install.append(self.node_object)
+        if args.drain:
+            # Re-runs when the version changes (it is an argument); does nothing unless the node
+            # is registered at another version.
+            self.drain = remote.Command(
+                f"{name}-drain",
+                connection=on_checker,
+                create=render_command("k3s-drain.sh", (spec.name, str(args.drain_timeout), args.k3s_version), sudo=checker.sudo),
+                triggers=[spec.host, args.k3s_version],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=before_install),
+            )
+            before_install.append(self.drain)
         self.install = remote.Command(
             f"{name}-k3s-install",
             connection=conn,
@@ -175,17 +218,40 @@ class Node(pulumi.ComponentResource):
             triggers=[spec.host, spec.role],
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[self.config, *self.uploads, *args.join_after],
+                depends_on=before_install,
                 delete_before_replace=True,
             ),
         )
-        checker = args.checker
         self.ready = remote.Command(
             f"{name}-ready",
-            connection=connection(checker, args.private_key),
-            create=render_command("k3s-ready.sh", (spec.name, str(args.ready_timeout)), sudo=checker.sudo),
+            connection=on_checker,
+            # Ready, and at the version: a node that came back at the old one is not done.
+            create=render_command("k3s-ready.sh", (spec.name, str(args.ready_timeout), args.k3s_version), sudo=checker.sudo),
             # Check again after anything that restarts K3s on this node.
             triggers=[spec.host, spec.role, args.k3s_version, args.kubelet_config, *([args.registries] if args.registries is not None else [])],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.install]),
         )
+        if args.drain:
+            self.uncordon = remote.Command(
+                f"{name}-uncordon",
+                connection=on_checker,
+                create=render_command("k3s-uncordon.sh", (spec.name,), sudo=checker.sudo),
+                triggers=[spec.host, args.k3s_version],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready]),
+            )
+        if args.removable:
+            # No create; its delete (drain) runs before the uninstall: it depends on
+            # k3s-install, and Pulumi deletes dependents first.
+            self.evict = remote.Command(
+                f"{name}-evict",
+                connection=on_checker,
+                delete=render_command("k3s-drain.sh", (spec.name, str(args.drain_timeout)), sudo=checker.sudo),
+                triggers=[spec.host, spec.role],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.install], delete_before_replace=True),
+            )
         self.register_outputs({"ready": self.ready.stdout})
+
+    @property
+    def done(self) -> pulumi.Resource:
+        """This node's last step: the next node's install (or drain) waits for it."""
+        return self.uncordon or self.ready

@@ -32,6 +32,7 @@ from settings.mirrors import MirrorsSettings
 from settings.nodes import NodeSpec, NodesSettings
 from settings.openfaas import OpenFaaSSettings
 from settings.types import is_ip
+from settings.upgrades import UpgradeSettings
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
@@ -58,6 +59,7 @@ class StackConfig(BaseModel):
     redis: RedisSettings = _section()
     functions: FunctionsSettings = _section()
     mirrors: MirrorsSettings = _section()
+    upgrades: UpgradeSettings = _section()
 
     @model_validator(mode="before")
     @classmethod
@@ -184,6 +186,10 @@ class Settings:
     @property
     def backups(self) -> BackupsSettings:
         return self.config.backups
+
+    @property
+    def upgrades(self) -> UpgradeSettings:
+        return self.config.upgrades
 
     @property
     def sysctl(self) -> tuple[tuple[str, str], ...]:

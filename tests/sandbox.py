@@ -22,6 +22,12 @@ State files a test may set (`Sandbox.set_state`):
     readyz                  body of `k3s kubectl get --raw=/readyz` (absent: connection refused)
     readyz-refusals         refuse the first N readyz calls, then answer from `readyz`
     nodes/<name>            the Ready status of node <name> (absent: NotFound)
+    node-versions/<name>    its kubelet version (absent: the installed stand-in's version)
+    pods/<name>             the pods on it, one `namespace/name OwnerKind` a line
+    drain-stuck/<name>      `kubectl drain` of it times out; these pods (`ns/name ...`)
+                            would not move (a PodDisruptionBudget)
+    unschedulable/<name>    it is cordoned (written by `kubectl cordon`, removed by uncordon)
+    marks/<name>            its sovereign-faas.io/drained annotation
     sysctl.json             the live kernel values the sysctl stand-in knows (see `sysctl`)
     udevadm-fail            `udevadm` fails
 A K3s config containing the line `sandbox-fail-start: true` also makes the restart of
@@ -270,6 +276,13 @@ else:
 
 _K3S = r'''
 READY_QUERY = 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'
+VERSION_QUERY = "jsonpath={.status.nodeInfo.kubeletVersion}"
+MARK_QUERY = r"jsonpath={.metadata.annotations.sovereign-faas\.io/drained}"
+NODE_QUERY = ("jsonpath={.status.nodeInfo.kubeletVersion}|{.spec.unschedulable}|"
+              r"{.metadata.annotations.sovereign-faas\.io/drained}|"
+              '{.status.conditions[?(@.type=="Ready")].status}')
+PODS_QUERY = ('jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} '
+              '{.metadata.ownerReferences[0].kind}{"\\n"}{end}')
 
 
 def count(name):
@@ -284,15 +297,33 @@ def number(name):
     return int(path.read_text()) if path.exists() else 0
 
 
+def text(name, default=""):
+    path = STATE / name
+    return path.read_text() if path.exists() else default
+
+
+def node_or_fail(name):
+    if not (STATE / "nodes" / name).exists():
+        fail(f'Error from server (NotFound): nodes "{name}" not found')
+
+
+def bounded(rest, flag):
+    # Every call the scripts make must carry a client-side bound.
+    if not any(a.startswith(flag) for a in rest):
+        fail(f"k3s stand-in: kubectl call without {flag}", 2)
+    return [a for a in rest if not a.startswith(flag)]
+
+
 args = sys.argv[1:]
 log("k3s " + " ".join(args))
 if args == ["--version"]:
     print(f"k3s version {VERSION} (0123abcd)\ngo version go1.24.4")
     sys.exit(0)
-if args[:2] == ["kubectl", "get"]:
-    if "--request-timeout=5s" not in args:
-        fail("k3s stand-in: kubectl call without --request-timeout", 2)
-    rest = [a for a in args[2:] if a != "--request-timeout=5s"]
+if args[:1] != ["kubectl"]:
+    fail(f"k3s stand-in: unsupported arguments {args}", 2)
+verb = args[1] if len(args) > 1 else ""
+if verb == "get":
+    rest = bounded(args[2:], "--request-timeout=")
     if rest == ["--raw=/readyz"]:
         body = STATE / "readyz"
         if count("readyz.calls") <= number("readyz-refusals") or not body.exists():
@@ -300,12 +331,72 @@ if args[:2] == ["kubectl", "get"]:
                  "did you specify the right host or port?")
         sys.stdout.write(body.read_text())
         sys.exit(0)
-    if len(rest) == 4 and rest[0] == "node" and rest[2:] == ["-o", READY_QUERY]:
-        status = STATE / "nodes" / rest[1]
-        if not status.exists():
-            fail(f'Error from server (NotFound): nodes "{rest[1]}" not found')
-        sys.stdout.write(status.read_text())
+    if len(rest) == 4 and rest[0] == "node" and rest[2] == "-o":
+        name, query = rest[1], rest[3]
+        node_or_fail(name)
+        version = text(f"node-versions/{name}", VERSION)
+        ready = text(f"nodes/{name}")
+        mark = text(f"marks/{name}")
+        unschedulable = "true" if (STATE / "unschedulable" / name).exists() else ""
+        answers = {READY_QUERY: ready, VERSION_QUERY: version, MARK_QUERY: mark, "name": f"node/{name}",
+                   NODE_QUERY: f"{version}|{unschedulable}|{mark}|{ready}"}
+        if query in answers:
+            sys.stdout.write(answers[query])
+            sys.exit(0)
+    if (len(rest) == 6 and rest[:2] == ["pods", "--all-namespaces"] and rest[2] == "--field-selector"
+            and rest[3].startswith("spec.nodeName=") and rest[4:] == ["-o", PODS_QUERY]):
+        sys.stdout.write(text(f"pods/{rest[3].split('=', 1)[1]}"))
         sys.exit(0)
+if verb in ("cordon", "uncordon") and len(args) == 4:
+    name = bounded(args[2:], "--request-timeout=")[0]
+    node_or_fail(name)
+    flag = STATE / "unschedulable" / name
+    flag.parent.mkdir(exist_ok=True)
+    flag.touch() if verb == "cordon" else flag.unlink(missing_ok=True)
+    print(f"node/{name} {verb}ed")
+    sys.exit(0)
+if verb == "annotate":
+    rest = [a for a in bounded(args[2:], "--request-timeout=") if a != "--overwrite"]
+    if len(rest) == 3 and rest[0] == "node":
+        name, change = rest[1], rest[2]
+        node_or_fail(name)
+        mark = STATE / "marks" / name
+        mark.parent.mkdir(exist_ok=True)
+        if change == "sovereign-faas.io/drained-":
+            mark.unlink(missing_ok=True)
+        elif change.startswith("sovereign-faas.io/drained=") and "--overwrite" in args:
+            mark.write_text(change.split("=", 1)[1])
+        else:
+            fail(f"k3s stand-in: unsupported annotation {change}", 2)
+        print(f"node/{name} annotated")
+        sys.exit(0)
+if verb == "drain" and len(args) == 6 and args[3:5] == ["--ignore-daemonsets", "--delete-emptydir-data"]:
+    name = args[2]
+    bounded(args[5:], "--timeout=")
+    node_or_fail(name)
+    if not (STATE / "unschedulable" / name).exists():
+        fail("k3s stand-in: drain of a node that is not cordoned", 2)
+    pods = text(f"pods/{name}").splitlines()
+    stuck = (STATE / "drain-stuck" / name)
+    if stuck.exists():
+        for pod in stuck.read_text().split():
+            ns, pod_name = pod.split("/")
+            print(f'error when evicting pods/"{pod_name}" -n "{ns}" (will retry after 5s): Cannot evict '
+                  "pod as it would violate the pod's disruption budget.", file=sys.stderr)
+        fail(f'error: unable to drain node "{name}" due to error: client rate limiter Wait returned an '
+             f"error: context deadline exceeded, continuing command...")
+    kept = [line for line in pods if line.endswith(" DaemonSet")]
+    (STATE / "pods").mkdir(exist_ok=True)
+    (STATE / "pods" / name).write_text("".join(line + "\n" for line in kept))
+    print(f"node/{name} drained")
+    sys.exit(0)
+if verb == "delete" and len(args) == 6 and args[2] == "node" and args[4] == "--ignore-not-found":
+    name = args[3]
+    bounded(args[5:], "--timeout=")
+    for folder in ("nodes", "node-versions", "marks", "unschedulable", "pods"):
+        (STATE / folder / name).unlink(missing_ok=True)
+    print(f'node "{name}" deleted')
+    sys.exit(0)
 fail(f"k3s stand-in: unsupported arguments {args}", 2)
 '''
 

@@ -79,7 +79,7 @@ def test_install_is_pinned_deletes_before_replacing_and_uninstalls(oslo: StackRu
 
 def test_readiness_is_bounded_by_the_configured_timeout(oslo: StackRun) -> None:
     ready = oslo.get("oslo-1-ready")
-    assert ready.inputs["create"] == render_command("k3s-ready.sh", ("oslo-1", "300"))
+    assert ready.inputs["create"] == render_command("k3s-ready.sh", ("oslo-1", "300", versions.K3S))
     assert versions.K3S in ready.inputs["triggers"]
 
 
@@ -101,7 +101,7 @@ def test_agents_join_the_server_with_the_shared_token(three_agents: StackRun) ->
         assert config["node-name"] == agent
         assert not {"disable", "tls-san", "cluster-init", "secrets-encryption"} & set(config)
         assert three_agents.get(f"{agent}-k3s-install").inputs["create"].endswith(f"k3s-install.sh {versions.K3S} agent")
-        assert "bergen-1-ready" in three_agents.get(f"{agent}-k3s-install").options["dependsOn"]
+        assert f"{agent}-drain" in three_agents.get(f"{agent}-k3s-install").options["dependsOn"]
     # One server: still embedded etcd (cluster-init), so that etcd snapshots exist.
     assert "server" not in server and server["cluster-init"] is True
 
@@ -109,7 +109,7 @@ def test_agents_join_the_server_with_the_shared_token(three_agents: StackRun) ->
 def test_agent_readiness_is_asked_of_the_server(three_agents: StackRun) -> None:
     ready = three_agents.get("bergen-3-ready")
     assert unwrap(ready.inputs["connection"])["host"] == "198.51.100.1"
-    assert ready.inputs["create"].endswith("k3s-ready.sh bergen-3 300")
+    assert ready.inputs["create"].endswith(f"k3s-ready.sh bergen-3 300 {versions.K3S}")
 
 
 def test_a_sudoer_gets_sudo_and_its_own_port(three_agents: StackRun) -> None:
@@ -127,7 +127,7 @@ def test_ha_servers_join_one_at_a_time_behind_cluster_init(ha: StackRun) -> None
         config = config_yaml(ha, node)
         assert config["server"] == "https://10.0.0.1:6443" and "cluster-init" not in config
         assert config["tls-san"] == sorted({three_host(ha, node), config["node-ip"]})
-        assert f"{before}-ready" in ha.get(f"{node}-k3s-install").options["dependsOn"]
+        assert f"{before}-uncordon" in ha.get(f"{node}-drain").options["dependsOn"]
 
 
 def three_host(run: StackRun, node: str) -> str:

@@ -23,6 +23,7 @@ EXPECTED_SCRIPTS = {
     "firewall-apply.sh", "firewall-remove.sh",  # run for real in tests/test_firewall.py
     "host-tuning-apply.sh", "host-tuning-remove.sh",  # tests/test_host_tuning.py
     "kubelet-config.sh", "kubelet-config-remove.sh",  # tests/test_node_tuning.py
+    "k3s-drain.sh", "k3s-uncordon.sh", "k3s-node-delete.sh",  # tests/test_upgrades.py
 }
 
 TOKEN = "K10sandbox0fake0token0c0ffee::server:5ec2e7"
@@ -425,6 +426,13 @@ def test_kubeconfig_missing(sb: Sandbox) -> None:
     ("k3s-ready.sh", ("node-1", "0"), "TIMEOUT_SECONDS"),
     ("k3s-ready.sh", ("node-1", "3s"), "TIMEOUT_SECONDS"),
     ("k3s-ready.sh", ("Node_1", "3"), "NODE_NAME"),
+    ("k3s-ready.sh", ("node-1", "3", "1.37.1"), "VERSION"),
+    ("k3s-drain.sh", ("node-1",), "usage"),
+    ("k3s-drain.sh", ("node-1", "0"), "TIMEOUT_SECONDS"),
+    ("k3s-drain.sh", ("node-1", "30", "v1.37"), "VERSION"),
+    ("k3s-uncordon.sh", ("Node_1",), "NODE_NAME"),
+    ("k3s-node-delete.sh", ("node-1",), "usage"),
+    ("k3s-node-delete.sh", ("node-1", "x"), "TIMEOUT_SECONDS"),
     ("sysctl-apply.sh", ("/tmp/x.conf",), "FILE"),
     ("sysctl-remove.sh", ("/etc/sysctl.conf",), "FILE"),
     ("k3s-uninstall.sh", ("now",), "usage"),

@@ -102,6 +102,7 @@ class StackRun:
     resources: list[Registration]
     outputs: dict[str, Any]  # raw: secrets still wrapped
     logs: list[tuple[str, str]] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)  # stacks read through a StackReference
 
     def get(self, name: str) -> Registration:
         for r in self.resources:
@@ -253,7 +254,16 @@ class StackMocks(mocks.Mocks):
     """Answers for the providers. Like the real ones, the results are not secret by
     themselves: only the program's own `Output.secret` (or the engine) makes them so."""
 
+    def __init__(self, previous: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self.previous = dict(previous or {})  # the previous deployment's stack outputs
+        self.references: list[str] = []  # the stacks the program read through a StackReference
+
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        if args.typ == "pulumi:pulumi:StackReference":
+            # components/history.py reads this stack's own previous outputs.
+            self.references.append(str(args.inputs.get("name")))
+            return args.resource_id or args.name, {"name": args.inputs.get("name"), "outputs": self.previous, "secret_output_names": []}
         if args.typ.startswith("kubernetes:") and "metadata" in args.inputs:
             # Only metadata is read back by the program (e.g. a namespace's name); echoing a
             # whole Deployment would only cost serialisation time.
@@ -375,11 +385,13 @@ def run_stack(
     *,
     program: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
+    previous: Mapping[str, Any] | None = None,
 ) -> StackRun:
     """Run `__main__.py` for `stack` and return what it registered.
 
     `config` (keys without the project prefix, YAML-shaped values) replaces the stack file's
-    config when given, so a test can describe a whole stack inline.
+    config when given, so a test can describe a whole stack inline. `previous` is what the
+    previous deployment exported (`k3sVersion`, `firstServer`); none: a first deploy.
     """
     if config is None:
         config_map, secret_keys = stack_config(stack, overrides=overrides)
@@ -396,8 +408,10 @@ def run_stack(
     capture = _LogCapture()
     logger.addHandler(capture)
     pulumi.runtime.settings.reset_options(project=project, stack=stack)
-    monitor = RecordingMonitor(StackMocks())
-    mocks.set_mocks(StackMocks(), project=project, stack=stack, preview=False, logger=logger, monitor=monitor)
+    stack_mocks = StackMocks(previous)
+    monitor = RecordingMonitor(stack_mocks)
+    # "organization": what the CLI passes with a self-managed backend (s3://, file://).
+    mocks.set_mocks(stack_mocks, project=project, stack=stack, preview=False, logger=logger, monitor=monitor, organization="organization")
     pulumi.runtime.set_all_config(config_map, secret_keys)
     path = program or PROJECT_DIR / "__main__.py"
     sys.path.insert(0, str(PROJECT_DIR))
@@ -424,4 +438,4 @@ def run_stack(
         asyncio.set_event_loop(None)
         loop.close()
     resources = sorted(monitor.registrations, key=lambda r: order.get(r.name, len(order)))
-    return StackRun(stack=stack, resources=resources, outputs=outputs, logs=capture.records)
+    return StackRun(stack=stack, resources=resources, outputs=outputs, logs=capture.records, references=stack_mocks.references)

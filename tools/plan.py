@@ -4,6 +4,7 @@
     build/<stack>/manifests/*.yaml       every Kubernetes object, one file each
     build/<stack>/node/<node>/*.sh       the command each remote step runs on that node
     build/<stack>/node/<node>/*.stdin    what it reads on stdin (kernel settings, firewall)
+    build/<stack>/node/order.txt         the day-two order: a rolling upgrade, a node's removal
     build/<stack>/helm/<release>.values.yaml
 
 Secrets appear as "[secret]". Two runs write byte-identical files.
@@ -84,6 +85,34 @@ def write_plan(run: StackRun, out: Path) -> None:
             stdin = masked(r.inputs.get("stdin"))
             if stdin:  # what the script reads; secret ones (the K3s config) stay "[secret]"
                 (folder / f"{r.name}.stdin").write_text(str(stdin))
+    (out / "node").mkdir(exist_ok=True)
+    (out / "node" / "order.txt").write_text(day_two_order(run))
+
+
+UPGRADE_STEPS = ("drain", "k3s-install", "ready", "uncordon")
+REMOVAL_STEPS = ("evict", "k3s-install", "node-object")
+
+
+def _script(command: Any) -> str:
+    """`k3s-drain.sh bergen-2 300` out of a rendered command string (its last line)."""
+    return str(command).rsplit("\n", 1)[-1].lstrip(")\" ") if command else "-"
+
+
+def day_two_order(run: StackRun) -> str:
+    """The order `pulumi up` runs the upgrade steps in (the program's construction order is a
+    dependency order, and each node's first step waits for the node before it), and the order
+    a removed node's deletes run in (dependents first)."""
+    commands = [r for r in run.resources if r.type == "command:remote:Command" and r.parent]
+    lines = ["# A new k3sVersion: each node in turn (create or update, in this order)"]
+    lines += [f"{r.name}: {_script(r.inputs.get('create'))}" for r in commands if r.name.removeprefix(f"{r.parent}-") in UPGRADE_STEPS]
+    lines.append("\n# A node removed from nodes: its day-two deletes, in this order (then its host steps)")
+    for node in dict.fromkeys(r.parent for r in commands):
+        steps = {r.name.removeprefix(f"{node}-"): r for r in commands if r.parent == node}
+        if "evict" in steps:
+            lines += [f"{steps[s].name}: {_script(steps[s].inputs.get('delete'))}" for s in REMOVAL_STEPS]
+    if len(lines) == 2:
+        lines.append("(none: the first server cannot be removed)")
+    return "\n".join(lines) + "\n"
 
 
 def summary(run: StackRun) -> str:
@@ -103,20 +132,25 @@ def main(argv: list[str] | None = None) -> int:
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="change a config key for this plan only, e.g. --set domain=faas.example.no (VALUE is YAML)",
     )
+    parser.add_argument(
+        "--previous", action="append", default=[], metavar="OUTPUT=VALUE",
+        help="an output of the previous deployment, e.g. --previous k3sVersion=v1.35.2+k3s1 (default: a first deploy)",
+    )
     args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            print(f"plan failed: --set expects KEY=VALUE, got {item!r}", file=sys.stderr)
-            return 2
-        try:
-            overrides[key] = parse_yaml(value, f"--set {key}")
-        except ConfigError as err:
-            print(f"plan failed: {err}", file=sys.stderr)
-            return 2
+    maps: dict[str, dict[str, Any]] = {"set": {}, "previous": {}}
+    for option, items in (("set", args.set), ("previous", args.previous)):
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                print(f"plan failed: --{option} expects KEY=VALUE, got {item!r}", file=sys.stderr)
+                return 2
+            try:
+                maps[option][key] = parse_yaml(value, f"--{option} {key}")
+            except ConfigError as err:
+                print(f"plan failed: {err}", file=sys.stderr)
+                return 2
     try:
-        run = run_stack(args.stack, overrides=overrides)
+        run = run_stack(args.stack, overrides=maps["set"], previous=maps["previous"])
     except ProgramError as err:
         print(f"plan failed: {err}", file=sys.stderr)
         return 2
