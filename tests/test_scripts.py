@@ -24,6 +24,7 @@ EXPECTED_SCRIPTS = {
     "host-tuning-apply.sh", "host-tuning-remove.sh",  # tests/test_host_tuning.py
     "kubelet-config.sh", "kubelet-config-remove.sh",  # tests/test_node_tuning.py
     "k3s-drain.sh", "k3s-uncordon.sh", "k3s-node-delete.sh",  # tests/test_upgrades.py
+    "registries-apply.sh", "registries-remove.sh",  # tests/test_mirrors_node.py
 }
 
 TOKEN = "K10sandbox0fake0token0c0ffee::server:5ec2e7"
