@@ -7,7 +7,8 @@ from __future__ import annotations
 from pydantic import ValidationInfo, field_validator
 
 from settings.base import Section, key, require_secret, secret_key
-from settings.types import Bool, RegistryHost, Url
+from settings.errors import refused
+from settings.types import Bool, ChartRepository, RegistryHost, Url
 
 # The charts the stack installs, by the name `chartRepositories` keys them with.
 CHARTS = ("openfaas", "traefik", "cert-manager")
@@ -40,7 +41,7 @@ class MirrorsSettings(Section):
     system_default_registry: RegistryHost | None = key(
         "systemDefaultRegistry", None, "Registry K3s pulls its own images from (K3s --system-default-registry), e.g. registry.example.no"
     )
-    chart_repositories: dict[str, Url] = key(
+    chart_repositories: dict[str, ChartRepository] = key(
         "chartRepositories",
         {},
         f"map of chart ({', '.join(CHARTS)}) to an in-country Helm repository URL or an oci:// registry path",
@@ -55,6 +56,22 @@ class MirrorsSettings(Section):
     embedded_registry: Bool = key(
         "embeddedRegistry", False, "K3s' embedded registry mirror (Spegel): nodes pull images from each other (port 5001 between nodes)"
     )
+
+    @field_validator("chart_repositories", mode="after")
+    @classmethod
+    def _known_charts(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(CHARTS))
+        if unknown:
+            raise refused(f"unknown chart {', '.join(map(repr, unknown))}: the stack installs {', '.join(CHARTS)}")
+        return value
+
+    def chart_repository(self, chart: str, default: str) -> str:
+        """Where `chart` comes from: its chartRepositories entry, or upstream."""
+        return self.chart_repositories.get(chart, default)
+
+    def mirrors_registry(self, registry: str) -> bool:
+        """registryMirrors covers `registry` (by name or '*')."""
+        return bool(self.registry_mirrors.get(registry) or self.registry_mirrors.get("*"))
 
     @field_validator("registry_auth", mode="after")
     @classmethod
