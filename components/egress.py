@@ -178,8 +178,10 @@ def inventory(settings: Settings, images: Iterable[Workload] | None = None) -> l
         host, port = _registry_port(reg)
         mirrored = mirrors.mirrors_registry(reg) or host in mirror_hosts or reg == mirrors.system_default_registry
         via = [_host_port(u)[0] for u in (mirrors.registry_mirrors.get(reg) or mirrors.registry_mirrors.get("*") or ())]
+        fallback = via and not mirrors.mirrors_only
         add(phase, host, port, who, f"image {kubernetes.normalized_image(image)}", mirrored=mirrored, via=via,
-            fix=f"registryMirrors (map {reg} or '*' to an in-country mirror)")
+            fix=f"registryMirrors (map {reg} or '*' to an in-country mirror)",
+            note=f"containerd falls back to {reg} when the mirror fails; registryMirrorsOnly: true stops that" if fallback else "")
 
     # Node install: the K3s installer, binary and images.
     install_who = "k3s-install step on every node"
