@@ -288,3 +288,15 @@ def test_acme_server_without_domain_is_refused() -> None:
     with pytest.raises(ConfigError) as err:
         settings_for(stack(acmeServer="https://acme.example.no/directory"))
     assert "sovereign-faas:acmeServer: not used without domain" in str(err.value)
+
+
+def test_the_readme_shows_each_example_stacks_summary_line(examples: dict) -> None:
+    readme = (PROJECT_DIR / "README.md").read_text()
+    for name, (_, endpoints, _) in examples.items():
+        assert f"{(name + ':').ljust(7)} {egress.summary(endpoints)}\n" in readme, name
+
+
+def test_egress_allow_hosts_are_host_names() -> None:
+    with pytest.raises(ConfigError) as err:
+        settings_for(stack(egressAllowHosts=["https://acme.example.no"]))
+    assert "sovereign-faas:egressAllowHosts[0]:" in str(err.value)
