@@ -7,16 +7,19 @@ Thin on purpose: read the settings, compose the components, export. Everything e
 import pulumi
 
 from components import history
+from components import egress
 from components.cluster import Cluster, ClusterArgs
 from components.cron import CronConnector, CronConnectorArgs
 from components.data import data_namespace
 from components.edge import Edge, EdgeArgs
 from components.functions import Functions, FunctionsArgs
 from components.nats import Nats, NatsArgs, NatsConnector, NatsConnectorArgs
+from components.openfaas import CHART_REPO as openfaas_chart_repo
 from components.openfaas import OpenFaaS, OpenFaaSArgs
 from components.redis import Redis, RedisArgs
 from functions import FUNCTIONS
 from settings import stack as stack_settings
+from settings.data import NATS_CLIENT_PORT, REDIS_PORT
 from settings.openfaas import GATEWAY_PORT
 from settings.upgrades import history_problems
 
@@ -41,6 +44,14 @@ problems = history_problems(
 if problems:
     raise pulumi.RunError("\n".join(problems))
 
+# What the stack depends on outside the cluster (README "Where your bits and data go"); strict
+# mode refuses what is not in the country before anything is registered.
+endpoints = egress.inventory(settings)
+try:
+    egress.check_strict(settings, endpoints)
+except stack_settings.ConfigError as err:
+    raise pulumi.RunError(str(err)) from None
+
 cluster = Cluster("cluster", ClusterArgs(settings=settings))
 data = data_namespace(settings.data_namespace, cluster.provider)
 nats = Nats(
@@ -62,6 +73,7 @@ openfaas = OpenFaaS(
         public_host=settings.first_server.host,
         external_nats=nats.external,  # Pro queues in this NATS' JetStream; CE ignores it
         license=settings.openfaas_license,
+        chart_repo=settings.mirrors.chart_repository("openfaas", openfaas_chart_repo),
     ),
 )
 # HTTPS for the gateway, only with a domain; without one the gateway keeps its own port.
@@ -76,6 +88,8 @@ if settings.edge.enabled:
             gateway_port=GATEWAY_PORT,
             provider=cluster.provider,
             after=(openfaas.release,),
+            chart_repos=settings.mirrors.chart_repositories,
+            eab_hmac_key=settings.acme_eab_hmac_key,
         ),
     )
 gateway_url = edge.url if edge else openfaas.gateway_url
@@ -100,6 +114,13 @@ functions = Functions(
         openfaas_namespace=settings.openfaas.namespace,
         provider=cluster.provider,
         after=(openfaas.release, redis.function_secret),
+        egress=None
+        if settings.sovereignty.functions_open
+        else (
+            settings.data_namespace,
+            (NATS_CLIENT_PORT, REDIS_PORT),
+            tuple((d.cidr, d.ports) for d in settings.sovereignty.function_egress_allow),
+        ),
     ),
 )
 if functions.topics:  # no topics, no connector
@@ -124,6 +145,8 @@ if functions.cron:  # no cron functions, no connector
             after=(openfaas.release,),
         ),
     )
+
+pulumi.log.info(egress.summary(endpoints))
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("nodes", {n.name: {"host": n.host, "role": n.role} for n in settings.nodes})

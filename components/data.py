@@ -21,7 +21,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import policies
-from components.kube import MANAGED_BY, namespace
+from components.kube import MANAGED_BY, namespace, network_policies
 from settings.kubernetes import parse_quantity
 
 STORAGE_CLASS = "local-path"  # K3s' bundled provisioner: a directory on the node
@@ -33,8 +33,11 @@ CPU_REQUEST = 0.1  # cores requested at most; the limit is the setting
 
 
 def data_namespace(name: str, provider: k8s.Provider) -> k8s.core.v1.Namespace:
-    """The namespace NATS and Redis live in, apart from OpenFaaS so policies can fence it."""
-    return namespace("data-namespace", name, pulumi.ResourceOptions(provider=provider), part_of="sovereign-faas-data")
+    """The namespace NATS and Redis live in, apart from OpenFaaS so policies can fence it; its
+    pods reach nothing outside it but DNS (egress policies)."""
+    ns = namespace("data-namespace", name, pulumi.ResourceOptions(provider=provider), part_of="sovereign-faas-data")
+    network_policies("data-policy", policies.data_egress_policies(name), pulumi.ResourceOptions(provider=provider), [ns])
+    return ns
 
 
 def quantity_value(text: str) -> float:

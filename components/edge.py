@@ -24,7 +24,8 @@ between them (issuer, secret, listener, backend), without a cluster.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -43,6 +44,10 @@ TLS_SECRET = "gateway-tls"
 HTTP_PORT, HTTPS_PORT = 8000, 8443
 TRAEFIK_REPO = "https://traefik.github.io/charts"
 CERT_MANAGER_REPO = "https://charts.jetstack.io"
+ACME_ISSUER = "acme"  # the ClusterIssuer for acmeServer
+# The external account binding's HMAC key, in cert-manager's namespace (where a ClusterIssuer's
+# secret references are read).
+EAB_SECRET, EAB_SECRET_KEY = "acme-eab", "secret"
 
 
 # Every leaf key traefik_values writes. Each exists in the chart's values.yaml of the 40+
@@ -80,6 +85,9 @@ def traefik_values() -> dict[str, Any]:
         # K3s' servicelb: ports 80 and 443 on the nodes. Chart 40+: the Service's own spec.
         "service": {"spec": {"type": "LoadBalancer"}},
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
+        # No calls home: the chart's values.yaml defaults checkNewVersion to true (a request to
+        # update.traefik.io; the egress inventory lists it while it is on).
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
     }
 
 
@@ -99,26 +107,8 @@ def manifests(settings: EdgeSettings, openfaas_namespace: str, gateway_service: 
     """Every custom object of the edge, by role."""
     assert settings.domain and settings.email
     domain = settings.domain
-    issuers = {
-        f"issuer-{name}": {
-            "apiVersion": "cert-manager.io/v1",
-            "kind": "ClusterIssuer",
-            "metadata": {"name": f"letsencrypt-{name}"},
-            "spec": {
-                "acme": {
-                    "email": settings.email,
-                    "server": server,
-                    "privateKeySecretRef": {"name": f"letsencrypt-{name}-account"},
-                    "solvers": [
-                        {"http01": {"gatewayHTTPRoute": {"parentRefs": [_parent("http")]}}},
-                    ],
-                }
-            },
-        }
-        for name, server in ACME_SERVERS.items()
-    }
     return {
-        **issuers,
+        **issuers(settings),
         "certificate": {
             "apiVersion": "cert-manager.io/v1",
             "kind": "Certificate",
@@ -126,7 +116,7 @@ def manifests(settings: EdgeSettings, openfaas_namespace: str, gateway_service: 
             "spec": {
                 "secretName": TLS_SECRET,
                 "dnsNames": [domain],
-                "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": f"letsencrypt-{settings.issuer}"},
+                "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": issuer_name(settings)},
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
             },
         },
@@ -161,6 +151,31 @@ def manifests(settings: EdgeSettings, openfaas_namespace: str, gateway_service: 
         # In the OpenFaaS namespace, next to the Service it sends to: no ReferenceGrant needed.
         "route": _route("openfaas-gateway", openfaas_namespace, "https", domain, {"backendRefs": [{"name": gateway_service, "port": gateway_port}]}),
     }
+
+
+def issuer_name(settings: EdgeSettings) -> str:
+    """The ClusterIssuer the certificate uses: `acme` for acmeServer, else Let's Encrypt's."""
+    return ACME_ISSUER if settings.acme_server else f"letsencrypt-{settings.issuer}"
+
+
+def issuers(settings: EdgeSettings) -> dict[str, dict[str, Any]]:
+    """The ClusterIssuers: one for acmeServer (with the external account binding, if any), or
+    Let's Encrypt's production and staging. Each registers an ACME account with its server,
+    so only the CA in use gets one."""
+    servers = {ACME_ISSUER: settings.acme_server} if settings.acme_server else {f"letsencrypt-{n}": url for n, url in ACME_SERVERS.items()}
+    found = {}
+    for name, server in servers.items():
+        acme: dict[str, Any] = {
+            "email": settings.email,
+            "server": server,
+            "privateKeySecretRef": {"name": f"{name}-account"},
+            "solvers": [{"http01": {"gatewayHTTPRoute": {"parentRefs": [_parent("http")]}}}],
+        }
+        if settings.acme_server and settings.eab_key_id:
+            acme["externalAccountBinding"] = {"keyID": settings.eab_key_id, "keySecretRef": {"name": EAB_SECRET, "key": EAB_SECRET_KEY}}
+        role = "issuer-acme" if settings.acme_server else f"issuer-{name.removeprefix('letsencrypt-')}"
+        found[role] = {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": name}, "spec": {"acme": acme}}
+    return found
 
 
 def network_policies() -> list[dict[str, Any]]:
@@ -204,6 +219,8 @@ class EdgeArgs:
     gateway_port: int
     provider: k8s.Provider
     after: tuple[pulumi.Resource, ...] = ()  # the OpenFaaS release (the route's backend)
+    chart_repos: Mapping[str, str] = field(default_factory=dict)  # chartRepositories
+    eab_hmac_key: pulumi.Input[str] | None = field(default=None, repr=False)  # acmeEabHmacKey, a secret
 
 
 class Edge(pulumi.ComponentResource):
@@ -224,12 +241,23 @@ class Edge(pulumi.ComponentResource):
         self.policies = kube.network_policies(f"{name}-policy", network_policies(), on_cluster, [edge_ns])
         self.gateway_api = gateway_api_crds(f"{name}-gateway-api-crds", on_cluster)
         traefik = helm_release(
-            f"{name}-traefik", "traefik", TRAEFIK_REPO, versions.TRAEFIK_CHART, NAMESPACE, traefik_values(), on_cluster, [edge_ns, self.gateway_api]
+            f"{name}-traefik", "traefik", args.chart_repos.get("traefik", TRAEFIK_REPO), versions.TRAEFIK_CHART, NAMESPACE, traefik_values(), on_cluster, [edge_ns, self.gateway_api]
         )
         cert_manager = helm_release(
-            f"{name}-cert-manager", "cert-manager", CERT_MANAGER_REPO, versions.CERT_MANAGER_CHART, CERT_MANAGER_NAMESPACE, cert_manager_values(), on_cluster, [cm_ns, traefik]
+            f"{name}-cert-manager", "cert-manager", args.chart_repos.get("cert-manager", CERT_MANAGER_REPO), versions.CERT_MANAGER_CHART, CERT_MANAGER_NAMESPACE, cert_manager_values(), on_cluster, [cm_ns, traefik]
         )
-        crds = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[traefik, cert_manager, *args.after]))
+        before: list[pulumi.Resource] = [traefik, cert_manager, *args.after]
+        if args.settings.acme_server and args.settings.eab_key_id and args.eab_hmac_key is not None:
+            before.append(
+                k8s.core.v1.Secret(
+                    f"{name}-acme-eab",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=EAB_SECRET, namespace=CERT_MANAGER_NAMESPACE, labels={**kube.MANAGED_BY}),
+                    type="Opaque",
+                    string_data={EAB_SECRET_KEY: pulumi.Output.secret(args.eab_hmac_key)},
+                    opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[cm_ns])),
+                )
+            )
+        crds = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=before))
         self.objects = {
             role: k8s.apiextensions.CustomResource(
                 f"{name}-{role}",

@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components.function import cron_functions, deployment, service, topics
 from components.kube import network_policies
-from components.policies import function_policies
+from components.policies import function_egress_policies, function_policies
 from settings.functions import SECRET_LABELS, Function
 from settings.stack import FunctionSet
 
@@ -28,6 +28,9 @@ class FunctionsArgs:
     openfaas_namespace: str  # where the gateway runs: the only one that may call functions
     provider: k8s.Provider
     after: tuple[pulumi.Resource, ...] = ()  # OpenFaaS' release (and its namespace)
+    # Where functions may connect (functionEgress): None is 'open'; else the data namespace,
+    # its ports (NATS, Redis) and the functionEgressAllow destinations (cidr, ports).
+    egress: tuple[str, tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]] | None = None
 
 
 class Functions(pulumi.ComponentResource):
@@ -43,7 +46,11 @@ class Functions(pulumi.ComponentResource):
     def __init__(self, name: str, args: FunctionsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-faas:index:Functions", name, None, opts)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
-        self.policies = network_policies("functions-policy", function_policies(args.namespace, args.openfaas_namespace), on_cluster, [])
+        found = function_policies(args.namespace, args.openfaas_namespace)
+        if args.egress is not None:
+            data_ns, data_ports, allow = args.egress
+            found += function_egress_policies(args.namespace, args.openfaas_namespace, data_ns, data_ports, allow)
+        self.policies = network_policies("functions-policy", found, on_cluster, [])
         self.secrets = {
             secret: self._secret(secret, value, args.namespace, on_cluster) for secret, value in args.settings.secrets
         }

@@ -30,13 +30,15 @@ def helm_release(
     after: list[pulumi.Resource],
 ) -> k8s.helm.v3.Release:
     """A pinned chart as one Helm release that Pulumi waits for. Atomic: a failed install or
-    upgrade rolls back, so nothing is left half-applied."""
+    upgrade rolls back, so nothing is left half-applied. `repo`: an https Helm repository, or
+    an `oci://` registry path, which goes into `chart` with no repository (chartRepositories)."""
+    oci = repo.startswith("oci://")
     return k8s.helm.v3.Release(
         resource,
         name=chart,
-        chart=chart,
+        chart=f"{repo.rstrip('/')}/{chart}" if oci else chart,
         version=version,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+        repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=repo),
         namespace=ns,
         values=values,
         create_namespace=False,  # the stack owns its namespaces

@@ -79,6 +79,7 @@ class OpenFaaSArgs:
     public_host: str  # where users reach the gateway (the first server)
     external_nats: ExternalNats | None = None  # Pro only; CE keeps its bundled queue
     license: pulumi.Input[str] | None = field(default=None, repr=False)  # Pro only; a secret
+    chart_repo: str = CHART_REPO  # chartRepositories.openfaas, if set
 
 
 def chart_values(settings: OpenFaaSSettings, external_nats: ExternalNats | None = None) -> dict[str, Any]:
@@ -158,7 +159,7 @@ class OpenFaaS(pulumi.ComponentResource):
                 before_release.append(args.external_nats.server)
 
         self.release = helm_release(
-            f"{name}-release", CHART, CHART_REPO, versions.OPENFAAS_CHART, settings.namespace, chart_values(settings, args.external_nats), on_cluster, before_release
+            f"{name}-release", CHART, args.chart_repo, versions.OPENFAAS_CHART, settings.namespace, chart_values(settings, args.external_nats), on_cluster, before_release
         )
         self.gateway_url = gateway_url(settings, args.public_host)
         self.register_outputs({"gatewayUrl": self.gateway_url, "password": self.password})

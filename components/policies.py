@@ -94,3 +94,72 @@ def function_policies(namespace: str, openfaas_namespace: str) -> list[dict[str,
             ],
         ),
     ]
+
+
+# --- egress: where pods of a namespace may connect -----------------------------------------------
+
+DNS_PORT = 53
+# CoreDNS, as K3s deploys it: kube-system, label k8s-app=kube-dns.
+DNS_PEER = {"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: "kube-system"}}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+
+
+def to_rule(peers: Iterable[Mapping[str, Any]], ports: Iterable[int] = (), protocols: Iterable[str] = ("TCP",)) -> dict[str, Any]:
+    """One egress rule: to `peers` on `ports` (none: every port)."""
+    allowed: dict[str, Any] = {"to": [dict(p) for p in peers]}
+    ports = list(ports)
+    if ports:
+        allowed["ports"] = [{"protocol": proto, "port": port} for port in ports for proto in protocols]
+    return allowed
+
+
+def ip_block(cidr: str) -> dict[str, Any]:
+    return {"ipBlock": {"cidr": cidr}}
+
+
+def egress_policy(name: str, namespace: str, pod_selector: Mapping[str, Any], rules: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The pods `pod_selector` picks may connect only where `rules` allow (no rules: nowhere)."""
+    spec: dict[str, Any] = {"podSelector": dict(pod_selector), "policyTypes": ["Egress"]}
+    rules = [dict(r) for r in rules]
+    if rules:
+        spec["egress"] = rules
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace, "labels": {**MANAGED_BY}},
+        "spec": spec,
+    }
+
+
+def dns_rule() -> dict[str, Any]:
+    return to_rule([DNS_PEER], [DNS_PORT], ("UDP", "TCP"))
+
+
+def function_egress_policies(
+    namespace: str,
+    openfaas_namespace: str,
+    data_namespace: str,
+    data_ports: Iterable[int],
+    allow: Iterable[tuple[str, tuple[int, ...]]] = (),
+) -> list[dict[str, Any]]:
+    """functionEgress restricted: function pods connect to DNS, the gateway, NATS and Redis
+    (`data_ports` in the data namespace) and the functionEgressAllow destinations; nothing
+    else, the internet included."""
+    rules = [
+        dns_rule(),
+        to_rule([peer(openfaas_namespace, ["gateway"])], [GATEWAY_PORT]),
+        to_rule([peer(data_namespace)], sorted(data_ports)),
+        *(to_rule([ip_block(cidr)], ports) for cidr, ports in allow),
+    ]
+    return [
+        egress_policy("default-deny-egress", namespace, {}, ()),
+        egress_policy("functions-egress", namespace, {}, rules),
+    ]
+
+
+def data_egress_policies(namespace: str) -> list[dict[str, Any]]:
+    """NATS and Redis reach nothing outside their namespace but DNS (a NATS cluster's routes
+    and Redis stay inside it)."""
+    return [
+        egress_policy("default-deny-egress", namespace, {}, ()),
+        egress_policy("data-egress", namespace, {}, [dns_rule(), to_rule([peer(namespace)])]),
+    ]

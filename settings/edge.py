@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import model_validator
+from pydantic import SecretStr, ValidationInfo, field_validator, model_validator
 
-from settings.base import Section, key
+from settings.base import Section, key, require_secret, secret_key
 from settings.errors import rules
-from settings.types import DnsName, Email, one_of
+from settings.types import DnsName, Email, Url, one_of
 
 NAMESPACE = "edge"
 CERT_MANAGER_NAMESPACE = "cert-manager"
@@ -28,13 +29,42 @@ class EdgeSettings(Section):
         "acmeIssuer", "production", "Let's Encrypt environment, production or staging (untrusted certificates, for trial runs)"
     )
 
+    acme_server: Url | None = key(
+        "acmeServer",
+        None,
+        "ACME directory URL of the CA to get the certificate from (e.g. https://acme.example.no/directory); when set it wins over acmeIssuer",
+    )
+    eab_key_id: str | None = key("acmeEabKeyId", None, "External account binding: the key ID your CA gave you (with acmeEabHmacKey)")
+    eab_hmac_key: SecretStr | None = secret_key(
+        "acmeEabHmacKey", "External account binding: the base64url HMAC key your CA gave you, as a secret (pulumi config set --secret acmeEabHmacKey ...)"
+    )
+
+    @field_validator("eab_hmac_key", mode="after")
+    @classmethod
+    def _secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        return require_secret(value, info, "acmeEabHmacKey", "pulumi config set --secret acmeEabHmacKey ...")
+
     @model_validator(mode="after")
     def _domain_and_email_together(self) -> EdgeSettings:
+        # The HMAC key is read only with acmeEabKeyId (a plan puts a placeholder in every
+        # secret key the schema declares, like openfaasLicense for CE).
+        hmac = self.eab_hmac_key.get_secret_value() if self.eab_hmac_key else ""
         rules([
             ("acmeEmail", "required with domain: Let's Encrypt needs a contact address") if self.domain and not self.email else None,
             ("domain", "required with acmeEmail: the name the certificate is for") if self.email and not self.domain else None,
+            ("acmeEabHmacKey", "required with acmeEabKeyId: an external account binding is a key ID and its HMAC key") if self.eab_key_id and not hmac else None,
+            # cert-manager reads the key as un-padded base64url (ACMEExternalAccountBinding.keySecretRef).
+            ("acmeEabHmacKey", "expected the un-padded base64url HMAC key your CA gave you (letters, digits, '-' and '_')")
+            if self.eab_key_id and hmac and not re.fullmatch(r"[A-Za-z0-9_-]+", hmac) else None,
+            ("acmeEabKeyId", "not used without acmeServer: Let's Encrypt needs no external account binding") if self.eab_key_id and not self.acme_server else None,
+            ("acmeServer", "not used without domain: there is no certificate to get") if self.acme_server and not self.domain else None,
         ])
         return self
+
+    @property
+    def acme_directory(self) -> str:
+        """The ACME directory cert-manager registers with: acmeServer, or Let's Encrypt's."""
+        return self.acme_server or ACME_SERVERS[self.issuer]
 
     @property
     def enabled(self) -> bool:

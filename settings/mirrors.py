@@ -12,7 +12,7 @@ from pydantic import ValidationInfo, field_validator, model_validator
 
 from settings.base import Section, key, require_secret, secret_key
 from settings.errors import expected, refused, rules
-from settings.types import Bool, RegistryHost, Url
+from settings.types import Bool, ChartRepository, RegistryHost, Url
 
 # The charts the stack installs, by the name `chartRepositories` keys them with.
 CHARTS = ("openfaas", "traefik", "cert-manager")
@@ -76,7 +76,7 @@ class MirrorsSettings(Section):
     system_default_registry: RegistryHost | None = key(
         "systemDefaultRegistry", None, "Registry K3s pulls its own images from (K3s --system-default-registry), e.g. registry.example.no"
     )
-    chart_repositories: dict[str, Url] = key(
+    chart_repositories: dict[str, ChartRepository] = key(
         "chartRepositories",
         {},
         f"map of chart ({', '.join(CHARTS)}) to an in-country Helm repository URL or an oci:// registry path",
@@ -138,6 +138,22 @@ class MirrorsSettings(Section):
             else None,
         ])
         return self
+
+    @field_validator("chart_repositories", mode="after")
+    @classmethod
+    def _known_charts(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(CHARTS))
+        if unknown:
+            raise refused(f"unknown chart {', '.join(map(repr, unknown))}: the stack installs {', '.join(CHARTS)}")
+        return value
+
+    def chart_repository(self, chart: str, default: str) -> str:
+        """Where `chart` comes from: its chartRepositories entry, or upstream."""
+        return self.chart_repositories.get(chart, default)
+
+    def mirrors_registry(self, registry: str) -> bool:
+        """registryMirrors covers `registry` (by name or '*')."""
+        return bool(self.registry_mirrors.get(registry) or self.registry_mirrors.get("*"))
 
     @field_validator("registry_auth", mode="after")
     @classmethod

@@ -31,6 +31,7 @@ from settings.kernel import KernelSettings
 from settings.mirrors import MirrorsSettings
 from settings.nodes import NodeSpec, NodesSettings
 from settings.openfaas import OpenFaaSSettings
+from settings.sovereignty import SovereigntySettings, open_egress_warning
 from settings.types import is_ip
 from settings.upgrades import UpgradeSettings
 
@@ -60,6 +61,7 @@ class StackConfig(BaseModel):
     functions: FunctionsSettings = _section()
     mirrors: MirrorsSettings = _section()
     upgrades: UpgradeSettings = _section()
+    sovereignty: SovereigntySettings = _section()
 
     @model_validator(mode="before")
     @classmethod
@@ -78,7 +80,7 @@ class StackConfig(BaseModel):
 
     @model_validator(mode="after")
     def _between_sections(self) -> StackConfig:
-        rules([*self._edge_needs(), *self._namespaces_differ(), *self._firewall_needs_addresses()])
+        rules([*self._edge_needs(), *self._namespaces_differ(), *self._firewall_needs_addresses(), self._strict_needs_pro()])
         if not self.edge.enabled and self.openfaas.service_type == "LoadBalancer" and "servicelb" in self.k3s.disable:
             rules([("gatewayServiceType", "'LoadBalancer' needs K3s' servicelb, which k3sDisable turns off; use 'NodePort' or keep servicelb")])
         return self
@@ -96,6 +98,15 @@ class StackConfig(BaseModel):
                 alias = OpenFaaSSettings.model_fields[name].alias
                 found.append((str(alias), "not used while domain is set (the edge serves the gateway on 443): remove it"))
         return found
+
+    def _strict_needs_pro(self) -> tuple[str, str] | None:
+        if not self.sovereignty.strict or self.openfaas.pro:
+            return None
+        return (
+            "openfaasEdition",
+            "'ce' cannot run under sovereignStrict: at start-up OpenFaaS CE (faas-netes) GETs https://checkip.amazonaws.com "
+            "and exits when it cannot reach it; use 'pro' (Standard/Enterprise runs without it) or turn sovereignStrict off",
+        )
 
     def _namespaces_differ(self) -> list[tuple[str, str]]:
         """Each namespace gets its own NetworkPolicies: two parts of the stack in one would
@@ -164,6 +175,7 @@ class Settings:
     config: StackConfig
     ssh_private_key: pulumi.Input[str] = field(repr=False)
     openfaas_license: pulumi.Input[str] | None = field(default=None, repr=False)
+    acme_eab_hmac_key: pulumi.Input[str] | None = field(default=None, repr=False)
     functions: FunctionSet = FunctionSet()
     warnings: tuple[str, ...] = ()
 
@@ -227,6 +239,14 @@ class Settings:
         return self.config.redis
 
     @property
+    def mirrors(self) -> MirrorsSettings:
+        return self.config.mirrors
+
+    @property
+    def sovereignty(self) -> SovereigntySettings:
+        return self.config.sovereignty
+
+    @property
     def public_ports(self) -> tuple[int, ...]:
         """The TCP ports everyone may reach: where the gateway is served."""
         return PUBLIC_PORTS if self.edge.enabled else (self.openfaas.public_port,)
@@ -242,7 +262,7 @@ def decode(raw: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
         out[key] = value
-        if key in ("sshPrivateKey", "openfaasLicense") or not isinstance(value, str) or value.lstrip()[:1] not in ("[", "{"):
+        if key in ("sshPrivateKey", "openfaasLicense", "acmeEabHmacKey") or not isinstance(value, str) or value.lstrip()[:1] not in ("[", "{"):
             continue
         try:
             out[key] = json.loads(value)
@@ -276,6 +296,7 @@ def from_config(
         config=config,
         ssh_private_key=secret(config.nodes.ssh_private_key.get_secret_value()),
         openfaas_license=secret(license_.get_secret_value()) if license_ and config.openfaas.pro else None,
+        acme_eab_hmac_key=secret(eab.get_secret_value()) if (eab := config.edge.eab_hmac_key) and config.edge.eab_key_id else None,
         functions=FunctionSet(
             functions=functions,
             secrets=tuple((name, secret(value.get_secret_value())) for name, value in sorted(config.functions.secrets.items())),
@@ -323,6 +344,8 @@ def _functions(config: StackConfig, typed: tuple[Function, ...], env: Mapping[st
 
 def _warnings(config: StackConfig) -> tuple[str, ...]:
     warnings = [] if config.edge.enabled else [plain_http_warning(config.openfaas.public_port)]
+    if config.sovereignty.functions_open:
+        warnings.append(open_egress_warning())
     servers = sum(1 for n in config.nodes.nodes if n.role == "server")
     if servers % 2 == 0:
         warnings.append(

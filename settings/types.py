@@ -299,3 +299,24 @@ def _registry(value: Any) -> str:
 
 
 RegistryHost = Annotated[str, BeforeValidator(_registry)]
+
+_OCI = re.compile(r"oci://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._-]+)*")
+
+
+def _chart_repository(value: Any) -> str:
+    """Where Helm finds a chart: an https repository (its index.yaml) or an OCI registry path
+    (`oci://registry.example.no/charts`, the chart's name is appended)."""
+    what = "an https Helm repository URL ('https://charts.example.no') or an OCI path ('oci://registry.example.no/charts')"
+    text = _text(value, what)
+    if text.startswith("oci://"):
+        match = _OCI.fullmatch(text.rstrip("/"))
+        host = match.group(1).strip("[]") if match else ""
+        if not match or not (is_ip(host) or _HOSTNAME.fullmatch(host.lower())):
+            raise expected(f"expected {what}")
+        return text.rstrip("/")
+    if not text.startswith("https://"):
+        raise expected(f"expected {what}")
+    return _url(text)
+
+
+ChartRepository = Annotated[str, BeforeValidator(_chart_repository)]

@@ -9,6 +9,7 @@ labels its templates give them (gateway, queue-worker, prometheus).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from tools.harness import StackRun, run_stack, unwrap
 class Pod:
     namespace: str | None  # None: outside the cluster (a client on the internet)
     labels: Mapping[str, str]
+    ip: str | None = None  # for a destination outside the cluster (ipBlock peers)
 
 
 EXTERNAL = Pod(None, {})
@@ -58,7 +60,49 @@ def peer_admits(peer: Mapping[str, Any], policy_ns: str, src: Pod) -> bool:
     return selects(peer.get("podSelector", {}), src.labels)
 
 
-def allowed(all_policies: list[dict[str, Any]], src: Pod, dst: Pod, port: int) -> bool:
+def _port_matches(rule: Mapping[str, Any], port: int, protocol: str) -> bool:
+    ports = rule.get("ports", [])
+    return not ports or any(p["port"] == port and p.get("protocol", "TCP") == protocol for p in ports)
+
+
+def egress_peer_admits(peer: Mapping[str, Any], policy_ns: str, dst: Pod) -> bool:
+    if "ipBlock" in peer:
+        block = peer["ipBlock"]
+        if dst.ip is None or ipaddress.ip_address(dst.ip) not in ipaddress.ip_network(block["cidr"]):
+            return False
+        return not any(ipaddress.ip_address(dst.ip) in ipaddress.ip_network(e) for e in block.get("except", []))
+    return peer_admits(peer, policy_ns, dst)
+
+
+def egress_allowed(all_policies: list[dict[str, Any]], src: Pod, dst: Pod, port: int, protocol: str = "TCP") -> bool:
+    """Kubernetes' rule for egress: a pod no egress policy selects may connect anywhere; a
+    selected pod only where some rule of some policy selecting it allows the peer and port."""
+    if src.namespace is None:
+        return True
+    selecting = [
+        p
+        for p in all_policies
+        if p["metadata"]["namespace"] == src.namespace
+        and "Egress" in p["spec"].get("policyTypes", [])
+        and selects(p["spec"]["podSelector"], src.labels)
+    ]
+    if not selecting:
+        return True
+    return any(
+        _port_matches(rule, port, protocol)
+        and ("to" not in rule or any(egress_peer_admits(peer, p["metadata"]["namespace"], dst) for peer in rule["to"]))
+        for p in selecting
+        for rule in p["spec"].get("egress", [])
+    )
+
+
+def allowed(all_policies: list[dict[str, Any]], src: Pod, dst: Pod, port: int, protocol: str = "TCP") -> bool:
+    """A connection needs both ends: the source's egress policies let it out and the
+    destination's ingress policies let it in."""
+    return egress_allowed(all_policies, src, dst, port, protocol) and ingress_allowed(all_policies, src, dst, port, protocol)
+
+
+def ingress_allowed(all_policies: list[dict[str, Any]], src: Pod, dst: Pod, port: int, protocol: str = "TCP") -> bool:
     """Kubernetes' rule: a pod no ingress policy selects accepts everything; a selected pod
     accepts a connection if any rule of any policy selecting it admits the source and port."""
     selecting = [
@@ -72,8 +116,7 @@ def allowed(all_policies: list[dict[str, Any]], src: Pod, dst: Pod, port: int) -
         return True
     for p in selecting:
         for rule in p["spec"].get("ingress", []):
-            ports = [r["port"] for r in rule.get("ports", [])]
-            if ports and port not in ports:
+            if not _port_matches(rule, port, protocol):
                 continue
             if "from" not in rule or any(peer_admits(peer, p["metadata"]["namespace"], src) for peer in rule["from"]):
                 return True
@@ -103,6 +146,8 @@ def pods(oslo: StackRun) -> dict[str, Pod]:
         "other-function": Pod("openfaas-fn", {"faas_function": "other"}),
         "nats": Pod("faas-data", template_labels(oslo, "nats-statefulset")),
         "redis": Pod("faas-data", template_labels(oslo, "redis-statefulset")),
+        "coredns": Pod("kube-system", {"k8s-app": "kube-dns"}),
+        "outside": Pod(None, {}, ip="93.184.215.14"),
     }
 
 
@@ -143,6 +188,15 @@ FLOWS = [
     ("intruder", "redis", 6379, False),
     ("internet", "redis", 6379, False),
     ("internet", "connector", 8080, False),
+    # egress (functionEgress restricted; the data namespace reaches only DNS and itself)
+    ("function", "coredns", 53, True),
+    ("nats", "coredns", 53, True),
+    ("function", "outside", 443, False),
+    ("function", "outside", 80, False),
+    ("nats", "outside", 443, False),
+    ("redis", "outside", 443, False),
+    ("function", "coredns", 9153, False),
+    ("gateway", "outside", 443, True),  # the OpenFaaS namespace's egress is not restricted (CE's checkip)
 ]
 
 
@@ -191,3 +245,46 @@ def test_evaluator_rules_add_up_and_ports_and_peers_must_both_match() -> None:
     assert not allowed(found, Pod("b", {"app": "cron"}), db, 5432)
     assert not allowed(found, Pod("c", {"app": "web"}), db, 5432)
     assert not allowed(found, EXTERNAL, db, 5432)
+
+
+# --- function egress (functionEgress, functionEgressAllow) -----------------------------------
+
+FUNCTION = Pod("openfaas-fn", {"faas_function": "img-resize"})
+REDIS = Pod("faas-data", {"app.kubernetes.io/name": "redis"})
+DNS = Pod("kube-system", {"k8s-app": "kube-dns"})
+
+
+def test_function_egress_allows_dns_redis_and_the_listed_ranges_only() -> None:
+    allow = [{"cidr": "198.51.100.0/24", "ports": [443]}, {"cidr": "2001:db8:7::/48"}]
+    found = network_policies(run_stack("egress", stack(functionEgressAllow=allow)))
+    assert allowed(found, FUNCTION, REDIS, 6379)
+    assert allowed(found, FUNCTION, DNS, 53, "UDP") and allowed(found, FUNCTION, DNS, 53, "TCP")
+    assert allowed(found, FUNCTION, Pod(None, {}, ip="198.51.100.7"), 443)
+    assert not allowed(found, FUNCTION, Pod(None, {}, ip="198.51.100.7"), 22)
+    assert allowed(found, FUNCTION, Pod(None, {}, ip="2001:db8:7::1"), 5432)  # no ports: every port
+    assert not allowed(found, FUNCTION, Pod(None, {}, ip="203.0.113.99"), 443)
+    assert not allowed(found, FUNCTION, Pod(None, {}, ip="8.8.8.8"), 53, "UDP")  # DNS only through CoreDNS
+
+
+def test_function_egress_open_lets_functions_out_and_is_warned_about() -> None:
+    run = run_stack("open", stack(functionEgress="open"))
+    found = network_policies(run)
+    assert allowed(found, FUNCTION, Pod(None, {}, ip="203.0.113.99"), 443)
+    assert not [p for p in found if "Egress" in p["spec"]["policyTypes"] and p["metadata"]["namespace"] == "openfaas-fn"]
+    assert any("functionEgress is 'open'" in w for w in run.warnings())
+
+
+def test_function_egress_follows_the_configured_namespaces() -> None:
+    run = run_stack("renamed", stack(openfaasNamespace="faas", openfaasFunctionNamespace="faas-fn", dataNamespace="state"))
+    found = network_policies(run)
+    function = Pod("faas-fn", {"faas_function": "img-resize"})
+    assert allowed(found, function, Pod("state", {"app.kubernetes.io/name": "redis"}), 6379)
+    assert allowed(found, function, Pod("faas", {"app": "gateway"}), 8080)
+    assert not allowed(found, function, Pod("openfaas", {"app": "gateway"}), 8080)
+
+
+def test_evaluator_egress_ip_blocks_and_excepts() -> None:
+    found = [policies.egress_policy("x", "a", {}, [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}]}])]
+    assert egress_allowed(found, Pod("a", {}), Pod(None, {}, ip="10.2.0.1"), 1)
+    assert not egress_allowed(found, Pod("a", {}), Pod(None, {}, ip="10.1.0.1"), 1)
+    assert egress_allowed(found, Pod("b", {}), Pod(None, {}, ip="10.1.0.1"), 1)  # not selected

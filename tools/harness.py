@@ -405,6 +405,7 @@ def run_stack(
     asyncio.set_event_loop(loop)
     logger = logging.getLogger(f"sovereign-faas.harness.{id(loop)}")
     logger.propagate = False
+    logger.setLevel(logging.INFO)  # the program's info lines (the egress summary) too
     capture = _LogCapture()
     logger.addHandler(capture)
     pulumi.runtime.settings.reset_options(project=project, stack=stack)

@@ -6,6 +6,7 @@
     build/<stack>/node/<node>/*.stdin    what it reads on stdin (kernel settings, firewall)
     build/<stack>/node/order.txt         the day-two order: a rolling upgrade, a node's removal
     build/<stack>/helm/<release>.values.yaml
+    build/<stack>/egress.json, egress.md  every endpoint outside the cluster (components/egress.py)
 
 Secrets appear as "[secret]". Two runs write byte-identical files.
 """
@@ -22,9 +23,24 @@ from typing import Any
 
 import yaml
 
+from components import egress
+from functions import FUNCTIONS
 from settings.errors import ConfigError
 from settings.source import parse_yaml
-from tools.harness import PROJECT_DIR, ProgramError, Registration, StackRun, masked, run_stack, sorted_keys
+from settings.stack import Settings, from_config
+from tools.harness import (
+    PROJECT_DIR,
+    ProgramError,
+    Registration,
+    StackRun,
+    encode_config,
+    masked,
+    project_name,
+    run_stack,
+    sorted_keys,
+    stack_config,
+    unwrap,
+)
 
 # Types that are Kubernetes objects only in the provider's hands, not manifests.
 _NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "pulumi:providers:")
@@ -115,6 +131,29 @@ def day_two_order(run: StackRun) -> str:
     return "\n".join(lines) + "\n"
 
 
+def stack_settings(stack: str, config: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """The settings the program reads for `stack` (as run_stack's `config`/`overrides`)."""
+    config_map, secret_keys = stack_config(stack, overrides=overrides) if config is None else encode_config(config, keep_secrets=True)
+    prefix = f"{project_name()}:"
+    raw = {k[len(prefix):]: v for k, v in config_map.items() if k.startswith(prefix)}
+    secrets = {k[len(prefix):] for k in secret_keys if k.startswith(prefix)}
+    try:
+        return from_config(raw, secrets, stack, secret=lambda v: v, typed_functions=FUNCTIONS)
+    except ConfigError as err:
+        raise ProgramError(str(err)) from None
+
+
+def egress_endpoints(run: StackRun, settings: Settings) -> list[egress.Endpoint]:
+    """The inventory, with the images read from the objects the program registered."""
+    images = [w for r in run.resources if is_kubernetes_object(r) for w in egress.workloads_of(unwrap(r.inputs))]
+    return egress.inventory(settings, images)
+
+
+def write_egress(run: StackRun, endpoints: list[egress.Endpoint], out: Path) -> None:
+    (out / "egress.json").write_text(egress.as_json(run.stack, endpoints))
+    (out / "egress.md").write_text(egress.as_markdown(run.stack, endpoints))
+
+
 def summary(run: StackRun) -> str:
     counts = Counter(r.type for r in run.resources)
     width = max(len(t) for t in counts) if counts else 4
@@ -156,9 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or PROJECT_DIR / "build" / args.stack
     write_plan(run, out)
+    endpoints = egress_endpoints(run, stack_settings(args.stack, overrides=overrides))
+    write_egress(run, endpoints, out)
     for message in run.warnings():
         print(f"warning: {message}", file=sys.stderr)
     print(summary(run))
+    print(egress.summary(endpoints))
     print(f"\nwrote {out.relative_to(PROJECT_DIR) if out.is_relative_to(PROJECT_DIR) else out}/")
     return 0
 

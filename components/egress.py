@@ -1,0 +1,317 @@
+"""The egress inventory: every endpoint outside the cluster the stack depends on, as data.
+
+Derived, not written by hand: from the images the stack's objects run (`make plan` reads them
+from the registered objects, `pulumi up` from the same data the components render), each
+chart's image list (settings/chart_images.py), the Helm releases' repositories, the K3s
+install source, the ACME server, the edition and the function egress settings. So a new image
+on a new registry is a new row without anyone editing this module.
+
+Each row: phase, host (and port), who connects, why, whether an in-country mirror serves it
+(`mirrored`) and whether the user declared the host in the country (`allowed`:
+egressAllowHosts, functionEgressAllow). Strict mode (sovereignStrict) refuses a stack with a
+row that is neither, except the operator's side (state backend, CI), which depends on
+`pulumi login` and the runner, not on this program. README "Where your bits and data go".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from components.edge import CERT_MANAGER_REPO, TRAEFIK_REPO, traefik_values
+from components.function import topics
+from components.nats import CONNECTOR
+from components.openfaas import CHART_REPO as OPENFAAS_REPO
+from settings import chart_images, kubernetes, versions
+from settings.edge import ACME_SERVERS, CERT_MANAGER_NAMESPACE
+from settings.edge import NAMESPACE as EDGE_NAMESPACE
+from settings.errors import Report
+from settings.stack import Settings
+
+NODE_INSTALL = "node install"
+CLUSTER = "cluster run time"
+FUNCTIONS = "function run time"
+OPERATOR = "operator"
+PHASES = (NODE_INSTALL, CLUSTER, FUNCTIONS, OPERATOR)
+HTTPS = 443
+CE_CHECK_URL = "https://checkip.amazonaws.com"  # faas-netes pkg/config/connectivity.go
+TRAEFIK_UPDATE_HOST = "update.traefik.io"  # Traefik's global.checkNewVersion
+
+
+@dataclass(frozen=True)
+class Workload:
+    """An image one of the stack's objects runs."""
+
+    image: str
+    namespace: str
+    who: str  # "Deployment openfaas-fn/img-resize"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    phase: str
+    host: str
+    port: int | None
+    who: tuple[str, ...]
+    why: tuple[str, ...]
+    mirrored: bool = False  # served by an in-country mirror the config names
+    allowed: bool = False  # a host or range the user declared (egressAllowHosts, functionEgressAllow)
+    via: tuple[str, ...] = ()  # the mirrors that serve it
+    fix: str = ""  # the key that would make it in-country
+    note: str = ""
+
+    @property
+    def in_country(self) -> bool:
+        return self.mirrored or self.allowed
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}" if self.port and not self.host.endswith(f":{self.port}") else self.host
+
+
+@dataclass
+class _Row:
+    phase: str
+    host: str
+    port: int | None
+    who: set[str] = field(default_factory=set)
+    why: set[str] = field(default_factory=set)
+    mirrored: bool = True
+    allowed: bool = True
+    via: set[str] = field(default_factory=set)
+    fix: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+# --- the images --------------------------------------------------------------------------------
+
+
+def images_in(value: Any) -> list[str]:
+    """Every container image in a Kubernetes object (any `image` text under a container list)."""
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if k in ("containers", "initContainers", "ephemeralContainers") and isinstance(v, list):
+                found += [c["image"] for c in v if isinstance(c, Mapping) and isinstance(c.get("image"), str)]
+            else:
+                found += images_in(v)
+    elif isinstance(value, list):
+        for item in value:
+            found += images_in(item)
+    return found
+
+
+def workloads_of(obj: Mapping[str, Any]) -> list[Workload]:
+    """The images a registered object runs, with who runs them."""
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace") or ""
+    who = f"{obj.get('kind', '?')} {ns}/{meta.get('name', '?')}" if ns else f"{obj.get('kind', '?')} {meta.get('name', '?')}"
+    return [Workload(image, ns, who) for image in images_in(obj.get("spec"))]
+
+
+def workloads(settings: Settings) -> list[Workload]:
+    """The images the stack's own objects run, from the data the components render them from
+    (tests/test_egress.py holds this to what the program registers)."""
+    data, openfaas = settings.data_namespace, settings.openfaas
+    found = [
+        Workload(versions.NATS_IMAGE, data, f"StatefulSet {data}/nats"),
+        Workload(versions.REDIS_IMAGE, data, f"StatefulSet {data}/redis"),
+    ]
+    fns = settings.functions.functions
+    if topics(fns):
+        found.append(Workload(versions.NATS_CONNECTOR_IMAGE, openfaas.namespace, f"Deployment {openfaas.namespace}/{CONNECTOR}"))
+    found += [Workload(fn.image, openfaas.function_namespace, f"Deployment {openfaas.function_namespace}/{fn.name}") for fn in fns]
+    return found
+
+
+def charts(settings: Settings) -> list[tuple[str, str, str]]:
+    """(chart, namespace, repository) of every Helm release, mirrors applied."""
+    found = [("openfaas", settings.openfaas.namespace, OPENFAAS_REPO)]
+    if settings.edge.enabled:
+        found += [("traefik", EDGE_NAMESPACE, TRAEFIK_REPO), ("cert-manager", CERT_MANAGER_NAMESPACE, CERT_MANAGER_REPO)]
+    return [(chart, ns, settings.mirrors.chart_repository(chart, repo)) for chart, ns, repo in found]
+
+
+# --- the inventory -----------------------------------------------------------------------------
+
+
+def _host_port(url: str) -> tuple[str, int | None]:
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    default = HTTPS if parts.scheme in ("https", "oci") else 80 if parts.scheme == "http" else None
+    return host, parts.port or default
+
+
+def _registry_port(registry: str) -> tuple[str, int]:
+    match = re.fullmatch(r"(.+):([0-9]+)", registry)
+    if match and ("[" in match.group(1) or ":" not in match.group(1)):
+        return match.group(1).strip("[]"), int(match.group(2))
+    return registry, HTTPS
+
+
+def inventory(settings: Settings, images: Iterable[Workload] | None = None) -> list[Endpoint]:
+    """Every endpoint outside the cluster, in phase order, then by host. `images`: the
+    workloads' images (default: from the settings, as `pulumi up` renders them)."""
+    rows: dict[tuple[str, str, int | None], _Row] = {}
+    mirrors, sovereignty = settings.mirrors, settings.sovereignty
+    allow = set(sovereignty.allow_hosts)
+    mirror_hosts = {_host_port(url)[0] for urls in mirrors.registry_mirrors.values() for url in urls}
+
+    def add(phase: str, host: str, port: int | None, who: str, why: str, *, mirrored: bool, allowed: bool | None = None,
+            via: Iterable[str] = (), fix: str = "", note: str = "") -> None:
+        row = rows.setdefault((phase, host, port), _Row(phase, host, port))
+        row.who.add(who)
+        row.why.add(why)
+        row.mirrored &= mirrored
+        row.allowed &= (host.lower() in allow) if allowed is None else allowed
+        row.via.update(via)
+        if fix and fix not in row.fix:
+            row.fix.append(fix)
+        row.note = row.note or note
+
+    def registry(phase: str, image: str, who: str) -> None:
+        reg = kubernetes.image_registry(image)
+        host, port = _registry_port(reg)
+        mirrored = mirrors.mirrors_registry(reg) or host in mirror_hosts or reg == mirrors.system_default_registry
+        via = [_host_port(u)[0] for u in (mirrors.registry_mirrors.get(reg) or mirrors.registry_mirrors.get("*") or ())]
+        fallback = via and not mirrors.mirrors_only
+        add(phase, host, port, who, f"image {kubernetes.normalized_image(image)}", mirrored=mirrored, via=via,
+            fix=f"registryMirrors (map {reg} or '*' to an in-country mirror)",
+            note=f"containerd falls back to {reg} when the mirror fails; registryMirrorsOnly: true stops that" if fallback else "")
+
+    # Node install: the K3s installer, binary and images.
+    install_who = "k3s-install step on every node"
+    if mirrors.k3s_airgap_dir:
+        add(NODE_INSTALL, "the operator's machine", None, install_who, "K3s assets uploaded over SSH (k3sAirgapDir)", mirrored=True)
+    elif mirrors.k3s_mirror:
+        host, port = _host_port(mirrors.k3s_mirror)
+        add(NODE_INSTALL, host, port, install_who, "K3s installer, binary, sums and images tarball (k3sMirror)", mirrored=True)
+    else:
+        fix = "k3sMirror or k3sAirgapDir"
+        add(NODE_INSTALL, "raw.githubusercontent.com", HTTPS, install_who, f"the K3s {settings.k3s.version} installer (install.sh)", mirrored=False, fix=fix)
+        add(NODE_INSTALL, "github.com", HTTPS, install_who, "the K3s binary and its sha256 sums (release assets)",
+            mirrored=False, fix=fix, note="redirects to GitHub's asset host (*.githubusercontent.com)")
+
+    # Cluster run time: K3s' own images, unless the images tarball is installed.
+    if not (mirrors.k3s_airgap_dir or mirrors.k3s_mirror):
+        for image in chart_images.K3S_SYSTEM:
+            name = kubernetes.normalized_image(image)
+            if mirrors.system_default_registry:
+                image = f"{mirrors.system_default_registry}/{name.split('/', 1)[1]}"
+            registry(CLUSTER, image, "K3s (containerd on every node)")
+    workload_list = list(workloads(settings) if images is None else images)
+    for w in workload_list:
+        if w.namespace != settings.openfaas.function_namespace:
+            registry(CLUSTER, w.image, w.who)
+    for chart, ns, repo in charts(settings):
+        for image in chart_images.chart_images(chart, settings.openfaas.pro):
+            registry(CLUSTER, image, f"Helm release {chart} ({ns})")
+        host, port = _host_port(repo)
+        add(CLUSTER, host, port, "pulumi-kubernetes' Helm client, where `pulumi up` runs", f"chart {chart} from {repo}",
+            mirrored=chart in mirrors.chart_repositories, fix=f"chartRepositories.{chart}")
+    if settings.edge.enabled:
+        servers = [settings.edge.acme_server] if settings.edge.acme_server else list(ACME_SERVERS.values())
+        for url in servers:
+            host, port = _host_port(url)
+            add(CLUSTER, host, port, f"cert-manager ({CERT_MANAGER_NAMESPACE})", f"ACME account and certificate orders ({url})",
+                mirrored=False, fix="acmeServer (an in-country CA) and egressAllowHosts")
+        if (traefik_values().get("global") or {}).get("checkNewVersion", True):
+            add(CLUSTER, TRAEFIK_UPDATE_HOST, HTTPS, f"Traefik ({EDGE_NAMESPACE})", "checks for new versions (global.checkNewVersion)", mirrored=False)
+    if not settings.openfaas.pro:
+        host, port = _host_port(CE_CHECK_URL)
+        add(CLUSTER, host, port, f"faas-netes, in the gateway pod ({settings.openfaas.namespace})",
+            "CE checks it can reach the internet at start-up and exits when not (faas-netes pkg/config/connectivity.go)",
+            mirrored=False, fix="openfaasEdition: pro")
+
+    # Function run time: their images, and where functions may send data.
+    for w in workload_list:
+        if w.namespace == settings.openfaas.function_namespace:
+            registry(FUNCTIONS, w.image, w.who)
+    fn_pods = f"function pods ({settings.openfaas.function_namespace})"
+    if sovereignty.functions_open:
+        add(FUNCTIONS, "anywhere (0.0.0.0/0, ::/0)", None, fn_pods, "functionEgress: open", mirrored=False, allowed=False, fix="functionEgress: restricted")
+    else:
+        for i, dest in enumerate(sovereignty.function_egress_allow):
+            port = dest.ports[0] if len(dest.ports) == 1 else None
+            ports = ", ".join(map(str, dest.ports)) or "every port"
+            add(FUNCTIONS, dest.cidr, port, fn_pods, f"functionEgressAllow[{i}] (TCP {ports})", mirrored=False, allowed=True)
+
+    # The operator's side: not this program's to decide (README "Where your bits and data go").
+    add(OPERATOR, "the state backend `pulumi login` points at (Pulumi Cloud: api.pulumi.com)", None, "the pulumi CLI",
+        "the stack's state, secrets encrypted by its secrets provider", mirrored=False, allowed=False,
+        fix="pulumi login s3://<bucket>?endpoint=<in-country>&region=<r> or file://<folder>")
+    add(OPERATOR, "the CI runner (.github/workflows/preview.yml: GitHub-hosted, github.com)", None, "the preview workflow",
+        "pulumi preview in pull requests, with the stack's config", mirrored=False, allowed=False, fix="a self-hosted runner in the country")
+
+    order = {p: i for i, p in enumerate(PHASES)}
+    return [
+        Endpoint(r.phase, r.host, r.port, tuple(sorted(r.who)), tuple(sorted(r.why)), r.mirrored, r.allowed and not r.mirrored,
+                 tuple(sorted(r.via)), " / ".join(r.fix), r.note)
+        for r in sorted(rows.values(), key=lambda r: (order[r.phase], r.host, r.port or 0))
+    ]
+
+
+def outside(endpoints: Iterable[Endpoint]) -> list[Endpoint]:
+    """What the program decides (the operator's rows depend on `pulumi login` and the runner)."""
+    return [e for e in endpoints if e.phase != OPERATOR]
+
+
+def summary(endpoints: Iterable[Endpoint]) -> str:
+    rows = outside(endpoints)
+    inside = [e for e in rows if e.in_country]
+    rest = sorted({e.host for e in rows if not e.in_country})
+    tail = f" ({', '.join(rest)})" if rest else ""
+    return f"egress: {len(rows)} endpoints outside the cluster, {len(inside)} mirrored or allowed, {len(rows) - len(inside)} not{tail}"
+
+
+def strict_problems(endpoints: Iterable[Endpoint]) -> list[tuple[str, str]]:
+    """(key that would fix it, what is wrong) for each endpoint strict mode refuses."""
+    return [
+        (
+            _fix_key(e.fix),
+            f"sovereignStrict: {e.address} ({e.phase}; {', '.join(e.who)}: {'; '.join(e.why)}) is neither an in-country mirror "
+            f"nor in egressAllowHosts; fix: {e.fix or 'egressAllowHosts'}",
+        )
+        for e in outside(endpoints)
+        if not e.in_country
+    ]
+
+
+def _fix_key(fix: str) -> str:
+    match = re.match(r"[A-Za-z][A-Za-z0-9.]*", fix)
+    return match.group(0) if match else "egressAllowHosts"
+
+
+def as_json(stack: str, endpoints: list[Endpoint]) -> str:
+    return json.dumps({"stack": stack, "summary": summary(endpoints), "endpoints": [asdict(e) for e in endpoints]}, indent=2) + "\n"
+
+
+def as_markdown(stack: str, endpoints: list[Endpoint]) -> str:
+    lines = [f"# Egress of stack {stack}", "", summary(endpoints), ""]
+    for phase in PHASES:
+        rows = [e for e in endpoints if e.phase == phase]
+        if not rows:
+            continue
+        lines += [f"## {phase}", "", "| host | who connects | why | in country | fix |", "|---|---|---|---|---|"]
+        for e in rows:
+            where = "mirrored" + (f" ({', '.join(e.via)})" if e.via else "") if e.mirrored else "allowed" if e.allowed else "**no**"
+            if phase == OPERATOR:
+                where = "depends on you"
+            why = "<br>".join(e.why) + (f"<br>({e.note})" if e.note else "")
+            lines.append(f"| {e.address} | {'<br>'.join(e.who)} | {why} | {where} | {'' if e.in_country else e.fix} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def check_strict(settings: Settings, endpoints: Iterable[Endpoint]) -> None:
+    """sovereignStrict: a ConfigError naming each endpoint not in the country and its fix."""
+    if not settings.sovereignty.strict:
+        return
+    report = Report(f"Pulumi.{settings.stack}.yaml")
+    for key, message in strict_problems(endpoints):
+        report.add(key, message)
+    report.raise_if_any()
