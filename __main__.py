@@ -6,8 +6,7 @@ Thin on purpose: read the settings, compose the components, export. Everything e
 
 import pulumi
 
-from components import history
-from components import egress
+from components import egress, history
 from components.cluster import Cluster, ClusterArgs
 from components.cron import CronConnector, CronConnectorArgs
 from components.data import data_namespace
@@ -19,6 +18,7 @@ from components.openfaas import OpenFaaS, OpenFaaSArgs
 from components.redis import Redis, RedisArgs
 from functions import FUNCTIONS
 from settings import stack as stack_settings
+from settings import versions
 from settings.data import NATS_CLIENT_PORT, REDIS_PORT
 from settings.openfaas import GATEWAY_PORT
 from settings.upgrades import history_problems
@@ -89,6 +89,7 @@ if settings.edge.enabled:
             provider=cluster.provider,
             after=(openfaas.release,),
             chart_repos=settings.mirrors.chart_repositories,
+            crds_url=settings.mirrors.gateway_api_crds or versions.GATEWAY_API_CRDS,
             eab_hmac_key=settings.acme_eab_hmac_key,
         ),
     )

@@ -64,6 +64,8 @@ TRAEFIK_CHART_KEYS = frozenset(
         "gatewayClass.name",
         "ingressClass.enabled",
         "service.spec.type",
+        "global.checkNewVersion",
+        "global.sendAnonymousUsage",
         "resources.requests.cpu",
         "resources.requests.memory",
         "resources.limits.cpu",
@@ -203,12 +205,13 @@ def _parent(listener: str) -> dict[str, str]:
     return {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY, "namespace": NAMESPACE, "sectionName": listener}
 
 
-def gateway_api_crds(resource: str, opts: pulumi.ResourceOptions) -> k8s.yaml.v2.ConfigFile:
-    """The Gateway API's standard-channel CRDs, from the pinned release's standard-install.yaml.
-    Pulumi applies them server-side and keeps them up to date on a bump (unlike a chart's
-    crds/ folder, which Helm installs once). Fetched from GitHub at `pulumi up`: not pinned by
-    digest (the release publishes no checksum file); an in-country copy is a mirror's job."""
-    return k8s.yaml.v2.ConfigFile(resource, file=versions.GATEWAY_API_CRDS, opts=opts)
+def gateway_api_crds(resource: str, url: str, opts: pulumi.ResourceOptions) -> k8s.yaml.v2.ConfigFile:
+    """The Gateway API's standard-channel CRDs, from the pinned release's standard-install.yaml
+    (or its in-country copy, `gatewayApiCrds`). Pulumi applies them server-side and keeps them
+    up to date on a bump (unlike a chart's crds/ folder, which Helm installs once). The
+    provider fetches the file where `pulumi up` runs: not pinned by digest (the release
+    publishes no checksum file)."""
+    return k8s.yaml.v2.ConfigFile(resource, file=url, opts=opts)
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,7 @@ class EdgeArgs:
     provider: k8s.Provider
     after: tuple[pulumi.Resource, ...] = ()  # the OpenFaaS release (the route's backend)
     chart_repos: Mapping[str, str] = field(default_factory=dict)  # chartRepositories
+    crds_url: str = versions.GATEWAY_API_CRDS  # gatewayApiCrds, or the pinned release's
     eab_hmac_key: pulumi.Input[str] | None = field(default=None, repr=False)  # acmeEabHmacKey, a secret
 
 
@@ -239,7 +243,7 @@ class Edge(pulumi.ComponentResource):
         # The Gateway API CRDs first: Traefik's Gateway provider and cert-manager's Gateway
         # support both need them at start.
         self.policies = kube.network_policies(f"{name}-policy", network_policies(), on_cluster, [edge_ns])
-        self.gateway_api = gateway_api_crds(f"{name}-gateway-api-crds", on_cluster)
+        self.gateway_api = gateway_api_crds(f"{name}-gateway-api-crds", args.crds_url, on_cluster)
         traefik = helm_release(
             f"{name}-traefik", "traefik", args.chart_repos.get("traefik", TRAEFIK_REPO), versions.TRAEFIK_CHART, NAMESPACE, traefik_values(), on_cluster, [edge_ns, self.gateway_api]
         )

@@ -214,6 +214,10 @@ def inventory(settings: Settings, images: Iterable[Workload] | None = None) -> l
         add(CLUSTER, host, port, "pulumi-kubernetes' Helm client, where `pulumi up` runs", f"chart {chart} from {repo}",
             mirrored=chart in mirrors.chart_repositories, fix=f"chartRepositories.{chart}")
     if settings.edge.enabled:
+        crds = mirrors.gateway_api_crds or versions.GATEWAY_API_CRDS
+        host, port = _host_port(crds)
+        add(CLUSTER, host, port, "pulumi-kubernetes, where `pulumi up` runs", f"the Gateway API CRDs ({crds})",
+            mirrored=bool(mirrors.gateway_api_crds), fix="gatewayApiCrds (an in-country copy of standard-install.yaml)")
         servers = [settings.edge.acme_server] if settings.edge.acme_server else list(ACME_SERVERS.values())
         for url in servers:
             host, port = _host_port(url)

@@ -27,9 +27,9 @@ OPENFAAS_PRO = (
     "prom/prometheus:v3.11.3",  # prometheus.image
 )
 
-# traefik/traefik-helm-chart traefik/values.yaml at v39.0.9: `image.registry: docker.io`,
-# `image.repository: traefik`, tag = the chart's appVersion.
-TRAEFIK = ("docker.io/traefik:v3.6.15",)
+# traefik/traefik-helm-chart traefik/values.yaml, 40+: `image.registry`/`image.repository`
+# null, resolving to docker.io/traefik; tag = the chart's appVersion (v3.7.20 for 42.4.3).
+TRAEFIK = (f"docker.io/traefik:{versions.TRAEFIK_VERSION}",)
 # cert-manager's chart values.yaml (v1.20+ layout): `imageRegistry: quay.io`,
 # `imageNamespace: jetstack`, the component names below, tag = the chart's appVersion; the
 # ACME solver runs per challenge, the startupapicheck Job once per install.

@@ -82,6 +82,11 @@ class MirrorsSettings(Section):
         f"map of chart ({', '.join(CHARTS)}) to an in-country Helm repository URL or an oci:// registry path",
         kind="object",
     )
+    gateway_api_crds: Url | None = key(
+        "gatewayApiCrds",
+        None,
+        "In-country copy of the Gateway API standard-install.yaml the edge applies (default: the pinned release on github.com, settings/versions.py)",
+    )
     k3s_mirror: Url | None = key(
         "k3sMirror", None, "Base URL serving the K3s release assets as <base>/<version, + as %2B>/<asset> (install.sh, k3s or k3s-arm64, k3s-airgap-images-<arch>.tar.zst, sha256sum-<arch>.txt); checked against the sums"
     )

@@ -97,8 +97,8 @@ def test_every_image_of_every_registered_object_is_in_the_inventory(examples: di
         assert f"image {kubernetes.normalized_image(image)}" in why, image
 
 
-def test_a_function_on_a_new_registry_adds_a_row(tmp_path: Path) -> None:
-    file = tmp_path / "stack.yml"
+def test_a_function_on_a_new_registry_adds_a_row(project_tmp: Path) -> None:
+    file = project_tmp / "stack.yml"
     file.write_text("version: 1.0\nprovider: {name: openfaas}\nfunctions:\n  hello:\n    image: registry.acme.example:5000/team/hello:1.0.0\n")
     _, endpoints = endpoints_of("newreg", stack(functionsFile=str(file)))
     (row,) = [e for e in endpoints if e.host == "registry.acme.example"]
@@ -114,8 +114,10 @@ def test_a_registry_mirror_marks_its_registry_mirrored_and_only_that_one() -> No
     assert not by_host["ghcr.io"].mirrored
 
 
-def test_the_airgap_source_is_the_operators_machine_and_k3s_pulls_no_image() -> None:
-    _, endpoints = endpoints_of("airgap", stack(k3sAirgapDir="/srv/k3s-assets"))
+def test_the_airgap_source_is_the_operators_machine_and_k3s_pulls_no_image(tmp_path: Path) -> None:
+    from tests.test_mirrors_plan import airgap_folder
+
+    _, endpoints = endpoints_of("airgap", stack(k3sAirgapDir=str(airgap_folder(tmp_path))))
     (install,) = [e for e in endpoints if e.phase == egress.NODE_INSTALL]
     assert install.host == "the operator's machine" and install.mirrored
     assert not any("rancher/" in w for e in endpoints for w in e.why)
@@ -143,7 +145,7 @@ def test_the_program_logs_the_summary_line(oslo: StackRun) -> None:
 
 def test_chart_image_lists_were_read_for_the_pinned_charts() -> None:
     """settings/chart_images.py cites the values.yaml of these pins: re-read it on a bump."""
-    assert (versions.OPENFAAS_CHART, versions.TRAEFIK_CHART, versions.CERT_MANAGER_CHART) == ("15.0.6", "39.0.9", "v1.21.2")
+    assert (versions.OPENFAAS_CHART, versions.TRAEFIK_CHART, versions.CERT_MANAGER_CHART) == ("15.0.6", "42.4.3", "v1.21.2")
     assert chart_images.chart_images("openfaas", pro=False) != chart_images.chart_images("openfaas", pro=True)
 
 
@@ -177,7 +179,8 @@ def test_strict_refuses_lets_encrypt_until_an_in_country_ca_is_allowed() -> None
     with pytest.raises(ProgramError) as err:
         run_stack("ca", stack(**MIRRORED, **edge, acmeServer="https://acme.example.no/directory"))
     assert "acme.example.no:443" in str(err.value) and "egressAllowHosts" in str(err.value)
-    run = run_stack("ok", stack(**MIRRORED, **edge, acmeServer="https://acme.example.no/directory", egressAllowHosts=["acme.example.no"]))
+    run = run_stack("ok", stack(**MIRRORED, **edge, acmeServer="https://acme.example.no/directory", egressAllowHosts=["acme.example.no"],
+                               gatewayApiCrds="https://mirror.example.no/gateway-api/standard-install.yaml"))
     assert run.of_type("kubernetes:helm.sh/v3:Release")
 
 

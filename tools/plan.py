@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or PROJECT_DIR / "build" / args.stack
     write_plan(run, out)
-    endpoints = egress_endpoints(run, stack_settings(args.stack, overrides=overrides))
+    endpoints = egress_endpoints(run, stack_settings(args.stack, overrides=maps["set"]))
     write_egress(run, endpoints, out)
     for message in run.warnings():
         print(f"warning: {message}", file=sys.stderr)
