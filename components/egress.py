@@ -22,9 +22,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from components import nats, redis
+from components.cron import cron_manifests
 from components.edge import CERT_MANAGER_REPO, TRAEFIK_REPO, traefik_values
-from components.function import topics
-from components.nats import CONNECTOR
+from components.function import cron_functions, deployment, topics
 from components.openfaas import CHART_REPO as OPENFAAS_REPO
 from settings import chart_images, kubernetes, versions
 from settings.edge import ACME_SERVERS, CERT_MANAGER_NAMESPACE
@@ -114,18 +115,20 @@ def workloads_of(obj: Mapping[str, Any]) -> list[Workload]:
 
 
 def workloads(settings: Settings) -> list[Workload]:
-    """The images the stack's own objects run, from the data the components render them from
-    (tests/test_egress.py holds this to what the program registers)."""
-    data, openfaas = settings.data_namespace, settings.openfaas
-    found = [
-        Workload(versions.NATS_IMAGE, data, f"StatefulSet {data}/nats"),
-        Workload(versions.REDIS_IMAGE, data, f"StatefulSet {data}/redis"),
+    """The images the stack's own objects run, read from the very manifests the components
+    render and register (so a new container anywhere is a new row; tests/test_egress.py holds
+    this to what the program registers)."""
+    openfaas, fns = settings.openfaas, settings.functions.functions
+    objects = [
+        *nats.manifests(settings.nats, settings.data_namespace, openfaas.namespace, openfaas.function_namespace).values(),
+        *redis.manifests(settings.redis, settings.data_namespace, openfaas.function_namespace, settings.sysctl).values(),
+        *(deployment(fn, openfaas.function_namespace, settings.functions.non_root) for fn in fns),
     ]
-    fns = settings.functions.functions
     if topics(fns):
-        found.append(Workload(versions.NATS_CONNECTOR_IMAGE, openfaas.namespace, f"Deployment {openfaas.namespace}/{CONNECTOR}"))
-    found += [Workload(fn.image, openfaas.function_namespace, f"Deployment {openfaas.function_namespace}/{fn.name}") for fn in fns]
-    return found
+        objects += nats.connector_manifests(topics(fns), nats.host(settings.data_namespace), openfaas.namespace, openfaas.upstream_timeout).values()
+    if cron_functions(fns):
+        objects += cron_manifests(openfaas.namespace).values()
+    return [w for obj in objects for w in workloads_of(obj)]
 
 
 def charts(settings: Settings) -> list[tuple[str, str, str]]:

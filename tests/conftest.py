@@ -33,10 +33,16 @@ def stack(**overrides: Any) -> dict[str, Any]:
 def settings_for(config: dict[str, Any], secret_keys: tuple[str, ...] = ("sshPrivateKey",), **kw: Any) -> Settings:
     """`config` through the settings layer as the engine hands it over: values as text
     (objects as JSON), `{"secure": x}` as the secret x; secrets stay plain for assertions."""
+    def reveal(value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            return value["secure"]
+        if isinstance(value, dict):
+            return {k: reveal(v) for k, v in value.items()}
+        return [reveal(v) for v in value] if isinstance(value, list) else value
+
     raw = {}
     for key, value in config.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            value = value["secure"]
+        value = reveal(value)
         raw[key] = value if isinstance(value, str) else json.dumps(value)
     kw.setdefault("env", {})
     return from_config(raw, set(secret_keys), kw.pop("stack", "oslo"), secret=lambda v: v, **kw)

@@ -303,3 +303,18 @@ def test_egress_allow_hosts_are_host_names() -> None:
     with pytest.raises(ConfigError) as err:
         settings_for(stack(egressAllowHosts=["https://acme.example.no"]))
     assert "sovereign-faas:egressAllowHosts[0]:" in str(err.value)
+
+
+def test_pulumi_up_inventories_what_a_stack_with_every_kind_of_workload_registers() -> None:
+    """Connectors (NATS and cron), functions with digests and tags: what `pulumi up` reads from
+    the components' manifests is what the program registers."""
+    from tests.conftest import settings_for
+    from tests.test_manifests import STACKS
+
+    config = STACKS["pro-nodeport"]
+    assert config is not None
+    run = run_stack("every-kind", config)
+    settings = settings_for(config, secret_keys=("sshPrivateKey", "openfaasLicense", "functionSecrets"))
+    images = registered_images(run)
+    assert {"ghcr.io/openfaas/cron-connector:0.7.0", "ghcr.io/openfaas/nats-connector:0.3.0"} <= images
+    assert {w.image for w in egress.workloads(settings)} == images
