@@ -37,38 +37,16 @@ def cron_env(openfaas_namespace: str) -> dict[str, str]:
 
 
 def cron_manifests(openfaas_namespace: str) -> dict[str, dict[str, Any]]:
-    app = CRON_CONNECTOR
-    pod = {
-        "containers": [
-            {
-                "name": CRON_CONNECTOR,
-                "image": versions.CRON_CONNECTOR_IMAGE,
-                "imagePullPolicy": "IfNotPresent",
-                "env": [{"name": k, "value": v} for k, v in cron_env(openfaas_namespace).items()],
-                "resources": CRON_RESOURCES,
-                "securityContext": dict(data.CONTAINER_SECURITY),
-                "volumeMounts": [{"name": "auth", "mountPath": AUTH_MOUNT, "readOnly": True}],
-            }
-        ],
-        "volumes": [{"name": "auth", "secret": {"secretName": "basic-auth", "defaultMode": 0o440}}],
-        "securityContext": dict(data.POD_SECURITY),
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
+    container = {
+        "image": versions.CRON_CONNECTOR_IMAGE,
+        "env": [{"name": k, "value": v} for k, v in cron_env(openfaas_namespace).items()],
+        "resources": CRON_RESOURCES,
     }
-    return {
-        "deployment": {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": CRON_CONNECTOR, "namespace": openfaas_namespace, "labels": data.labels(app)},
-            "spec": {
-                "replicas": 1,  # one scheduler: each schedule fires once
-                "strategy": {"type": "Recreate"},  # never two schedulers during a rollout
-                "selector": {"matchLabels": data.selector(app)},
-                "template": {"metadata": {"labels": data.labels(app)}, "spec": pod},
-            },
-        },
-        "policy": data.ingress_policy(CRON_CONNECTOR, openfaas_namespace, data.selector(app), {}),
+    spec = {
+        "replicas": 1,  # one scheduler: each schedule fires once
+        "strategy": {"type": "Recreate"},  # never two schedulers during a rollout
     }
+    return data.gateway_client(CRON_CONNECTOR, openfaas_namespace, container, AUTH_MOUNT, spec)
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,43 @@ CONTAINER_SECURITY: dict[str, Any] = {
 }
 
 
+def gateway_client(
+    app: str, namespace: str, container: dict[str, Any], auth_mount: str, deployment_spec: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """A connector that calls functions through the gateway (the nats- and the cron-connector):
+    one Deployment with Secret basic-auth mounted read-only at `auth_mount`, no API token, no
+    service links, and a NetworkPolicy admitting no ingress (it listens on nothing).
+    `deployment_spec` adds to the Deployment's spec (replicas, strategy)."""
+    pod = {
+        "containers": [
+            {
+                "name": app,
+                "imagePullPolicy": "IfNotPresent",
+                **container,
+                "securityContext": dict(CONTAINER_SECURITY),
+                "volumeMounts": [{"name": "auth", "mountPath": auth_mount, "readOnly": True}],
+            }
+        ],
+        "volumes": [{"name": "auth", "secret": {"secretName": "basic-auth", "defaultMode": 0o440}}],
+        "securityContext": dict(POD_SECURITY),
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+    }
+    return {
+        "deployment": {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": app, "namespace": namespace, "labels": labels(app)},
+            "spec": {
+                **deployment_spec,
+                "selector": {"matchLabels": selector(app)},
+                "template": {"metadata": {"labels": labels(app)}, "spec": pod},
+            },
+        },
+        "policy": ingress_policy(app, namespace, selector(app), {}),
+    }
+
+
 def stateful_set(
     name: str,
     ns: str,

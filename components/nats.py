@@ -238,42 +238,17 @@ CONNECTOR_PROBES = {
 
 
 def connector_manifests(topics: tuple[str, ...], broker_host: str, openfaas_namespace: str, upstream_timeout: str) -> dict[str, dict[str, Any]]:
-    app = CONNECTOR
     env = connector_env(topics, broker_host, openfaas_namespace, upstream_timeout)
-    pod = {
-        "containers": [
-            {
-                "name": CONNECTOR,
-                "image": versions.NATS_CONNECTOR_IMAGE,
-                "imagePullPolicy": "IfNotPresent",
-                # The image's WORKDIR is /root (mode 0700): a non-root user could not start there.
-                "workingDir": "/",
-                "env": [{"name": k, "value": v} for k, v in env.items()],
-                "resources": CONNECTOR_RESOURCES,
-                **CONNECTOR_PROBES,
-                "securityContext": dict(data.CONTAINER_SECURITY),
-                "volumeMounts": [{"name": "auth", "mountPath": AUTH_MOUNT, "readOnly": True}],
-            }
-        ],
-        "volumes": [{"name": "auth", "secret": {"secretName": "basic-auth", "defaultMode": 0o440}}],
-        "securityContext": dict(data.POD_SECURITY),
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
+    container = {
+        "image": versions.NATS_CONNECTOR_IMAGE,
+        # The image's WORKDIR is /root (mode 0700): a non-root user could not start there.
+        "workingDir": "/",
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "resources": CONNECTOR_RESOURCES,
+        **CONNECTOR_PROBES,
     }
-    return {
-        "deployment": {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": CONNECTOR, "namespace": openfaas_namespace, "labels": data.labels(app)},
-            "spec": {
-                "replicas": 1,  # one subscriber in its queue group: each message invokes once
-                "selector": {"matchLabels": data.selector(app)},
-                "template": {"metadata": {"labels": data.labels(app)}, "spec": pod},
-            },
-        },
-        # It listens on nothing: no ingress at all.
-        "policy": data.ingress_policy(CONNECTOR, openfaas_namespace, data.selector(app), {}),
-    }
+    # One subscriber in its queue group: each message invokes once.
+    return data.gateway_client(CONNECTOR, openfaas_namespace, container, AUTH_MOUNT, {"replicas": 1})
 
 
 @dataclass(frozen=True)

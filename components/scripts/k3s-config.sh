@@ -23,14 +23,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-service_for() {
-  case $1 in
-    server) printf 'k3s' ;;
-    agent) printf 'k3s-agent' ;;
-    *) die "ROLE must be 'server' or 'agent', got '$1'" ;;
-  esac
-}
-
 # A temp file next to the config, so `mv` is an atomic rename; 0600 thanks to umask 077.
 # K3s reads only config.yaml and config.yaml.d/*.yaml, never these dotfiles.
 temp_in_dir() {

@@ -21,14 +21,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-service_for() {
-  case $1 in
-    server) printf 'k3s' ;;
-    agent) printf 'k3s-agent' ;;
-    *) die "ROLE must be 'server' or 'agent', got '$1'" ;;
-  esac
-}
-
 check_file() {
   [[ $1 == /* && $1 != *..* && $1 =~ ^/[A-Za-z0-9._/-]+/agent/etc/kubelet\.conf\.d/[A-Za-z0-9._-]+\.conf$ ]] ||
     die "FILE must be an absolute path <data-dir>/agent/etc/kubelet.conf.d/<name>.conf, got '$1'"

@@ -25,14 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-service_for() {
-  case $1 in
-    server) printf 'k3s' ;;
-    agent) printf 'k3s-agent' ;;
-    *) die "ROLE must be 'server' or 'agent', got '$1'" ;;
-  esac
-}
-
 # Decode stdin into DEST (registries.yaml, registry-ca/*.pem), refusing anything else.
 read_files() {
   local dest=$1 path data lines=0

@@ -13,3 +13,12 @@ die() {
 report() {
   printf 'sovereign-faas: %s: %s\n' "$SELF" "$*"
 }
+
+# The systemd unit K3s runs as for ROLE (server | agent).
+service_for() {
+  case $1 in
+    server) printf 'k3s' ;;
+    agent) printf 'k3s-agent' ;;
+    *) die "ROLE must be 'server' or 'agent', got '$1'" ;;
+  esac
+}
