@@ -60,32 +60,6 @@ check_args() {
   esac
 }
 
-# The selected value of a sysfs choice file: the kernel shows "always [madvise] never"; a
-# plain single value ("never") is taken as it is.
-selected() {
-  local text
-  text=$(<"$1") || die "cannot read $1"
-  if [[ $text =~ \[([^]]+)\] ]]; then
-    printf '%s' "${BASH_REMATCH[1]}"
-  else
-    printf '%s' "${text//[[:space:]]/}"
-  fi
-}
-
-# The values a choice file offers, space-separated, without the brackets.
-offered() {
-  local text
-  local -a words
-  text=$(<"$1") || die "cannot read $1"
-  read -r -a words <<<"${text//[\[\]]/}" || true
-  printf '%s' "${words[*]}"
-}
-
-# Does the choice file $1 offer the value $2?
-offers() {
-  [[ " $(offered "$1") " == *" $2 "* ]]
-}
-
 # Write $2 to the sysfs file $1 (a plain write, as `echo value > file` does).
 write_sysfs() {
   printf '%s\n' "$2" 2>/dev/null >"$1" || die "writing '$2' to $1 failed"

@@ -23,26 +23,6 @@ warn() {
   printf 'sovereign-faas: %s: warning: %s\n' "$SELF" "$*" >&2
 }
 
-# The selected value of a sysfs choice file ("always [madvise] never" -> madvise; a plain
-# value is taken as it is).
-selected() {
-  local text
-  text=$(<"$1") || die "cannot read $1"
-  if [[ $text =~ \[([^]]+)\] ]]; then
-    printf '%s' "${BASH_REMATCH[1]}"
-  else
-    printf '%s' "${text//[[:space:]]/}"
-  fi
-}
-
-offers() {
-  local text
-  local -a words
-  text=$(<"$1") || die "cannot read $1"
-  read -r -a words <<<"${text//[\[\]]/}" || true
-  [[ " ${words[*]} " == *" $2 "* ]]
-}
-
 # Put $2 back into the choice file $1 if it differs and is offered; $3 names it for messages.
 restore() {
   local file=$1 value=$2 what=$3 have

@@ -22,3 +22,29 @@ service_for() {
     *) die "ROLE must be 'server' or 'agent', got '$1'" ;;
   esac
 }
+
+# sysfs choice files ("always [madvise] never"; host-tuning-apply.sh and -remove.sh).
+# The selected value; a plain single value ("never") is taken as it is.
+selected() {
+  local text
+  text=$(<"$1") || die "cannot read $1"
+  if [[ $text =~ \[([^]]+)\] ]]; then
+    printf '%s' "${BASH_REMATCH[1]}"
+  else
+    printf '%s' "${text//[[:space:]]/}"
+  fi
+}
+
+# The values a choice file offers, space-separated, without the brackets.
+offered() {
+  local text
+  local -a words
+  text=$(<"$1") || die "cannot read $1"
+  read -r -a words <<<"${text//[\[\]]/}" || true
+  printf '%s' "${words[*]}"
+}
+
+# Whether choice file $1 offers value $2.
+offers() {
+  [[ " $(offered "$1") " == *" $2 "* ]]
+}
