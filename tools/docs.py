@@ -75,28 +75,40 @@ def _required(info: FieldInfo) -> bool:
     return info.is_required()
 
 
+def typed_in_schema(info: FieldInfo) -> bool:
+    """Whether Pulumi.yaml may declare the key with a type. The CLI refuses a stack that lacks
+    a typed key with no default ("Stack 'x' is missing configuration value", pulumi's
+    sdk/go/common/workspace ValidateStackConfigAndApplyProjectConfig), so an optional key
+    without a default (`domain`, `openfaasLicense`) stays undeclared, as objects must: the CLI
+    accepts undeclared keys of the project's namespace, and the program validates them."""
+    return pulumi_type(info) != "object" and (_required(info) or info.default is not None)
+
+
 def schema_block() -> str:
     """Pulumi.yaml's `config:` block, keys in the models' order."""
-    objects: list[str] = []
+    untyped: list[str] = []
     config: dict[str, Any] = {}
     for model in SECTIONS.values():
         for info in model.model_fields.values():
             key = str(info.alias)
-            if pulumi_type(info) == "object":
-                objects.append(f"#   {key}: {info.description}")
+            if not typed_in_schema(info):
+                untyped.append(f"#   {key}{' (secret)' if _extra(info).get('secret') else ''}: {info.description}")
                 continue
             entry: dict[str, Any] = {"type": pulumi_type(info)}
             if entry["type"] == "array":
                 entry["items"] = {"type": "string"}
             if _extra(info).get("secret"):
-                entry["secret"] = True
-            elif not _required(info) and info.default is not None:
+                entry["secret"] = True  # no default: the CLI refuses a defaulted secret
+            elif not _required(info):
                 entry["default"] = _default(info)
             entry["description"] = info.description
             config[key] = entry
-    head = "# Keys whose values are objects, which this schema cannot type (the program validates them):\n"
+    head = (
+        "# Declared below: keys with a default, and the required ones. Not declared, because the CLI would\n"
+        "# require them or cannot type them (objects), but read and validated by the program all the same:\n"
+    )
     body = yaml.safe_dump({"config": config}, sort_keys=False, width=1000, allow_unicode=True)
-    return MARKER + head + "\n".join(objects) + "\n" + body
+    return MARKER + head + "\n".join(untyped) + "\n" + body
 
 
 def _cell(value: Any) -> str:

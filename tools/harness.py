@@ -206,9 +206,12 @@ def stack_config(stack: str, path: Path | None = None, overrides: Mapping[str, A
 
 
 def required_secrets() -> list[str]:
-    """Keys Pulumi.yaml declares `secret: true` with no default."""
-    schema = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text()).get("config") or {}
-    return [k for k, v in schema.items() if isinstance(v, dict) and v.get("secret") and "default" not in v]
+    """The secret scalar keys (sshPrivateKey, openfaasLicense, ...), which a stack file in the
+    repository never holds: a plan gets a placeholder for each."""
+    from settings.stack import SECRET_KEYS, SECTIONS
+
+    objects = {str(f.alias) for m in SECTIONS.values() for f in m.model_fields.values() if (f.json_schema_extra or {}).get("kind") == "object"}  # type: ignore[union-attr]
+    return [k for k in SECRET_KEYS if k not in objects]
 
 
 def _reveal(value: Any, keep: bool) -> tuple[Any, bool]:
