@@ -34,7 +34,7 @@ from settings.kubernetes import (
     quantity_problem,
     service_name_problem,
 )
-from settings.types import Bool
+from settings.types import Bool, LocalPath
 
 PORT = 8080
 CRON_TOPIC = "cron-function"  # the topic the cron-connector looks for (its main.go), compared exactly
@@ -82,7 +82,7 @@ def _secret_value(value: Any) -> Any:
 
 
 class FunctionsSettings(Section):
-    file: str = config_key("functionsFile", "functions/stack.yml", 'The faas-cli stack file to deploy, relative to the project ("" for none)')
+    file: LocalPath = config_key("functionsFile", "functions/stack.yml", 'The faas-cli stack file to deploy, relative to the project ("" for none)')
     secrets: dict[Annotated[str, BeforeValidator(_secret_name)], Annotated[SecretStr, BeforeValidator(_secret_value)]] = secret_key(
         "functionSecrets",
         "map of secret name to value, each a Secret functions can mount (pulumi config set --secret --path 'functionSecrets.<name>' VALUE)",
@@ -90,13 +90,6 @@ class FunctionsSettings(Section):
         kind="object",
     )
     non_root: Bool = config_key("functionsNonRoot", True, "Run function containers as a non-root user (uid 12000) unless a typed Function says otherwise")
-
-    @field_validator("file", mode="before")
-    @classmethod
-    def _path(cls, value: Any) -> Any:
-        if not isinstance(value, str) or "\x00" in value:
-            raise expected("expected a path relative to the project")
-        return value
 
     @field_validator("secrets", mode="after")
     @classmethod

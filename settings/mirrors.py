@@ -12,7 +12,7 @@ from pydantic import ValidationInfo, field_validator, model_validator
 
 from settings.base import Section, key, require_secret, secret_key
 from settings.errors import expected, refused, rules
-from settings.types import Bool, ChartRepository, RegistryHost, Url
+from settings.types import Bool, ChartRepository, LocalPath, RegistryHost, Url
 
 # The charts the stack installs, by the name `chartRepositories` keys them with.
 CHARTS = ("openfaas", "traefik", "cert-manager")
@@ -38,8 +38,11 @@ def airgap_assets(folder: Path) -> dict[str, tuple[str, ...]]:
 
 
 def _airgap_problem(text: str) -> str | None:
-    folder = Path(text).expanduser()
-    if not folder.is_dir():
+    try:
+        folder = Path(text).expanduser()
+        if not folder.is_dir():
+            return f"no folder {text!r} on this machine"
+    except (OSError, RuntimeError):  # `~nosuchuser`, a name the system cannot look up
         return f"no folder {text!r} on this machine"
     wanted = ", ".join(f"{b} + sha256sum-{a}.txt + k3s-airgap-images-{a}.tar.zst" for a, b in ARCHES.items())
     if not (folder / INSTALLER).is_file():
@@ -90,7 +93,7 @@ class MirrorsSettings(Section):
     k3s_mirror: Url | None = key(
         "k3sMirror", None, "Base URL serving the K3s release assets as <base>/<version, + as %2B>/<asset> (install.sh, k3s or k3s-arm64, k3s-airgap-images-<arch>.tar.zst, sha256sum-<arch>.txt); checked against the sums"
     )
-    k3s_airgap_dir: str | None = key(
+    k3s_airgap_dir: LocalPath | None = key(
         "k3sAirgapDir", None, "Folder on the operator's machine with the K3s release assets (install.sh, k3s or k3s-arm64, sha256sum-<arch>.txt, k3s-airgap-images-<arch>.tar.zst), uploaded to every node and checked against the sums (air gap)"
     )
     embedded_registry: Bool = key(

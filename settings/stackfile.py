@@ -197,8 +197,12 @@ class _Reader:
         self.string_list(config.get("copy"), "configuration.copy")
 
     def inside(self, file: Path) -> bool:
-        """Whether `file`, symlinks resolved, is inside the project directory."""
-        return file.resolve().is_relative_to(self.root.resolve())
+        """Whether `file`, symlinks resolved, is inside the project directory (a name the
+        system cannot even look up, e.g. too long, is not)."""
+        try:
+            return file.resolve().is_relative_to(self.root.resolve())
+        except (OSError, ValueError):
+            return False
 
     def env_files(self, raw: Any, where: str) -> dict[str, str]:
         merged: dict[str, str] = {}

@@ -268,6 +268,24 @@ def _k3s_version(value: Any) -> str:
 K3sVersion = Annotated[str, BeforeValidator(_k3s_version)]
 
 
+# --- paths on the operator's machine ------------------------------------------------------
+
+PATH_MAX, NAME_MAX = 4096, 255  # Linux's limits (limits.h): longer fails in the kernel itself
+
+
+def _local_path(value: Any) -> str:
+    """A path the operator's machine can look up: no NUL, within the kernel's length limits
+    (beyond them every file operation fails with ENAMETOOLONG)."""
+    text = _text(value, "a file path")
+    parts = text.split("/")
+    if "\x00" in text or len(text.encode()) > PATH_MAX or any(len(p.encode()) > NAME_MAX for p in parts):
+        raise expected(f"expected a file path (at most {PATH_MAX} bytes, each name at most {NAME_MAX}, no NUL)")
+    return text
+
+
+LocalPath = Annotated[str, BeforeValidator(_local_path)]
+
+
 # --- URLs and registries -------------------------------------------------------------------
 
 _URL = re.compile(r"(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[^\s?#]*)?")

@@ -290,3 +290,15 @@ def test_any_stack_file_text_gives_config_or_a_message(tmp_path_factory: pytest.
         stack_config("t", path=path)
     except ProgramError as err:
         assert str(err).startswith("Pulumi.t.yaml")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("functionsFile", "x" * 300, "sovereign-faas:functionsFile: expected a file path (at most 4096 bytes, each name at most 255, no NUL)"),
+        ("k3sAirgapDir", "/tmp/" + "y" * 300, "sovereign-faas:k3sAirgapDir: expected a file path"),
+        ("k3sAirgapDir", "~nosuchuser-sovereign/assets", "sovereign-faas:k3sAirgapDir: expected a folder with the K3s release assets: no folder"),
+    ],
+)
+def test_paths_the_system_cannot_look_up_are_named_not_crashed_on(key: str, value: str, expected: str) -> None:
+    assert expected in error(stack(**{key: value}))
