@@ -302,3 +302,19 @@ def test_any_stack_file_text_gives_config_or_a_message(tmp_path_factory: pytest.
 )
 def test_paths_the_system_cannot_look_up_are_named_not_crashed_on(key: str, value: str, expected: str) -> None:
     assert expected in error(stack(**{key: value}))
+
+
+HOSTILE = ("[1, {a: 2}]", "", "{x: [1]}", "\x01", "9" * 400, "~nosuchuser/" + "z" * 300, "null", "-1e309", "[[[[[]]]]]", "{\"a\": {\"b\": null}}")
+
+
+@pytest.mark.parametrize("key", KNOWN_KEYS)
+def test_every_key_takes_hostile_values_without_a_traceback(key: str) -> None:
+    """Each key with values no one should write: settings or a message naming that key."""
+    for value in HOSTILE:
+        config = {**_raw(stack()), "sshPrivateKey": SSH_KEY, key: value}
+        try:
+            from_config(config, {"sshPrivateKey", "openfaasLicense", "functionSecrets", "registryAuth", "etcdS3Credentials", "acmeEabHmacKey"},
+                        "oslo", secret=lambda v: v, env={})
+        except ConfigError as err:
+            # the key itself, or a rule between it and another key that names it
+            assert key in str(err) or "functions/stack.yml" in str(err), (value, str(err))
