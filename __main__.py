@@ -18,7 +18,6 @@ from components.openfaas import OpenFaaS, OpenFaaSArgs
 from components.redis import Redis, RedisArgs
 from functions import FUNCTIONS
 from settings import stack as stack_settings
-from settings import versions
 from settings.data import NATS_CLIENT_PORT, REDIS_PORT
 from settings.openfaas import GATEWAY_PORT
 from settings.upgrades import history_problems
@@ -89,7 +88,7 @@ if settings.edge.enabled:
             provider=cluster.provider,
             after=(openfaas.release,),
             chart_repos=settings.mirrors.chart_repositories,
-            crds_url=settings.mirrors.gateway_api_crds or versions.GATEWAY_API_CRDS,
+            crds_url=settings.mirrors.gateway_api_crds_url,
             eab_hmac_key=settings.acme_eab_hmac_key,
         ),
     )

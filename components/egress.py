@@ -27,7 +27,7 @@ from components.cron import cron_manifests
 from components.edge import CERT_MANAGER_REPO, TRAEFIK_REPO, traefik_values
 from components.function import cron_functions, deployment, topics
 from components.openfaas import CHART_REPO as OPENFAAS_REPO
-from settings import chart_images, kubernetes, versions
+from settings import chart_images, kubernetes
 from settings.edge import ACME_SERVERS, CERT_MANAGER_NAMESPACE
 from settings.edge import NAMESPACE as EDGE_NAMESPACE
 from settings.errors import Report
@@ -217,7 +217,7 @@ def inventory(settings: Settings, images: Iterable[Workload] | None = None) -> l
         add(CLUSTER, host, port, "pulumi-kubernetes' Helm client, where `pulumi up` runs", f"chart {chart} from {repo}",
             mirrored=chart in mirrors.chart_repositories, fix=f"chartRepositories.{chart}")
     if settings.edge.enabled:
-        crds = mirrors.gateway_api_crds or versions.GATEWAY_API_CRDS
+        crds = mirrors.gateway_api_crds_url
         host, port = _host_port(crds)
         add(CLUSTER, host, port, "pulumi-kubernetes, where `pulumi up` runs", f"the Gateway API CRDs ({crds})",
             mirrored=bool(mirrors.gateway_api_crds), fix="gatewayApiCrds (an in-country copy of standard-install.yaml)")

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationInfo, field_validator, model_validator
 
+from settings import versions
 from settings.base import Section, key, require_secret, secret_key
 from settings.errors import expected, refused, rules
 from settings.types import Bool, ChartRepository, LocalPath, RegistryHost, Url
@@ -158,6 +159,11 @@ class MirrorsSettings(Section):
     def chart_repository(self, chart: str, default: str) -> str:
         """Where `chart` comes from: its chartRepositories entry, or upstream."""
         return self.chart_repositories.get(chart, default)
+
+    @property
+    def gateway_api_crds_url(self) -> str:
+        """Where the edge's Gateway API CRDs come from: the in-country copy, or the pinned release."""
+        return self.gateway_api_crds or versions.GATEWAY_API_CRDS
 
     def mirrors_registry(self, registry: str) -> bool:
         """registryMirrors covers `registry` (by name or '*')."""
