@@ -101,155 +101,181 @@ class Node(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NodeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-faas:index:Node", name, None, opts)
-        spec = args.spec
-        conn = connection(spec, args.private_key)
-        # A new host is a new machine: replace the step there instead of re-running it here.
-        on_host = [spec.host]
+        self._name, self._args = name, args
+        self._on_node = connection(args.spec, args.private_key)
+        self._on_checker = connection(args.checker, args.private_key)
+        self._prepare_host()
+        self._install()
+        self._after_install()
+        self.register_outputs({"ready": self.ready.stdout})
 
-        self.sysctl = remote.Command(
-            f"{name}-sysctl",
-            connection=conn,
-            create=render_command("sysctl-apply.sh", (SYSCTL_FILE,), sudo=spec.sudo),
-            delete=render_command("sysctl-remove.sh", (SYSCTL_FILE,), sudo=spec.sudo),
-            stdin=sysctl_conf(args.sysctl),
-            triggers=on_host,
-            opts=pulumi.ResourceOptions(parent=self),
+    def _step(
+        self,
+        step: str,
+        *,
+        create: tuple[str, tuple[str, ...]] | None = None,
+        delete: tuple[str, tuple[str, ...]] | None = None,
+        on_checker: bool = False,
+        stdin: pulumi.Input[str] | None = None,
+        triggers: list[pulumi.Input[str]] | None = None,
+        after: list[pulumi.Resource] | None = None,
+        delete_first: bool = False,
+        ssh_client: bool = False,
+    ) -> remote.Command:
+        """One remote step `<node>-<step>`: (script, args) to run on create and on delete, on
+        this node or on the checker. By default it is replaced on a new host: a new machine."""
+        spec = self._args.checker if on_checker else self._args.spec
+        return remote.Command(
+            f"{self._name}-{step}",
+            connection=self._on_checker if on_checker else self._on_node,
+            create=render_command(*create, sudo=spec.sudo, ssh_client=ssh_client) if create else None,
+            delete=render_command(*delete, sudo=spec.sudo) if delete else None,
+            stdin=stdin,
+            triggers=triggers if triggers is not None else [self._args.spec.host],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after or [], delete_before_replace=delete_first),
+        )
+
+    def _prepare_host(self) -> None:
+        """Everything on the host before K3s: kernel, host tuning, firewall, kubelet settings,
+        image mirrors, K3s' config, and for an air gap the release assets."""
+        args, spec = self._args, self._args.spec
+        self.sysctl = self._step(
+            "sysctl", create=("sysctl-apply.sh", (SYSCTL_FILE,)), delete=("sysctl-remove.sh", (SYSCTL_FILE,)), stdin=sysctl_conf(args.sysctl)
         )
         # Transparent huge pages and the disks' I/O scheduler. Delete before replace: the
         # apply script saves the host's values only on its first run, so the old step's
         # delete (which restores them) must run before the new one saves them again.
-        self.host_tuning = remote.Command(
-            f"{name}-host-tuning",
-            connection=conn,
-            create=render_command("host-tuning-apply.sh", (args.transparent_huge_pages, args.io_scheduler), sudo=spec.sudo),
-            delete=render_command("host-tuning-remove.sh", (), sudo=spec.sudo),
-            triggers=on_host,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.sysctl], delete_before_replace=True),
+        self.host_tuning = self._step(
+            "host-tuning",
+            create=("host-tuning-apply.sh", (args.transparent_huge_pages, args.io_scheduler)),
+            delete=("host-tuning-remove.sh", ()),
+            after=[self.sysctl],
+            delete_first=True,
         )
         self.firewall = None
         if args.firewall is not None:
             # Before K3s opens its ports; the script refuses a ruleset that would shut this
             # SSH session's address out of the next connection.
-            self.firewall = remote.Command(
-                f"{name}-firewall",
-                connection=conn,
-                create=render_command("firewall-apply.sh", (RULES_FILE,), sudo=spec.sudo, ssh_client=True),
-                delete=render_command("firewall-remove.sh", (RULES_FILE,), sudo=spec.sudo),
+            self.firewall = self._step(
+                "firewall",
+                create=("firewall-apply.sh", (RULES_FILE,)),
+                delete=("firewall-remove.sh", (RULES_FILE,)),
                 stdin=args.firewall,
-                triggers=on_host,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.host_tuning]),
+                after=[self.host_tuning],
+                ssh_client=True,
             )
         # The kubelet's image settings, a drop-in K3s' kubelet reads (settings/k3s.py says why
         # a file); a change restarts K3s once, if it is installed.
-        self.kubelet = remote.Command(
-            f"{name}-kubelet-config",
-            connection=conn,
-            create=render_command("kubelet-config.sh", (spec.role, args.kubelet_dropin), sudo=spec.sudo),
-            delete=render_command("kubelet-config-remove.sh", (spec.role, args.kubelet_dropin), sudo=spec.sudo),
+        self.kubelet = self._step(
+            "kubelet-config",
+            create=("kubelet-config.sh", (spec.role, args.kubelet_dropin)),
+            delete=("kubelet-config-remove.sh", (spec.role, args.kubelet_dropin)),
             stdin=args.kubelet_config,
-            triggers=on_host,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.firewall or self.host_tuning], delete_before_replace=True),
+            after=[self.firewall or self.host_tuning],
+            delete_first=True,
         )
         # The image mirrors (components/registries.py); a change restarts K3s once, if installed.
         self.registries = None
         if args.registries is not None:
-            self.registries = remote.Command(
-                f"{name}-registries",
-                connection=conn,
-                create=render_command("registries-apply.sh", (spec.role,), sudo=spec.sudo),
-                delete=render_command("registries-remove.sh", (spec.role,), sudo=spec.sudo),
+            self.registries = self._step(
+                "registries",
+                create=("registries-apply.sh", (spec.role,)),
+                delete=("registries-remove.sh", (spec.role,)),
                 stdin=args.registries,
-                triggers=on_host,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.kubelet], delete_before_replace=True),
+                after=[self.kubelet],
+                delete_first=True,
             )
-        self.config = remote.Command(
-            f"{name}-k3s-config",
-            connection=conn,
-            create=render_command("k3s-config.sh", (spec.role,), sudo=spec.sudo),
-            delete=render_command("k3s-config-remove.sh", (), sudo=spec.sudo),
+        self.config = self._step(
+            "k3s-config",
+            create=("k3s-config.sh", (spec.role,)),
+            delete=("k3s-config-remove.sh", ()),
             stdin=args.k3s_config,
-            triggers=on_host,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.registries or self.kubelet]),
+            after=[self.registries or self.kubelet],
         )
         # Air gap: the release assets from the operator's machine, verified by k3s-install.sh.
         self.uploads = [
             remote.CopyToRemote(
-                f"{name}-k3s-asset-{local.rsplit('/', 1)[-1]}",
-                connection=conn,
+                f"{self._name}-k3s-asset-{local.rsplit('/', 1)[-1]}",
+                connection=self._on_node,
                 source=pulumi.FileAsset(local),
                 remote_path=remote_path,
-                triggers=on_host,
+                triggers=[spec.host],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.config]),
             )
             for local, remote_path in args.uploads
         ]
-        checker = args.checker
-        on_checker = connection(checker, args.private_key)
+
+    def _install(self) -> None:
+        """K3s itself, with what day two puts before it: the removal's last step, the drain."""
+        args, spec = self._args, self._args.spec
         before_install: list[pulumi.Resource] = [self.config, *self.uploads, *args.join_after]
-        self.node_object = self.evict = self.drain = self.uncordon = None
+        self.node_object = self.drain = None
         if args.removable:
             # No create; its delete runs after the uninstall (k3s-install depends on it).
-            self.node_object = remote.Command(
-                f"{name}-node-object",
-                connection=on_checker,
-                delete=render_command("k3s-node-delete.sh", (spec.name, str(args.drain_timeout)), sudo=checker.sudo),
+            self.node_object = self._step(
+                "node-object",
+                delete=("k3s-node-delete.sh", (spec.name, str(args.drain_timeout))),
+                on_checker=True,
                 triggers=[spec.host, spec.role],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=before_install, delete_before_replace=True),
+                after=list(before_install),
+                delete_first=True,
             )
             before_install.append(self.node_object)
         if args.drain:
             # Re-runs when the version changes (it is an argument); does nothing unless the node
             # is registered at another version.
-            self.drain = remote.Command(
-                f"{name}-drain",
-                connection=on_checker,
-                create=render_command("k3s-drain.sh", (spec.name, str(args.drain_timeout), args.k3s_version), sudo=checker.sudo),
+            self.drain = self._step(
+                "drain",
+                create=("k3s-drain.sh", (spec.name, str(args.drain_timeout), args.k3s_version)),
+                on_checker=True,
                 triggers=[spec.host, args.k3s_version],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=before_install),
+                after=list(before_install),
             )
             before_install.append(self.drain)
-        self.install = remote.Command(
-            f"{name}-k3s-install",
-            connection=conn,
-            create=render_command("k3s-install.sh", (args.k3s_version, spec.role, *args.install_source), sudo=spec.sudo),
-            delete=render_command("k3s-uninstall.sh", (), sudo=spec.sudo),
-            # A role change means uninstall, then install: the old delete must run first, or
-            # it would remove the K3s that the new create just installed on the same host.
+        # A role change means uninstall, then install: the old delete must run first, or it
+        # would remove the K3s that the new create just installed on the same host.
+        self.install = self._step(
+            "k3s-install",
+            create=("k3s-install.sh", (args.k3s_version, spec.role, *args.install_source)),
+            delete=("k3s-uninstall.sh", ()),
             triggers=[spec.host, spec.role],
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=before_install,
-                delete_before_replace=True,
-            ),
+            after=before_install,
+            delete_first=True,
         )
-        self.ready = remote.Command(
-            f"{name}-ready",
-            connection=on_checker,
-            # Ready, and at the version: a node that came back at the old one is not done.
-            create=render_command("k3s-ready.sh", (spec.name, str(args.ready_timeout), args.k3s_version), sudo=checker.sudo),
-            # Check again after anything that restarts K3s on this node.
+
+    def _after_install(self) -> None:
+        """Ready at the version, then the day-two steps after it: uncordon, and the removal's
+        first step (evict)."""
+        args, spec = self._args, self._args.spec
+        # Ready, and at the version: a node that came back at the old one is not done. Checked
+        # again after anything that restarts K3s on this node.
+        self.ready = self._step(
+            "ready",
+            create=("k3s-ready.sh", (spec.name, str(args.ready_timeout), args.k3s_version)),
+            on_checker=True,
             triggers=[spec.host, spec.role, args.k3s_version, args.kubelet_config, *([args.registries] if args.registries is not None else [])],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.install]),
+            after=[self.install],
         )
+        self.uncordon = self.evict = None
         if args.drain:
-            self.uncordon = remote.Command(
-                f"{name}-uncordon",
-                connection=on_checker,
-                create=render_command("k3s-uncordon.sh", (spec.name,), sudo=checker.sudo),
+            self.uncordon = self._step(
+                "uncordon",
+                create=("k3s-uncordon.sh", (spec.name,)),
+                on_checker=True,
                 triggers=[spec.host, args.k3s_version],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready]),
+                after=[self.ready],
             )
         if args.removable:
             # No create; its delete (drain) runs before the uninstall: it depends on
             # k3s-install, and Pulumi deletes dependents first.
-            self.evict = remote.Command(
-                f"{name}-evict",
-                connection=on_checker,
-                delete=render_command("k3s-drain.sh", (spec.name, str(args.drain_timeout)), sudo=checker.sudo),
+            self.evict = self._step(
+                "evict",
+                delete=("k3s-drain.sh", (spec.name, str(args.drain_timeout))),
+                on_checker=True,
                 triggers=[spec.host, spec.role],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.install], delete_before_replace=True),
+                after=[self.install],
+                delete_first=True,
             )
-        self.register_outputs({"ready": self.ready.stdout})
 
     @property
     def done(self) -> pulumi.Resource:
