@@ -159,107 +159,132 @@ def _registry_port(registry: str) -> tuple[str, int]:
 def inventory(settings: Settings, images: Iterable[Workload] | None = None) -> list[Endpoint]:
     """Every endpoint outside the cluster, in phase order, then by host. `images`: the
     workloads' images (default: from the settings, as `pulumi up` renders them)."""
-    rows: dict[tuple[str, str, int | None], _Row] = {}
-    mirrors, sovereignty = settings.mirrors, settings.sovereignty
-    allow = set(sovereignty.allow_hosts)
-    mirror_hosts = {_host_port(url)[0] for urls in mirrors.registry_mirrors.values() for url in urls}
+    workload_list = list(workloads(settings) if images is None else images)
+    found = _Inventory(settings)
+    found.node_install()
+    found.cluster_run_time([w for w in workload_list if w.namespace != settings.openfaas.function_namespace])
+    found.function_run_time([w for w in workload_list if w.namespace == settings.openfaas.function_namespace])
+    found.operator_side()
+    return found.endpoints()
 
-    def add(phase: str, host: str, port: int | None, who: str, why: str, *, mirrored: bool, allowed: bool | None = None,
+
+class _Inventory:
+    """The rows, merged by (phase, host, port): several reasons to reach one host are one row."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings, self.mirrors = settings, settings.mirrors
+        self.rows: dict[tuple[str, str, int | None], _Row] = {}
+        self.allow = set(settings.sovereignty.allow_hosts)
+        self.mirror_hosts = {_host_port(url)[0] for urls in self.mirrors.registry_mirrors.values() for url in urls}
+
+    def add(self, phase: str, host: str, port: int | None, who: str, why: str, *, mirrored: bool, allowed: bool | None = None,
             via: Iterable[str] = (), fix: str = "", note: str = "") -> None:
-        row = rows.setdefault((phase, host, port), _Row(phase, host, port))
+        row = self.rows.setdefault((phase, host, port), _Row(phase, host, port))
         row.who.add(who)
         row.why.add(why)
         row.mirrored &= mirrored
-        row.allowed &= (host.lower() in allow) if allowed is None else allowed
+        row.allowed &= (host.lower() in self.allow) if allowed is None else allowed
         row.via.update(via)
         if fix and fix not in row.fix:
             row.fix.append(fix)
         row.note = row.note or note
 
-    def registry(phase: str, image: str, who: str) -> None:
+    def registry(self, phase: str, image: str, who: str) -> None:
+        """The registry `image` is pulled from, mirrored when registryMirrors covers it."""
+        mirrors = self.mirrors
         reg = kubernetes.image_registry(image)
         host, port = _registry_port(reg)
-        mirrored = mirrors.mirrors_registry(reg) or host in mirror_hosts or reg == mirrors.system_default_registry
+        mirrored = mirrors.mirrors_registry(reg) or host in self.mirror_hosts or reg == mirrors.system_default_registry
         via = [_host_port(u)[0] for u in (mirrors.registry_mirrors.get(reg) or mirrors.registry_mirrors.get("*") or ())]
         fallback = via and not mirrors.mirrors_only
-        add(phase, host, port, who, f"image {kubernetes.normalized_image(image)}", mirrored=mirrored, via=via,
-            fix=f"registryMirrors (map {reg} or '*' to an in-country mirror)",
-            note=f"containerd falls back to {reg} when the mirror fails; registryMirrorsOnly: true stops that" if fallback else "")
+        self.add(phase, host, port, who, f"image {kubernetes.normalized_image(image)}", mirrored=mirrored, via=via,
+                 fix=f"registryMirrors (map {reg} or '*' to an in-country mirror)",
+                 note=f"containerd falls back to {reg} when the mirror fails; registryMirrorsOnly: true stops that" if fallback else "")
 
-    # Node install: the K3s installer, binary and images.
-    install_who = "k3s-install step on every node"
-    if mirrors.k3s_airgap_dir:
-        add(NODE_INSTALL, "the operator's machine", None, install_who, "K3s assets uploaded over SSH (k3sAirgapDir)", mirrored=True)
-    elif mirrors.k3s_mirror:
-        host, port = _host_port(mirrors.k3s_mirror)
-        add(NODE_INSTALL, host, port, install_who, "K3s installer, binary, sums and images tarball (k3sMirror)", mirrored=True)
-    else:
-        fix = "k3sMirror or k3sAirgapDir"
-        add(NODE_INSTALL, "raw.githubusercontent.com", HTTPS, install_who, f"the K3s {settings.k3s.version} installer (install.sh)", mirrored=False, fix=fix)
-        add(NODE_INSTALL, "github.com", HTTPS, install_who, "the K3s binary and its sha256 sums (release assets)",
-            mirrored=False, fix=fix, note="redirects to GitHub's asset host (*.githubusercontent.com)")
+    def node_install(self) -> None:
+        """The K3s installer, binary and images."""
+        mirrors, who = self.mirrors, "k3s-install step on every node"
+        if mirrors.k3s_airgap_dir:
+            self.add(NODE_INSTALL, "the operator's machine", None, who, "K3s assets uploaded over SSH (k3sAirgapDir)", mirrored=True)
+        elif mirrors.k3s_mirror:
+            host, port = _host_port(mirrors.k3s_mirror)
+            self.add(NODE_INSTALL, host, port, who, "K3s installer, binary, sums and images tarball (k3sMirror)", mirrored=True)
+        else:
+            fix = "k3sMirror or k3sAirgapDir"
+            self.add(NODE_INSTALL, "raw.githubusercontent.com", HTTPS, who, f"the K3s {self.settings.k3s.version} installer (install.sh)", mirrored=False, fix=fix)
+            self.add(NODE_INSTALL, "github.com", HTTPS, who, "the K3s binary and its sha256 sums (release assets)",
+                     mirrored=False, fix=fix, note="redirects to GitHub's asset host (*.githubusercontent.com)")
 
-    # Cluster run time: K3s' own images, unless the images tarball is installed.
-    if not (mirrors.k3s_airgap_dir or mirrors.k3s_mirror):
-        for image in chart_images.K3S_SYSTEM:
-            name = kubernetes.normalized_image(image)
-            if mirrors.system_default_registry:
-                image = f"{mirrors.system_default_registry}/{name.split('/', 1)[1]}"
-            registry(CLUSTER, image, "K3s (containerd on every node)")
-    workload_list = list(workloads(settings) if images is None else images)
-    for w in workload_list:
-        if w.namespace != settings.openfaas.function_namespace:
-            registry(CLUSTER, w.image, w.who)
-    for chart, ns, repo in charts(settings):
-        for image in chart_images.chart_images(chart, settings.openfaas.pro):
-            registry(CLUSTER, image, f"Helm release {chart} ({ns})")
-        host, port = _host_port(repo)
-        add(CLUSTER, host, port, "pulumi-kubernetes' Helm client, where `pulumi up` runs", f"chart {chart} from {repo}",
-            mirrored=chart in mirrors.chart_repositories, fix=f"chartRepositories.{chart}")
-    if settings.edge.enabled:
-        crds = mirrors.gateway_api_crds_url
+    def cluster_run_time(self, platform: list[Workload]) -> None:
+        """K3s' own images (unless the images tarball is installed), the platform's images and
+        charts, the edge's CRDs, CA and Traefik's update check, CE's phone-home."""
+        settings, mirrors = self.settings, self.mirrors
+        if not (mirrors.k3s_airgap_dir or mirrors.k3s_mirror):
+            for image in chart_images.K3S_SYSTEM:
+                name = kubernetes.normalized_image(image)
+                if mirrors.system_default_registry:
+                    image = f"{mirrors.system_default_registry}/{name.split('/', 1)[1]}"
+                self.registry(CLUSTER, image, "K3s (containerd on every node)")
+        for w in platform:
+            self.registry(CLUSTER, w.image, w.who)
+        for chart, ns, repo in charts(settings):
+            for image in chart_images.chart_images(chart, settings.openfaas.pro):
+                self.registry(CLUSTER, image, f"Helm release {chart} ({ns})")
+            host, port = _host_port(repo)
+            self.add(CLUSTER, host, port, "pulumi-kubernetes' Helm client, where `pulumi up` runs", f"chart {chart} from {repo}",
+                     mirrored=chart in mirrors.chart_repositories, fix=f"chartRepositories.{chart}")
+        if settings.edge.enabled:
+            self._edge()
+        if not settings.openfaas.pro:
+            host, port = _host_port(CE_CHECK_URL)
+            self.add(CLUSTER, host, port, f"faas-netes, in the gateway pod ({settings.openfaas.namespace})",
+                     "CE checks it can reach the internet at start-up and exits when not (faas-netes pkg/config/connectivity.go)",
+                     mirrored=False, fix="openfaasEdition: pro")
+
+    def _edge(self) -> None:
+        settings = self.settings
+        crds = self.mirrors.gateway_api_crds_url
         host, port = _host_port(crds)
-        add(CLUSTER, host, port, "pulumi-kubernetes, where `pulumi up` runs", f"the Gateway API CRDs ({crds})",
-            mirrored=bool(mirrors.gateway_api_crds), fix="gatewayApiCrds (an in-country copy of standard-install.yaml)")
+        self.add(CLUSTER, host, port, "pulumi-kubernetes, where `pulumi up` runs", f"the Gateway API CRDs ({crds})",
+                 mirrored=bool(self.mirrors.gateway_api_crds), fix="gatewayApiCrds (an in-country copy of standard-install.yaml)")
         servers = [settings.edge.acme_server] if settings.edge.acme_server else list(ACME_SERVERS.values())
         for url in servers:
             host, port = _host_port(url)
-            add(CLUSTER, host, port, f"cert-manager ({CERT_MANAGER_NAMESPACE})", f"ACME account and certificate orders ({url})",
-                mirrored=False, fix="acmeServer (an in-country CA) and egressAllowHosts")
+            self.add(CLUSTER, host, port, f"cert-manager ({CERT_MANAGER_NAMESPACE})", f"ACME account and certificate orders ({url})",
+                     mirrored=False, fix="acmeServer (an in-country CA) and egressAllowHosts")
         if (traefik_values().get("global") or {}).get("checkNewVersion", True):
-            add(CLUSTER, TRAEFIK_UPDATE_HOST, HTTPS, f"Traefik ({EDGE_NAMESPACE})", "checks for new versions (global.checkNewVersion)", mirrored=False)
-    if not settings.openfaas.pro:
-        host, port = _host_port(CE_CHECK_URL)
-        add(CLUSTER, host, port, f"faas-netes, in the gateway pod ({settings.openfaas.namespace})",
-            "CE checks it can reach the internet at start-up and exits when not (faas-netes pkg/config/connectivity.go)",
-            mirrored=False, fix="openfaasEdition: pro")
+            self.add(CLUSTER, TRAEFIK_UPDATE_HOST, HTTPS, f"Traefik ({EDGE_NAMESPACE})", "checks for new versions (global.checkNewVersion)", mirrored=False)
 
-    # Function run time: their images, and where functions may send data.
-    for w in workload_list:
-        if w.namespace == settings.openfaas.function_namespace:
-            registry(FUNCTIONS, w.image, w.who)
-    fn_pods = f"function pods ({settings.openfaas.function_namespace})"
-    if sovereignty.functions_open:
-        add(FUNCTIONS, "anywhere (0.0.0.0/0, ::/0)", None, fn_pods, "functionEgress: open", mirrored=False, allowed=False, fix="functionEgress: restricted")
-    else:
+    def function_run_time(self, functions: list[Workload]) -> None:
+        """The functions' images, and where functions may send data."""
+        sovereignty = self.settings.sovereignty
+        for w in functions:
+            self.registry(FUNCTIONS, w.image, w.who)
+        fn_pods = f"function pods ({self.settings.openfaas.function_namespace})"
+        if sovereignty.functions_open:
+            self.add(FUNCTIONS, "anywhere (0.0.0.0/0, ::/0)", None, fn_pods, "functionEgress: open", mirrored=False, allowed=False,
+                     fix="functionEgress: restricted")
+            return
         for i, dest in enumerate(sovereignty.function_egress_allow):
             port = dest.ports[0] if len(dest.ports) == 1 else None
             ports = ", ".join(map(str, dest.ports)) or "every port"
-            add(FUNCTIONS, dest.cidr, port, fn_pods, f"functionEgressAllow[{i}] (TCP {ports})", mirrored=False, allowed=True)
+            self.add(FUNCTIONS, dest.cidr, port, fn_pods, f"functionEgressAllow[{i}] (TCP {ports})", mirrored=False, allowed=True)
 
-    # The operator's side: not this program's to decide (README "Where your bits and data go").
-    add(OPERATOR, "the state backend `pulumi login` points at (Pulumi Cloud: api.pulumi.com)", None, "the pulumi CLI",
-        "the stack's state, secrets encrypted by its secrets provider", mirrored=False, allowed=False,
-        fix="pulumi login s3://<bucket>?endpoint=<in-country>&region=<r> or file://<folder>")
-    add(OPERATOR, "the CI runner (.github/workflows/preview.yml: GitHub-hosted, github.com)", None, "the preview workflow",
-        "pulumi preview in pull requests, with the stack's config", mirrored=False, allowed=False, fix="a self-hosted runner in the country")
+    def operator_side(self) -> None:
+        """Not this program's to decide (README "Where your bits and data go")."""
+        self.add(OPERATOR, "the state backend `pulumi login` points at (Pulumi Cloud: api.pulumi.com)", None, "the pulumi CLI",
+                 "the stack's state, secrets encrypted by its secrets provider", mirrored=False, allowed=False,
+                 fix="pulumi login s3://<bucket>?endpoint=<in-country>&region=<r> or file://<folder>")
+        self.add(OPERATOR, "the CI runner (.github/workflows/preview.yml: GitHub-hosted, github.com)", None, "the preview workflow",
+                 "pulumi preview in pull requests, with the stack's config", mirrored=False, allowed=False, fix="a self-hosted runner in the country")
 
-    order = {p: i for i, p in enumerate(PHASES)}
-    return [
-        Endpoint(r.phase, r.host, r.port, tuple(sorted(r.who)), tuple(sorted(r.why)), r.mirrored, r.allowed and not r.mirrored,
-                 tuple(sorted(r.via)), " / ".join(r.fix), r.note)
-        for r in sorted(rows.values(), key=lambda r: (order[r.phase], r.host, r.port or 0))
-    ]
+    def endpoints(self) -> list[Endpoint]:
+        order = {p: i for i, p in enumerate(PHASES)}
+        return [
+            Endpoint(r.phase, r.host, r.port, tuple(sorted(r.who)), tuple(sorted(r.why)), r.mirrored, r.allowed and not r.mirrored,
+                     tuple(sorted(r.via)), " / ".join(r.fix), r.note)
+            for r in sorted(self.rows.values(), key=lambda r: (order[r.phase], r.host, r.port or 0))
+        ]
 
 
 def outside(endpoints: Iterable[Endpoint]) -> list[Endpoint]:
