@@ -49,18 +49,24 @@ def rule(peers: Iterable[Mapping[str, Any]] | None, ports: Iterable[int] = ()) -
     return admitted
 
 
-def ingress_policy(name: str, namespace: str, pod_selector: Mapping[str, Any], rules: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """The pods `pod_selector` picks accept only what `rules` admit (no rules: nothing)."""
-    spec: dict[str, Any] = {"podSelector": dict(pod_selector), "policyTypes": ["Ingress"]}
+def _policy(name: str, namespace: str, pod_selector: Mapping[str, Any], direction: str, rules: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """A NetworkPolicy of one direction ("Ingress" or "Egress") for the pods `pod_selector`
+    picks: only what `rules` allow passes (no rules: nothing)."""
+    spec: dict[str, Any] = {"podSelector": dict(pod_selector), "policyTypes": [direction]}
     rules = [dict(r) for r in rules]
     if rules:
-        spec["ingress"] = rules
+        spec[direction.lower()] = rules
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {"name": name, "namespace": namespace, "labels": {**MANAGED_BY}},
         "spec": spec,
     }
+
+
+def ingress_policy(name: str, namespace: str, pod_selector: Mapping[str, Any], rules: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The pods `pod_selector` picks accept only what `rules` admit (no rules: nothing)."""
+    return _policy(name, namespace, pod_selector, "Ingress", rules)
 
 
 def default_deny(namespace: str) -> dict[str, Any]:
@@ -118,16 +124,7 @@ def ip_block(cidr: str) -> dict[str, Any]:
 
 def egress_policy(name: str, namespace: str, pod_selector: Mapping[str, Any], rules: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The pods `pod_selector` picks may connect only where `rules` allow (no rules: nowhere)."""
-    spec: dict[str, Any] = {"podSelector": dict(pod_selector), "policyTypes": ["Egress"]}
-    rules = [dict(r) for r in rules]
-    if rules:
-        spec["egress"] = rules
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": name, "namespace": namespace, "labels": {**MANAGED_BY}},
-        "spec": spec,
-    }
+    return _policy(name, namespace, pod_selector, "Egress", rules)
 
 
 def dns_rule() -> dict[str, Any]:
