@@ -37,10 +37,6 @@ copy_private() {
   tmp=""
 }
 
-restart() {
-  timeout 180 systemctl restart "$1"
-}
-
 # Put back what was there before this run (the old file, or no file), restart once, fail.
 rollback() {
   local svc=$1 had_old=$2 outcome

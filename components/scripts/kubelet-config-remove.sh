@@ -25,7 +25,7 @@ main() {
   fi
   rm -f -- "$file"
   if [[ -e /etc/systemd/system/$svc.service ]]; then
-    timeout 180 systemctl restart "$svc" || die "removed $file, but restarting $svc failed"
+    restart "$svc" || die "removed $file, but restarting $svc failed"
     report "changed (removed $file, restarted $svc)"
     return
   fi

@@ -31,10 +31,6 @@ temp_next_to() {
   mktemp -- "${1%/*}/.${1##*/}.XXXXXX"
 }
 
-restart() {
-  timeout 180 systemctl restart "$1"
-}
-
 main() {
   [[ $# -eq 2 ]] || die "usage: $SELF ROLE FILE (the drop-in comes on stdin)"
   local svc file=$2

@@ -70,10 +70,6 @@ put_in_place() {
   fi
 }
 
-restart() {
-  timeout 180 systemctl restart "$1"
-}
-
 main() {
   [[ $# -eq 1 ]] || die "usage: $SELF ROLE (server|agent; the files come on stdin)"
   local svc

@@ -24,7 +24,7 @@ main() {
   fi
   rm -rf -- "$FILE" "$CA"
   if [[ -e /etc/systemd/system/$svc.service ]]; then
-    timeout 180 systemctl restart "$svc" || die "removed $FILE, but restarting $svc failed"
+    restart "$svc" || die "removed $FILE, but restarting $svc failed"
     report "changed (removed $FILE, restarted $svc)"
     return
   fi

@@ -23,6 +23,11 @@ service_for() {
   esac
 }
 
+# Restart a K3s unit, bounded: a K3s that hangs at start fails the step instead of the run.
+restart() {
+  timeout 180 systemctl restart "$1"
+}
+
 # sysfs choice files ("always [madvise] never"; host-tuning-apply.sh and -remove.sh).
 # The selected value; a plain single value ("never") is taken as it is.
 selected() {
