@@ -18,7 +18,7 @@ from components.openfaas import OpenFaaS, OpenFaaSArgs
 from components.redis import Redis, RedisArgs
 from functions import FUNCTIONS
 from settings import stack as stack_settings
-from settings.data import NATS_CLIENT_PORT, REDIS_PORT
+from settings.data_services import NATS_CLIENT_PORT, REDIS_PORT
 from settings.openfaas import GATEWAY_PORT
 from settings.upgrades import history_problems
 

@@ -1,5 +1,5 @@
 """OpenFaaS' cron-connector: calls the functions annotated `topic: cron-function` on their
-`schedule` (settings/cron.py validates it as the connector's parser does).
+`schedule` (upstream/robfig_cron.py validates it as the connector's parser does).
 
 Deployed only when some function has that topic, in the OpenFaaS namespace, like the chart
 `cron-connector` 0.6.16 of faas-netes would: the Community Edition image, the gateway with basic

@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 
 from components import policies
 from components.kube import MANAGED_BY, namespace, network_policies
-from settings.kubernetes import parse_quantity
+from upstream.kubernetes import parse_quantity
 
 STORAGE_CLASS = "local-path"  # K3s' bundled provisioner: a directory on the node
 DATA_VOLUME = "data"

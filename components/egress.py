@@ -27,11 +27,12 @@ from components.cron import cron_manifests
 from components.edge import CERT_MANAGER_REPO, TRAEFIK_REPO, traefik_values
 from components.function import cron_functions, deployment, topics
 from components.openfaas import CHART_REPO as OPENFAAS_REPO
-from settings import chart_images, kubernetes
+from settings import chart_images
 from settings.edge import ACME_SERVERS, CERT_MANAGER_NAMESPACE
 from settings.edge import NAMESPACE as EDGE_NAMESPACE
 from settings.errors import Report
 from settings.stack import Settings
+from upstream import kubernetes
 
 NODE_INSTALL = "node install"
 CLUSTER = "cluster run time"

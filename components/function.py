@@ -4,14 +4,14 @@ faas-netes (CE) treats any Deployment in the function namespace labelled `faas_f
 function, and invokes it through the ClusterIP Service named exactly like it, on port 8080.
 The stack owns those objects, so `faas-cli list` and `/function/<name>` work on them, and it
 picks better defaults than CE where users gain (each is explained where it is set). What a
-function may be is settings/functions.py's business.
+function may be is settings/function_spec.py's business.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from settings.functions import CRON_TOPIC, HEALTH, PORT, READY, Function, Probe, probes
+from settings.function_spec import CRON_TOPIC, HEALTH, PORT, READY, Function, Probe, probes
 
 SECRETS_PATH = "/var/openfaas/secrets"
 NON_ROOT_UID = 12000  # the uid faas-netes' own setNonRootUser uses
@@ -69,7 +69,7 @@ def container(fn: Function, non_root: bool) -> dict[str, Any]:
         "imagePullPolicy": pull_policy(fn.image),
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "env": env,
-        # By default (settings.functions.PROBE_DEFAULTS) readiness every second from the start: a
+        # By default (settings.function_spec.PROBE_DEFAULTS) readiness every second from the start: a
         # new replica takes traffic as soon as it is healthy, where CE waits 2 s and then checks
         # every 2 s; liveness stays patient: a slow first request must not get the pod killed.
         # The com.openfaas.ready.http.* / health.http.* annotations change them.

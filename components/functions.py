@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 from components.function import cron_functions, deployment, service, topics
 from components.kube import network_policies
 from components.policies import function_egress_policies, function_policies
-from settings.functions import SECRET_LABELS, Function
+from settings.function_spec import SECRET_LABELS, Function
 from settings.stack import FunctionSet
 
 DEPLOY_TIMEOUT = "3m"  # how long `pulumi up` waits for a function's pods to become ready

@@ -26,7 +26,7 @@ import pulumi_kubernetes as k8s
 from components import data
 from components.data import quantity_value
 from settings import versions
-from settings.data import NATS_CLIENT_PORT, NatsSettings, nats_host, nats_url
+from settings.data_services import NATS_CLIENT_PORT, NatsSettings, nats_host, nats_url
 
 if TYPE_CHECKING:  # components.openfaas imports the settings, which import this module
     from components.openfaas import ExternalNats

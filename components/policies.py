@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from components.kube import MANAGED_BY
-from settings.functions import PORT as FUNCTION_PORT
+from settings.function_spec import PORT as FUNCTION_PORT
 from settings.openfaas import GATEWAY_PORT
 
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace

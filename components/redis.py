@@ -28,8 +28,8 @@ import pulumi_random as random
 from components import data
 from components.data import quantity_value
 from settings import versions
-from settings.data import REDIS_PORT, RedisSettings, redis_host
-from settings.functions import SECRET_LABELS
+from settings.data_services import REDIS_PORT, RedisSettings, redis_host
+from settings.function_spec import SECRET_LABELS
 
 APP = "redis"
 PORT = REDIS_PORT

@@ -4,7 +4,7 @@ Most functions live in `functions/stack.yml` (the faas-cli file you also build a
 A function that needs what stack.yml cannot say (e.g. `non_root=False` for an image that must
 run as root) can be declared here instead; names must not repeat across both. Example:
 
-    from settings.functions import Function, Resources
+    from settings.function_spec import Function, Resources
 
     FUNCTIONS = (
         Function(
@@ -16,6 +16,6 @@ run as root) can be declared here instead; names must not repeat across both. Ex
     )
 """
 
-from settings.functions import Function
+from settings.function_spec import Function
 
 FUNCTIONS: tuple[Function, ...] = ()

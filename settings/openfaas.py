@@ -8,8 +8,8 @@ from pydantic import SecretStr, ValidationInfo, field_validator, model_validator
 
 from settings.base import Section, key, require_secret, secret_key
 from settings.errors import rules
-from settings.kubernetes import parse_go_duration
 from settings.types import GoDuration, Namespace, NodePort, one_of
+from upstream.kubernetes import parse_go_duration
 
 GATEWAY_PORT = 8080  # the gateway's Service port (chart: gateway.port)
 EDITIONS = ("ce", "pro")

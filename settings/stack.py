@@ -20,12 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from settings import stackfile
 from settings.backups import BackupsSettings
-from settings.data import DataSettings, NatsSettings, RedisSettings
+from settings.data_services import DataSettings, NatsSettings, RedisSettings
 from settings.edge import CERT_MANAGER_NAMESPACE, PUBLIC_PORTS, EdgeSettings, plain_http_warning
 from settings.edge import NAMESPACE as EDGE_NAMESPACE
 from settings.errors import PROJECT, ConfigError, Report, rules
 from settings.firewall import FirewallSettings
-from settings.functions import PLATFORM_SECRETS, Function, FunctionsSettings, ce_count_problem, cron_ce_problem, problems_with
+from settings.function_spec import PLATFORM_SECRETS, Function, FunctionsSettings, ce_count_problem, cron_ce_problem, problems_with
 from settings.k3s import K3sSettings
 from settings.kernel import KernelSettings
 from settings.mirrors import MirrorsSettings

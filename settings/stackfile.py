@@ -1,7 +1,7 @@
 """Read a faas-cli `stack.yml` into typed Functions, the way faas-cli reads it.
 
 faas-cli (go-sdk `stack.ParseYAMLData`) substitutes variables in the whole text with
-drone/envsubst (settings/envsubst.py, an exact port), then decodes it with yaml.v3 into typed
+drone/envsubst (upstream/drone_envsubst.py, an exact port), then decodes it with yaml.v3 into typed
 structs (go-sdk stack/schema.go). This module does the same:
 
 - Substitution errors are reported with their line (`functions/stack.yml: line 3: ...`).
@@ -32,9 +32,9 @@ from typing import Any
 import yaml
 
 from settings import source
-from settings.envsubst import SubstitutionError, substitute
 from settings.errors import ConfigError, Report, short, suggest
-from settings.functions import Function, Resources
+from settings.function_spec import Function, Resources
+from upstream.drone_envsubst import SubstitutionError, substitute
 
 TOP_KEYS = ("version", "provider", "functions", "configuration")
 PROVIDER_KEYS = ("name", "gateway", "network")

@@ -16,8 +16,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-from settings import kubernetes
 from settings.errors import close_match, expected, suggest
+from upstream import kubernetes
 
 # --- building blocks --------------------------------------------------------------------------
 
@@ -71,7 +71,7 @@ def matching(pattern: str, what: str) -> BeforeValidator:
 
 
 def checked(problem: Callable[[str], str | None], what: str) -> Callable[[Any], str]:
-    """A validator from a `problem(value) -> message | None` function of settings.kubernetes."""
+    """A validator from a `problem(value) -> message | None` function of upstream.kubernetes."""
 
     def check(value: Any) -> str:
         text = _text(value, what)

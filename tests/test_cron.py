@@ -9,10 +9,10 @@ import pytest
 
 from components.cron import cron_manifests
 from settings import versions
-from settings.cron import ScheduleError, check_schedule
-from settings.functions import Function, problems_with
+from settings.function_spec import Function, problems_with
 from tests.conftest import stack
 from tools.harness import ProgramError, StackRun, masked, run_stack
+from upstream.robfig_cron import ScheduleError, check_schedule
 
 
 @pytest.mark.parametrize(

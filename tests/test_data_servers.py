@@ -20,7 +20,7 @@ import pytest
 import redis as redis_client
 
 from components import nats, redis
-from settings.data import EVICTION_POLICIES
+from settings.data_services import EVICTION_POLICIES
 from tests.servers import (
     LOOPBACK,
     NatsClient,

@@ -91,7 +91,7 @@ def test_every_image_of_every_registered_object_is_in_the_inventory(examples: di
     # What `pulumi up` inventories (from the settings) is what the program registers.
     assert {w.image for w in egress.workloads(settings)} == images
     why = {line for e in endpoints for line in e.why}
-    from settings import kubernetes
+    from upstream import kubernetes
 
     for image in images:
         assert f"image {kubernetes.normalized_image(image)}" in why, image

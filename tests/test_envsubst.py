@@ -1,4 +1,4 @@
-"""settings.envsubst: faas-cli's variable substitution (drone/envsubst v1.0.3), case by case.
+"""upstream.drone_envsubst: faas-cli's variable substitution (drone/envsubst v1.0.3), case by case.
 
 The first two tables restate, as data, the cases of drone/envsubst's own tests at v1.0.3 (eval_test.go,
 and parse/parse_test.go with values chosen here so that each parse shows in the output); the rest are
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from settings.envsubst import SubstitutionError, substitute
+from upstream.drone_envsubst import SubstitutionError, substitute
 
 # (text, env, expected output): drone/envsubst eval_test.go, v1.0.3.
 UPSTREAM_EVAL = [

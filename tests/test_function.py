@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.function import container, deployment, pull_policy, service, topics
-from settings.functions import Function, Resources, problems_with
+from settings.function_spec import Function, Resources, problems_with
 
 NS = "openfaas-fn"
 PROBE = {"httpGet": {"path": "/_/health", "port": 8080, "scheme": "HTTP"}, "timeoutSeconds": 1, "failureThreshold": 3}

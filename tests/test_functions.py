@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from settings import stack as s
-from settings.functions import Function
+from settings.function_spec import Function
 from tests.conftest import stack
 from tools.harness import PROJECT_DIR, ProgramError, StackRun, is_secret, masked, run_stack, unwrap
 

@@ -1,4 +1,4 @@
-"""settings.kubernetes against the cases upstream tests itself with, restated as data (no Go code copied)."""
+"""upstream.kubernetes against the cases upstream tests itself with, restated as data (no Go code copied)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from settings import kubernetes as k
+from upstream import kubernetes as k
 
 FAST = settings(max_examples=300, deadline=500)
 HEX64 = "f" * 64

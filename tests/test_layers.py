@@ -11,7 +11,7 @@ import grimp
 
 from tools.harness import PROJECT_DIR
 
-PACKAGES = ("settings", "components", "functions", "tools")
+PACKAGES = ("upstream", "settings", "render", "components", "functions", "tools")
 
 
 def test_the_import_contracts_are_kept() -> None:
@@ -39,4 +39,4 @@ def test_main_composes_and_imports_no_tool() -> None:
     tree = ast.parse((PROJECT_DIR / "__main__.py").read_text())
     imported = {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     imported |= {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert imported <= {"pulumi", "components", "settings", "functions"}
+    assert imported <= {"pulumi", "components", "render", "settings", "functions"}

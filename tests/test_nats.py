@@ -10,7 +10,7 @@ import pytest
 from components import data, nats
 from components.nats import NatsConnector, NatsConnectorArgs
 from settings import versions
-from settings.data import NatsSettings
+from settings.data_services import NatsSettings
 from tests.conftest import stack
 from tools.harness import ProgramError, StackRun, masked, run_stack
 

@@ -12,7 +12,7 @@ import yaml
 from components import data, redis
 from components.function import SECRETS_PATH
 from settings import versions
-from settings.functions import PLATFORM_SECRETS
+from settings.function_spec import PLATFORM_SECRETS
 from settings.kernel import POD_SYSCTLS_ALLOWED
 from tests.conftest import THREE_NODES, stack
 from tools.harness import ProgramError, StackRun, is_secret, masked, run_stack, unwrap

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from settings.errors import ConfigError, Report
-from settings.functions import Function, Resources
+from settings.function_spec import Function, Resources
 from settings.stackfile import load, substitute
 
 NAMESPACE = "openfaas-fn"

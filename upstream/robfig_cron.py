@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 
-from settings.kubernetes import parse_go_duration
+from upstream.kubernetes import parse_go_duration
 
 DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 _MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))}

@@ -8,8 +8,8 @@ from pydantic import model_validator
 
 from settings.base import Section, key
 from settings.errors import rules
-from settings.kubernetes import parse_quantity
 from settings.types import Cpu, Namespace, at_least, one_of
+from upstream.kubernetes import parse_quantity
 
 NATS_CLIENT_PORT = 4222  # the nats-connector hard-codes it
 REDIS_PORT = 6379

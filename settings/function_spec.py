@@ -18,9 +18,9 @@ from pydantic import BeforeValidator, SecretStr, ValidationInfo, field_validator
 
 from settings.base import Section, require_secret, secret_key
 from settings.base import key as config_key
-from settings.cron import schedule_problem
 from settings.errors import expected, short
-from settings.kubernetes import (
+from settings.types import Bool, LocalPath
+from upstream.kubernetes import (
     DNS1123_LABEL_MAX_LENGTH,
     TOTAL_ANNOTATION_SIZE_LIMIT_B,
     annotation_key_problem,
@@ -34,7 +34,7 @@ from settings.kubernetes import (
     quantity_problem,
     service_name_problem,
 )
-from settings.types import Bool, LocalPath
+from upstream.robfig_cron import schedule_problem
 
 PORT = 8080
 CRON_TOPIC = "cron-function"  # the topic the cron-connector looks for (its main.go), compared exactly
