@@ -6,17 +6,18 @@ Thin on purpose: read the settings, compose the components, export. Everything e
 
 import pulumi
 
-from components import egress, history
+from components import history
 from components.cluster import Cluster, ClusterArgs
-from components.cron import CronConnector, CronConnectorArgs
-from components.data import data_namespace
+from components.cron_connector import CronConnector, CronConnectorArgs
+from components.data_namespace import data_namespace
 from components.edge import Edge, EdgeArgs
-from components.functions import Functions, FunctionsArgs
+from components.function_objects import Functions, FunctionsArgs
 from components.nats import Nats, NatsArgs, NatsConnector, NatsConnectorArgs
-from components.openfaas import CHART_REPO as openfaas_chart_repo
 from components.openfaas import OpenFaaS, OpenFaaSArgs
 from components.redis import Redis, RedisArgs
 from functions import FUNCTIONS
+from render import egress
+from render.openfaas import CHART_REPO as openfaas_chart_repo
 from settings import stack as stack_settings
 from settings.data_services import NATS_CLIENT_PORT, REDIS_PORT
 from settings.openfaas import GATEWAY_PORT
@@ -71,6 +72,7 @@ openfaas = OpenFaaS(
         provider=cluster.provider,
         public_host=settings.first_server.host,
         external_nats=nats.external,  # Pro queues in this NATS' JetStream; CE ignores it
+        nats_server=nats.server,
         license=settings.openfaas_license,
         chart_repo=settings.mirrors.chart_repository("openfaas", openfaas_chart_repo),
     ),

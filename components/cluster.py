@@ -11,7 +11,6 @@ before the next one starts.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from pulumi_command import remote
 from components import firewall, registries
 from components.node import Node, NodeArgs, connection
 from components.remote import render_command
+from render.addresses import endpoint
 from settings.k3s import GATEWAY_API_CRD_SINCE
 from settings.kernel import POD_SYSCTLS_ALLOWED
 from settings.nodes import NodeSpec
@@ -34,16 +34,6 @@ API_PORT = 6443
 
 # Of the `k3sExtraFlags`, the ones an agent understands too (the rest are server flags).
 AGENT_FLAGS = ("kubelet-arg", "kube-proxy-arg", "node-label", "node-taint", "flannel-iface", "node-external-ip", "data-dir")
-
-
-def endpoint(scheme: str, host: str, port: int) -> str:
-    """`scheme://host:port`, with an IPv6 address in brackets."""
-    try:
-        if ipaddress.ip_address(host).version == 6:
-            host = f"[{host}]"
-    except ValueError:
-        pass
-    return f"{scheme}://{host}:{port}"
 
 
 def api_url(host: str) -> str:

@@ -2,7 +2,8 @@
 
 The chart creates no namespace, and its own `generateBasicAuth` runs as a Helm hook with a
 random password that Pulumi cannot see; so the stack makes both namespaces and the `basic-auth`
-Secret itself (password from pulumi-random, a secret end to end) before the release.
+Secret itself (password from pulumi-random, a secret end to end) before the release. The
+chart's values are render/openfaas.py's.
 """
 
 from __future__ import annotations
@@ -14,62 +15,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.cluster import endpoint
-from components.kube import helm_release, namespace, network_policies
-from components.policies import openfaas_policies
+from components.registration import helm_release, namespace, network_policies
+from render.openfaas import ADMIN_USER, CHART, CHART_REPO, LICENSE_SECRET, ExternalNats, chart_values, gateway_url
+from render.policies import openfaas_policies
 from settings import versions
 from settings.openfaas import OpenFaaSSettings
-
-CHART_REPO = "https://openfaas.github.io/faas-netes/"
-CHART = "openfaas"
-ADMIN_USER = "admin"  # the chart's alertmanager config hard-codes this user name
-LICENSE_SECRET = "openfaas-license"  # name and key the chart looks for in Pro
-
-
-# The chart values this module may write, as dotted paths, from chart 15.x's values.yaml
-# (see shared/reference/openfaas.md). A test checks every key we write is in this list, so a
-# typo such as `gateway.upstreamTimout` fails the tests instead of being ignored by Helm.
-OPENFAAS_CHART_KEYS = frozenset(
-    {
-        "functionNamespace",
-        "clusterRole",
-        "basic_auth",
-        "generateBasicAuth",
-        "exposeServices",
-        "serviceType",
-        "async",
-        "openfaasPro",
-        "openfaasImagePullPolicy",
-        "securityContext",
-        "operator.create",
-        "gateway.readTimeout",
-        "gateway.writeTimeout",
-        "gateway.upstreamTimeout",
-        "gateway.nodePort",
-        "gatewayExternal.annotations",
-        "queueWorker.ackWait",
-        "nats.external.enabled",
-        "nats.external.host",
-        "nats.external.port",
-        "nats.external.clusterName",
-        "functions.httpProbe",
-        "functions.setNonRootUser",
-        "prometheus.create",
-        "alertmanager.create",
-    }
-)
-
-
-@dataclass(frozen=True)
-class ExternalNats:
-    """A NATS server OpenFaaS Pro uses for its JetStream queue instead of its own."""
-
-    host: str
-    port: int = 4222
-    cluster_name: str = "faas-cluster"
-    # What must be running before the release: the Pro gateway and queue-worker connect at
-    # start, and the atomic install would roll back if they crash-looped waiting for it.
-    server: pulumi.Resource | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -78,46 +28,11 @@ class OpenFaaSArgs:
     provider: k8s.Provider
     public_host: str  # where users reach the gateway (the first server)
     external_nats: ExternalNats | None = None  # Pro only; CE keeps its bundled queue
+    # What must be running before the release: the Pro gateway and queue-worker connect to the
+    # external NATS at start, and the atomic install would roll back if they crash-looped.
+    nats_server: pulumi.Resource | None = None
     license: pulumi.Input[str] | None = field(default=None, repr=False)  # Pro only; a secret
     chart_repo: str = CHART_REPO  # chartRepositories.openfaas, if set
-
-
-def chart_values(settings: OpenFaaSSettings, external_nats: ExternalNats | None = None) -> dict[str, Any]:
-    """The chart's values, as data. Every key exists in chart 15.x (tests/test_openfaas.py)."""
-    values: dict[str, Any] = {
-        "functionNamespace": settings.function_namespace,
-        "clusterRole": False,  # one function namespace: a Role there is enough
-        "basic_auth": True,
-        "generateBasicAuth": False,  # the stack makes Secret basic-auth
-        "exposeServices": True,
-        "serviceType": settings.service_type,
-        "async": True,
-        "openfaasPro": settings.pro,
-        "openfaasImagePullPolicy": "IfNotPresent",  # the chart pins its images by tag
-        "operator": {"create": False},  # CE would fail the render; Pro does not need it here
-        "gateway": {
-            "readTimeout": settings.read_timeout,
-            "writeTimeout": settings.write_timeout,
-            "upstreamTimeout": settings.upstream_timeout,
-        },
-        "queueWorker": {"ackWait": settings.ack_wait},
-    }
-    if settings.service_type == "NodePort":
-        values["gateway"]["nodePort"] = settings.node_port
-    if settings.pro and external_nats:
-        values["nats"] = {
-            "external": {
-                "enabled": True,
-                "host": external_nats.host,
-                "port": external_nats.port,
-                "clusterName": external_nats.cluster_name,
-            }
-        }
-    return values
-
-
-def gateway_url(settings: OpenFaaSSettings, public_host: str) -> str:
-    return endpoint("http", public_host, settings.public_port)
 
 
 class OpenFaaS(pulumi.ComponentResource):
@@ -155,8 +70,8 @@ class OpenFaaS(pulumi.ComponentResource):
         if settings.pro:
             assert args.license is not None  # settings refuse pro without one
             before_release.append(self._secret(f"{name}-license", LICENSE_SECRET, {"license": args.license}, on_cluster))
-            if args.external_nats and args.external_nats.server:
-                before_release.append(args.external_nats.server)
+            if args.external_nats and args.nats_server:
+                before_release.append(args.nats_server)
 
         self.release = helm_release(
             f"{name}-release", CHART, args.chart_repo, versions.OPENFAAS_CHART, settings.namespace, chart_values(settings, args.external_nats), on_cluster, before_release
@@ -172,4 +87,3 @@ class OpenFaaS(pulumi.ComponentResource):
             string_data=pulumi.Output.secret(data),
             opts=opts,
         )
-

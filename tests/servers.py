@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from components import nats, redis
+from render import nats, redis
 
 LOOPBACK = "127.0.0.1"
 

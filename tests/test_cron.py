@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from components.cron import cron_manifests
+from render.cron_connector import cron_manifests
 from settings import versions
 from settings.function_spec import Function, problems_with
 from tests.conftest import stack

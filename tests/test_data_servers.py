@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import redis as redis_client
 
-from components import nats, redis
+from render import nats, redis
 from settings.data_services import EVICTION_POLICIES
 from tests.servers import (
     LOOPBACK,

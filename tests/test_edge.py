@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components import edge, policies
+from render import edge, policies
 from settings import versions
 from tests.conftest import stack
 from tests.test_policies import EXTERNAL, Pod, allowed, network_policies

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from components import egress
+from render import egress
 from settings import chart_images, versions
 from settings.errors import ConfigError
 from settings.stack import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.function import container, deployment, pull_policy, service, topics
+from render.function_objects import container, deployment, pull_policy, service, topics
 from settings.function_spec import Function, Resources, problems_with
 
 NS = "openfaas-fn"

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from components import data, nats
 from components.nats import NatsConnector, NatsConnectorArgs
+from render import nats
+from render import stateful as data
 from settings import versions
 from settings.data_services import NatsSettings
 from tests.conftest import stack

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.openfaas import OPENFAAS_CHART_KEYS, ExternalNats, chart_values, gateway_url
+from render.openfaas import OPENFAAS_CHART_KEYS, ExternalNats, chart_values, gateway_url
 from settings import versions
 from settings.openfaas import OpenFaaSSettings
 from tests.conftest import stack

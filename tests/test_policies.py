@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from components import policies
+from render import policies
 from tests.conftest import stack
 from tools.harness import StackRun, run_stack, unwrap
 

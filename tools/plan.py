@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from components import egress
 from functions import FUNCTIONS
+from render import egress
 from settings.errors import ConfigError
 from settings.source import parse_yaml
 from settings.stack import Settings, from_config

@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from components import nats, redis
-from components.cron import cron_manifests
-from components.edge import CERT_MANAGER_REPO, TRAEFIK_REPO, traefik_values
-from components.function import cron_functions, deployment, topics
-from components.openfaas import CHART_REPO as OPENFAAS_REPO
+from render import nats, redis
+from render.cron_connector import cron_manifests
+from render.edge import CERT_MANAGER_REPO, TRAEFIK_REPO, traefik_values
+from render.function_objects import cron_functions, deployment, topics
+from render.openfaas import CHART_REPO as OPENFAAS_REPO
 from settings import chart_images
 from settings.edge import ACME_SERVERS, CERT_MANAGER_NAMESPACE
 from settings.edge import NAMESPACE as EDGE_NAMESPACE

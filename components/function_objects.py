@@ -1,6 +1,6 @@
 """The stack's functions on the cluster: their Secrets, Deployments and Services.
 
-Built from the typed `Function` objects (components/function.py), after OpenFaaS is installed,
+Built from the typed `Function` objects as render/function_objects.py renders them, after OpenFaaS is installed,
 in the function namespace, on the cluster's provider.
 """
 
@@ -12,9 +12,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.function import cron_functions, deployment, service, topics
-from components.kube import network_policies
-from components.policies import function_egress_policies, function_policies
+from components.registration import network_policies
+from render.function_objects import cron_functions, deployment, service, topics
+from render.policies import function_egress_policies, function_policies
 from settings.function_spec import SECRET_LABELS, Function
 from settings.stack import FunctionSet
 
@@ -109,5 +109,5 @@ class Functions(pulumi.ComponentResource):
 
 def _as_input(data: dict[str, Any]) -> Any:
     """A manifest fragment (camelCase, as Kubernetes writes it) as a Pulumi input: the SDK
-    sends dict keys as they are, so the object is exactly what components/function.py built."""
+    sends dict keys as they are, so the object is exactly what render/function_objects.py built."""
     return data

@@ -9,13 +9,9 @@ NetworkPolicy admits no ingress; it calls only the gateway (which admits anyone 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-import pulumi
-import pulumi_kubernetes as k8s
-
-from components import data
+from render import stateful as data
 from settings import versions
 
 CRON_CONNECTOR = "cron-connector"
@@ -49,27 +45,3 @@ def cron_manifests(openfaas_namespace: str) -> dict[str, dict[str, Any]]:
     return data.gateway_client(CRON_CONNECTOR, openfaas_namespace, container, AUTH_MOUNT, spec)
 
 
-@dataclass(frozen=True)
-class CronConnectorArgs:
-    functions: tuple[str, ...]  # the functions it calls (for the outputs; it finds them itself)
-    openfaas_namespace: str
-    provider: k8s.Provider
-    after: tuple[pulumi.Resource, ...] = ()  # OpenFaaS' release: the gateway and basic-auth
-
-
-class CronConnector(pulumi.ComponentResource):
-    """OpenFaaS' cron-connector: schedules in, function calls out."""
-
-    deployment: k8s.apps.v1.Deployment
-
-    def __init__(self, name: str, args: CronConnectorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        if not args.functions:
-            raise ValueError("a cron-connector needs at least one function with topic cron-function")
-        super().__init__("sovereign-faas:index:CronConnector", name, None, opts)
-        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
-        objs = cron_manifests(args.openfaas_namespace)
-        self.deployment = k8s.apps.v1.Deployment(
-            f"{name}-deployment", metadata=objs["deployment"]["metadata"], spec=objs["deployment"]["spec"], opts=on_cluster
-        )
-        k8s.networking.v1.NetworkPolicy(f"{name}-policy", metadata=objs["policy"]["metadata"], spec=objs["policy"]["spec"], opts=on_cluster)
-        self.register_outputs({"functions": list(args.functions)})

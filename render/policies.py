@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from components.kube import MANAGED_BY
+from render.labels import MANAGED_BY
 from settings.function_spec import PORT as FUNCTION_PORT
 from settings.openfaas import GATEWAY_PORT
 

@@ -1,4 +1,4 @@
-"""What NATS and Redis share: their namespace, how their sizes are read, and the shape of a
+"""What NATS and Redis share: how their sizes are read, and the shape of a
 single-replica stateful service on K3s (a StatefulSet on local-path storage, a ClusterIP
 Service, a NetworkPolicy).
 
@@ -17,11 +17,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-import pulumi
-import pulumi_kubernetes as k8s
-
-from components import policies
-from components.kube import MANAGED_BY, namespace, network_policies
+from render import policies
+from render.labels import MANAGED_BY
 from upstream.kubernetes import parse_quantity
 
 STORAGE_CLASS = "local-path"  # K3s' bundled provisioner: a directory on the node
@@ -30,14 +27,6 @@ DATA_VOLUME = "data"
 # host system user. local-path creates volume directories 0777, so no chown is needed.
 RUN_AS = 10001
 CPU_REQUEST = 0.1  # cores requested at most; the limit is the setting
-
-
-def data_namespace(name: str, provider: k8s.Provider) -> k8s.core.v1.Namespace:
-    """The namespace NATS and Redis live in, apart from OpenFaaS so policies can fence it; its
-    pods reach nothing outside it but DNS (egress policies)."""
-    ns = namespace("data-namespace", name, pulumi.ResourceOptions(provider=provider), part_of="sovereign-faas-data")
-    network_policies("data-policy", policies.data_egress_policies(name), pulumi.ResourceOptions(provider=provider), [ns])
-    return ns
 
 
 def quantity_value(text: str) -> float:
@@ -204,20 +193,3 @@ def stateful_set(
     }
 
 
-def register(name: str, objs: Mapping[str, dict[str, Any]], opts: pulumi.ResourceOptions, mounts: tuple[pulumi.Resource, ...] = ()) -> dict[str, pulumi.CustomResource]:
-    """Register a stateful service's objects (`config`, `service`, `statefulset`, `policy`, as
-    built by nats/redis `manifests`), named `<name>-<role>`. The StatefulSet waits for what its
-    pod mounts (the ConfigMap, and `mounts`): without them the pod would sit in
-    ContainerCreating."""
-    config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=objs["config"]["metadata"], data=objs["config"]["data"], opts=opts)
-    return {
-        "config": config,
-        "service": k8s.core.v1.Service(f"{name}-service", metadata=objs["service"]["metadata"], spec=objs["service"]["spec"], opts=opts),
-        "statefulset": k8s.apps.v1.StatefulSet(
-            f"{name}-statefulset",
-            metadata=objs["statefulset"]["metadata"],
-            spec=objs["statefulset"]["spec"],
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[config, *mounts])),
-        ),
-        "policy": k8s.networking.v1.NetworkPolicy(f"{name}-policy", metadata=objs["policy"]["metadata"], spec=objs["policy"]["spec"], opts=opts),
-    }

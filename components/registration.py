@@ -1,0 +1,92 @@
+"""How components register what render builds: namespaces, charts, policies, and the object
+sets of a stateful service and of a gateway client. Named `<component>-<role>`, each
+registered exactly as render built it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from render.labels import MANAGED_BY
+
+
+def namespace(resource: str, name: str, opts: pulumi.ResourceOptions, part_of: str) -> k8s.core.v1.Namespace:
+    """A namespace the stack owns, labelled so `kubectl get ns -l ...` finds it."""
+    return k8s.core.v1.Namespace(
+        resource,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={"app.kubernetes.io/part-of": part_of, **MANAGED_BY}),
+        opts=opts,
+    )
+
+
+def helm_release(
+    resource: str,
+    chart: str,
+    repo: str,
+    version: str,
+    ns: str,
+    values: dict[str, Any],
+    opts: pulumi.ResourceOptions,
+    after: list[pulumi.Resource],
+) -> k8s.helm.v3.Release:
+    """A pinned chart as one Helm release that Pulumi waits for. Atomic: a failed install or
+    upgrade rolls back, so nothing is left half-applied. `repo`: an https Helm repository, or
+    an `oci://` registry path, which goes into `chart` with no repository (chartRepositories)."""
+    oci = repo.startswith("oci://")
+    return k8s.helm.v3.Release(
+        resource,
+        name=chart,
+        chart=f"{repo.rstrip('/')}/{chart}" if oci else chart,
+        version=version,
+        repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+        namespace=ns,
+        values=values,
+        create_namespace=False,  # the stack owns its namespaces
+        skip_await=False,  # wait for the rollout
+        timeout=600,
+        atomic=True,
+        cleanup_on_fail=True,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=after)),
+    )
+
+
+def network_policies(prefix: str, objects: list[dict[str, Any]], opts: pulumi.ResourceOptions, after: list[pulumi.Resource]) -> list[k8s.networking.v1.NetworkPolicy]:
+    """Register NetworkPolicies built as data (render/policies.py), named `<prefix>-<name>`."""
+    on = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=after))
+    return [policy(f"{prefix}-{obj['metadata']['name']}", obj, on) for obj in objects]
+
+
+def stateful_service(
+    name: str, objs: Mapping[str, dict[str, Any]], opts: pulumi.ResourceOptions, mounts: tuple[pulumi.Resource, ...] = ()
+) -> dict[str, pulumi.CustomResource]:
+    """Register a stateful service's objects (`config`, `service`, `statefulset`, `policy`, as
+    render/nats.py and render/redis.py build them), named `<name>-<role>`. The StatefulSet
+    waits for what its pod mounts (the ConfigMap, and `mounts`): without them the pod would
+    sit in ContainerCreating."""
+    config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=objs["config"]["metadata"], data=objs["config"]["data"], opts=opts)
+    return {
+        "config": config,
+        "service": k8s.core.v1.Service(f"{name}-service", metadata=objs["service"]["metadata"], spec=objs["service"]["spec"], opts=opts),
+        "statefulset": k8s.apps.v1.StatefulSet(
+            f"{name}-statefulset",
+            metadata=objs["statefulset"]["metadata"],
+            spec=objs["statefulset"]["spec"],
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[config, *mounts])),
+        ),
+        "policy": policy(f"{name}-policy", objs["policy"], opts),
+    }
+
+
+def gateway_client(name: str, objs: Mapping[str, dict[str, Any]], opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
+    """Register a connector's Deployment and its NetworkPolicy (render/stateful.py
+    `gateway_client`), named `<name>-deployment` and `<name>-policy`."""
+    deployment = k8s.apps.v1.Deployment(f"{name}-deployment", metadata=objs["deployment"]["metadata"], spec=objs["deployment"]["spec"], opts=opts)
+    policy(f"{name}-policy", objs["policy"], opts)
+    return deployment
+
+
+def policy(resource: str, obj: Mapping[str, Any], opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
+    return k8s.networking.v1.NetworkPolicy(resource, metadata=obj["metadata"], spec=obj["spec"], opts=opts)

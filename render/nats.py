@@ -1,0 +1,212 @@
+"""NATS with JetStream: the stack's event bus, and in Pro the queue OpenFaaS uses.
+
+Functions publish events to it; the nats-connector (deployed only when some function has a
+`topic`) subscribes to those topics and calls the functions through the gateway. In the `pro`
+edition OpenFaaS also uses it as its external NATS: the gateway queues `/async-function`
+requests in JetStream and the Pro queue-worker consumes them. In `ce` the chart keeps its own
+bundled NATS Streaming queue for `/async-function`, and this NATS carries events only.
+
+NATS runs without client authentication: the nats-connector has no credentials setting.
+A NetworkPolicy admits only the OpenFaaS and function namespaces instead.
+
+Its configuration is data (`server_config`), rendered to nats-server's format by
+`render_config`; the tests start a real nats-server with the same text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from render import stateful as data
+from render.stateful import quantity_value
+from settings import versions
+from settings.data_services import NATS_CLIENT_PORT, NatsSettings, nats_host, nats_url
+
+APP = "nats"
+CLIENT_PORT = NATS_CLIENT_PORT
+MONITOR_PORT = 8222
+CONFIG_DIR = "/etc/nats"
+CONFIG_FILE = "nats-server.conf"
+STORE_DIR = "/data"  # the volume claim; JetStream writes <store_dir>/jetstream
+
+# --- the configuration -----------------------------------------------------------------------
+
+
+def server_config(settings: NatsSettings) -> dict[str, Any]:
+    """nats-server's configuration as data. Sizes are bytes: unambiguous in every version."""
+    return {
+        "listen": f"0.0.0.0:{CLIENT_PORT}",
+        "http": f"0.0.0.0:{MONITOR_PORT}",  # /healthz for the probes, /varz, /jsz
+        "max_payload": int(quantity_value(settings.max_payload)),
+        "jetstream": {
+            "store_dir": STORE_DIR,
+            # local-path does not enforce the claim's size: this is the real bound. 10% is
+            # left for JetStream's own indexes and metadata.
+            "max_file_store": int(quantity_value(settings.storage) * 0.9),
+            # Memory-backed streams (Pro's queue uses file storage) get a quarter of the limit.
+            "max_memory_store": int(quantity_value(settings.memory_limit) // 4),
+        },
+    }
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a double-quoted string with escapes, as NATS reads it
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    raise TypeError(f"cannot render {value!r} in a NATS config")
+
+
+def render_config(config: Mapping[str, Any], indent: int = 0) -> str:
+    """Data -> nats-server.conf text, in the mapping's own order; maps become blocks."""
+    pad = "  " * indent
+    lines: list[str] = []
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            lines += [f"{pad}{key} {{", render_config(value, indent + 1).rstrip("\n"), f"{pad}}}"]
+        else:
+            lines.append(f"{pad}{key}: {_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+# --- the Kubernetes objects ------------------------------------------------------------------
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "monitor", "scheme": "HTTP"},
+        "periodSeconds": period,
+        "timeoutSeconds": 5,
+        "failureThreshold": failures,
+    }
+
+
+PROBES = {
+    # JetStream recovers its streams at start: up to 3 minutes before liveness counts.
+    "startupProbe": _probe("/healthz", period=2, failures=90),
+    # Alive as long as the server runs with JetStream on; a stream problem makes it unready,
+    # never restarts it.
+    "livenessProbe": _probe("/healthz?js-enabled-only=true", period=10, failures=3),
+    "readinessProbe": _probe("/healthz", period=5, failures=3),
+}
+
+
+def container(settings: NatsSettings) -> dict[str, Any]:
+    return {
+        "name": "nats",
+        "image": versions.NATS_IMAGE,
+        "imagePullPolicy": "IfNotPresent",  # a pinned tag: restarts need no registry
+        "command": ["nats-server", "--config", f"{CONFIG_DIR}/{CONFIG_FILE}"],
+        "env": [{"name": "GOMEMLIMIT", "value": data.gomemlimit(settings.memory_limit)}],
+        "ports": [
+            {"name": "client", "containerPort": CLIENT_PORT, "protocol": "TCP"},
+            {"name": "monitor", "containerPort": MONITOR_PORT, "protocol": "TCP"},
+        ],
+        "resources": data.resources(settings.cpu_limit, settings.memory_limit),
+        **PROBES,
+        "securityContext": dict(data.CONTAINER_SECURITY),
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": data.DATA_VOLUME, "mountPath": STORE_DIR},
+        ],
+    }
+
+
+def manifests(settings: NatsSettings, namespace: str, openfaas_namespace: str, function_namespace: str) -> dict[str, dict[str, Any]]:
+    """Every object of the NATS server, by role."""
+    text = render_config(server_config(settings))
+    volumes = [{"name": "config", "configMap": {"name": "nats-config"}}]
+    return {
+        "config": data.config_map("nats-config", namespace, APP, {CONFIG_FILE: text}),
+        "service": data.service("nats", namespace, APP, {"client": CLIENT_PORT, "monitor": MONITOR_PORT}),
+        "statefulset": data.stateful_set("nats", namespace, APP, container(settings), volumes, settings.storage, {"checksum/config": data.checksum(text)}),
+        # Clients from OpenFaaS (connector, Pro gateway and queue-worker) and functions;
+        # monitoring only from OpenFaaS' namespace, where its Prometheus runs.
+        "policy": data.ingress_policy(
+            "nats",
+            namespace,
+            data.selector(APP),
+            {CLIENT_PORT: (openfaas_namespace, function_namespace), MONITOR_PORT: (openfaas_namespace,)},
+        ),
+    }
+
+
+host = nats_host
+url = nats_url
+
+
+# --- the nats-connector ----------------------------------------------------------------------
+
+CONNECTOR = "nats-connector"
+AUTH_MOUNT = "/var/secrets/gateway"  # where Secret basic-auth is mounted in the connector
+CONNECTOR_RESOURCES = {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"cpu": "250m", "memory": "64Mi"}}
+
+
+def connector_env(topics: tuple[str, ...], broker_host: str, openfaas_namespace: str, upstream_timeout: str) -> dict[str, str]:
+    return {
+        "topics": ",".join(topics),
+        "broker_host": broker_host,  # the connector adds nats:// and :4222 itself
+        "gateway_url": f"http://gateway.{openfaas_namespace}:8080",
+        "basic_auth": "true",  # it lists functions through the authenticated /system/functions
+        "secret_mount_path": AUTH_MOUNT,
+        "upstream_timeout": upstream_timeout,  # the gateway's: no call may outlive it anyway
+        "rebuild_interval": "10s",  # a newly deployed function hears its topic within 10 s
+        # Synchronous: the CE async queue refuses bodies over 256,000 bytes, and topic
+        # messages may be whole images; a failed call is logged by the connector.
+        "asynchronous_invocation": "false",
+        "print_response": "true",  # status codes in the log...
+        "print_response_body": "false",  # ...but never the functions' answers
+    }
+
+
+def connector_probe_script(port: int = CLIENT_PORT) -> str:
+    """A POSIX sh script: succeed while the pod holds an established TCP connection to NATS.
+
+    The connector serves no health endpoint, and when NATS stays away longer than its client
+    retries (about two minutes) it gives up and idles forever, subscribed to nothing. Its pod's
+    own network namespace has no other connection to that port, so /proc/net/tcp{,6} tells.
+    """
+    return (
+        # local address:port, then remote address:<port in hex>, then state 01 = ESTABLISHED
+        f"grep -qsE ': [0-9A-F]+:[0-9A-F]{{4}} [0-9A-F]+:{port:04X} 01 ' /proc/net/tcp /proc/net/tcp6\n"
+    )
+
+
+def _connector_probe(period: int, failures: int) -> dict[str, Any]:
+    return {
+        "exec": {"command": ["sh", "-c", connector_probe_script()]},
+        "periodSeconds": period,
+        "timeoutSeconds": 5,
+        "failureThreshold": failures,
+    }
+
+
+CONNECTOR_PROBES = {
+    # It retries NATS every second until the first connection: give that 5 minutes.
+    "startupProbe": _connector_probe(period=5, failures=60),
+    # Two minutes without NATS, past its client's own reconnect window: restart it.
+    "livenessProbe": _connector_probe(period=30, failures=4),
+    "readinessProbe": _connector_probe(period=10, failures=1),
+}
+
+
+def connector_manifests(topics: tuple[str, ...], broker_host: str, openfaas_namespace: str, upstream_timeout: str) -> dict[str, dict[str, Any]]:
+    env = connector_env(topics, broker_host, openfaas_namespace, upstream_timeout)
+    container = {
+        "image": versions.NATS_CONNECTOR_IMAGE,
+        # The image's WORKDIR is /root (mode 0700): a non-root user could not start there.
+        "workingDir": "/",
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "resources": CONNECTOR_RESOURCES,
+        **CONNECTOR_PROBES,
+    }
+    # One subscriber in its queue group: each message invokes once.
+    return data.gateway_client(CONNECTOR, openfaas_namespace, container, AUTH_MOUNT, {"replicas": 1})
+
+
