@@ -53,12 +53,12 @@ except stack_settings.ConfigError as err:
     raise pulumi.RunError(str(err)) from None
 
 cluster = Cluster("cluster", ClusterArgs(settings=settings))
-data = data_namespace(settings.data_namespace, cluster.provider)
+data = data_namespace(settings.data.namespace, cluster.provider)
 nats = Nats(
     "nats",
     NatsArgs(
         settings=settings.nats,
-        namespace=settings.data_namespace,
+        namespace=settings.data.namespace,
         openfaas_namespace=settings.openfaas.namespace,
         function_namespace=settings.openfaas.function_namespace,
         provider=cluster.provider,
@@ -100,9 +100,9 @@ redis = Redis(
     "redis",
     RedisArgs(
         settings=settings.redis,
-        namespace=settings.data_namespace,
+        namespace=settings.data.namespace,
         function_namespace=settings.openfaas.function_namespace,
-        node_sysctl=settings.sysctl,
+        node_sysctl=settings.kernel.sysctl,
         provider=cluster.provider,
         after=(data, openfaas.function_namespace),
     ),
@@ -119,7 +119,7 @@ functions = Functions(
         egress=None
         if settings.sovereignty.functions_open
         else (
-            settings.data_namespace,
+            settings.data.namespace,
             (NATS_CLIENT_PORT, REDIS_PORT),
             tuple((d.cidr, d.ports) for d in settings.sovereignty.function_egress_allow),
         ),

@@ -55,7 +55,7 @@ def k3s_config(spec: NodeSpec, settings: Settings, token: str) -> dict[str, Any]
         config["node-ip"] = spec.private_address
     if spec.name != first.name:
         config["server"] = api_url(first.address)
-    config.update(registries.k3s_flags(spec, settings.config.mirrors))
+    config.update(registries.k3s_flags(spec, settings.mirrors))
     if spec.role == "agent":
         config.update({k: v for k, v in extra.items() if k in AGENT_FLAGS})
         return config
@@ -88,7 +88,7 @@ def kubelet_config(settings: Settings) -> str:
 def _mirror_args(spec: NodeSpec, settings: Settings) -> dict[str, Any]:
     """NodeArgs for the mirrors (components/registries.py): the registries step's stdin (a
     secret when it carries credentials), the install source, the air-gap uploads."""
-    mirrors, version = settings.config.mirrors, settings.k3s.version
+    mirrors, version = settings.mirrors, settings.k3s.version
     stdin = registries.registries_stdin(mirrors)
     folder = registries.assets_dir(spec, version)
     local = Path(mirrors.k3s_airgap_dir or ".").expanduser()
@@ -190,13 +190,13 @@ class Cluster(pulumi.ComponentResource):
                     private_key=settings.ssh_private_key,
                     k3s_version=settings.k3s.version,
                     k3s_config=render_k3s_config(spec, settings, token),
-                    sysctl=settings.sysctl,
+                    sysctl=settings.kernel.sysctl,
                     ready_timeout=settings.k3s.ready_timeout,
                     checker=settings.first_server,
                     join_after=join_after,
                     firewall=firewall.ruleset(spec, settings) if settings.firewall.enabled else None,
-                    transparent_huge_pages=settings.config.kernel.transparent_huge_pages,
-                    io_scheduler=settings.config.kernel.io_scheduler,
+                    transparent_huge_pages=settings.kernel.transparent_huge_pages,
+                    io_scheduler=settings.kernel.io_scheduler,
                     kubelet_config=kubelet_config(settings),
                     kubelet_dropin=settings.k3s.kubelet_dropin,
                     **_mirror_args(spec, settings),

@@ -45,7 +45,7 @@ def ruleset(node: NodeSpec, settings: Settings) -> str:
     admin = _split(fw.admin_cidrs)
     peer_tcp = [API_PORT, KUBELET_PORT, *(ETCD_PORTS if len(settings.servers) > 1 else ())]
     peer_note = ""
-    if settings.config.mirrors.embedded_registry:
+    if settings.mirrors.embedded_registry:
         peer_tcp.append(EMBEDDED_REGISTRY)
         peer_note = ", embedded registry"
     wireguard = settings.k3s.flannel_backend.startswith("wireguard")

@@ -121,12 +121,12 @@ def workloads(settings: Settings) -> list[Workload]:
     this to what the program registers)."""
     openfaas, fns = settings.openfaas, settings.functions.functions
     objects = [
-        *nats.manifests(settings.nats, settings.data_namespace, openfaas.namespace, openfaas.function_namespace).values(),
-        *redis.manifests(settings.redis, settings.data_namespace, openfaas.function_namespace, settings.sysctl).values(),
+        *nats.manifests(settings.nats, settings.data.namespace, openfaas.namespace, openfaas.function_namespace).values(),
+        *redis.manifests(settings.redis, settings.data.namespace, openfaas.function_namespace, settings.kernel.sysctl).values(),
         *(deployment(fn, openfaas.function_namespace, settings.functions.non_root) for fn in fns),
     ]
     if topics(fns):
-        objects += nats.connector_manifests(topics(fns), nats.host(settings.data_namespace), openfaas.namespace, openfaas.upstream_timeout).values()
+        objects += nats.connector_manifests(topics(fns), nats.host(settings.data.namespace), openfaas.namespace, openfaas.upstream_timeout).values()
     if cron_functions(fns):
         objects += cron_manifests(openfaas.namespace).values()
     return [w for obj in objects for w in workloads_of(obj)]

@@ -167,89 +167,63 @@ class FunctionSet:
     file: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
-    """The validated stack, as the components use it."""
+    """The validated stack, as the components use it: one field per section, the secrets as
+    Pulumi inputs, and the values derived from several sections, named (`from_config` sets
+    them). No section is reached any other way."""
 
     stack: str
-    config: StackConfig
+    nodes: tuple[NodeSpec, ...]  # in the order the user wrote them: the first bootstraps
+    k3s: K3sSettings
+    backups: BackupsSettings
+    kernel: KernelSettings
+    firewall: FirewallSettings
+    edge: EdgeSettings
+    openfaas: OpenFaaSSettings  # as deployed: behind the edge the gateway's Service is ClusterIP
+    data: DataSettings
+    nats: NatsSettings
+    redis: RedisSettings
+    mirrors: MirrorsSettings
+    upgrades: UpgradeSettings
+    sovereignty: SovereigntySettings
     ssh_private_key: pulumi.Input[str] = field(repr=False)
     openfaas_license: pulumi.Input[str] | None = field(default=None, repr=False)
     acme_eab_hmac_key: pulumi.Input[str] | None = field(default=None, repr=False)
     functions: FunctionSet = FunctionSet()
     warnings: tuple[str, ...] = ()
+    # Derived.
+    servers: tuple[NodeSpec, ...]  # the control plane, first server first
+    first_server: NodeSpec  # the bootstrap server: nodes[0], always a server
+    public_ports: tuple[int, ...]  # the TCP ports everyone may reach: where the gateway is served
 
-    @property
-    def nodes(self) -> tuple[NodeSpec, ...]:
-        return self.config.nodes.nodes
 
-    @property
-    def servers(self) -> tuple[NodeSpec, ...]:
-        return tuple(n for n in self.nodes if n.role == "server")
-
-    @property
-    def first_server(self) -> NodeSpec:
-        return self.nodes[0]
-
-    @property
-    def k3s(self) -> K3sSettings:
-        return self.config.k3s
-
-    @property
-    def backups(self) -> BackupsSettings:
-        return self.config.backups
-
-    @property
-    def upgrades(self) -> UpgradeSettings:
-        return self.config.upgrades
-
-    @property
-    def sysctl(self) -> tuple[tuple[str, str], ...]:
-        return self.config.kernel.sysctl
-
-    @property
-    def firewall(self) -> FirewallSettings:
-        return self.config.firewall
-
-    @property
-    def edge(self) -> EdgeSettings:
-        return self.config.edge
-
-    @property
-    def openfaas(self) -> OpenFaaSSettings:
-        """Behind the edge the gateway's Service is ClusterIP: the edge is the only way in."""
-        if self.edge.enabled:
-            return self.config.openfaas.model_copy(update={"service_type": "ClusterIP"})
-        return self.config.openfaas
-
-    @property
-    def data_namespace(self) -> str:
-        return self.config.data.namespace
-
-    @property
-    def data(self) -> DataSettings:
-        return self.config.data
-
-    @property
-    def nats(self) -> NatsSettings:
-        return self.config.nats
-
-    @property
-    def redis(self) -> RedisSettings:
-        return self.config.redis
-
-    @property
-    def mirrors(self) -> MirrorsSettings:
-        return self.config.mirrors
-
-    @property
-    def sovereignty(self) -> SovereigntySettings:
-        return self.config.sovereignty
-
-    @property
-    def public_ports(self) -> tuple[int, ...]:
-        """The TCP ports everyone may reach: where the gateway is served."""
-        return PUBLIC_PORTS if self.edge.enabled else (self.openfaas.public_port,)
+def settings_of(stack: str, config: StackConfig, **secrets_and_functions: Any) -> Settings:
+    """The components' view of a validated StackConfig: its sections, and what they imply."""
+    openfaas = config.openfaas
+    if config.edge.enabled:
+        openfaas = openfaas.model_copy(update={"service_type": "ClusterIP"})  # the edge is the only way in
+    nodes = config.nodes.nodes
+    return Settings(
+        stack=stack,
+        nodes=nodes,
+        k3s=config.k3s,
+        backups=config.backups,
+        kernel=config.kernel,
+        firewall=config.firewall,
+        edge=config.edge,
+        openfaas=openfaas,
+        data=config.data,
+        nats=config.nats,
+        redis=config.redis,
+        mirrors=config.mirrors,
+        upgrades=config.upgrades,
+        sovereignty=config.sovereignty,
+        servers=tuple(n for n in nodes if n.role == "server"),
+        first_server=nodes[0],
+        public_ports=PUBLIC_PORTS if config.edge.enabled else (openfaas.public_port,),
+        **secrets_and_functions,
+    )
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -291,9 +265,9 @@ def from_config(
     functions = _functions(config, typed_functions, env, report)
     report.raise_if_any()
     license_ = config.openfaas.license
-    return Settings(
-        stack=stack,
-        config=config,
+    return settings_of(
+        stack,
+        config,
         ssh_private_key=secret(config.nodes.ssh_private_key.get_secret_value()),
         openfaas_license=secret(license_.get_secret_value()) if license_ and config.openfaas.pro else None,
         acme_eab_hmac_key=secret(eab.get_secret_value()) if (eab := config.edge.eab_hmac_key) and config.edge.eab_key_id else None,

@@ -76,7 +76,7 @@ def test_registry_auth_in_plain_text_is_refused() -> None:
 
 def test_airgap_folder_must_hold_a_complete_set(tmp_path: Path) -> None:
     folder = airgap_folder(tmp_path)
-    assert settings_for(stack(k3sAirgapDir=str(folder))).config.mirrors.k3s_airgap_dir == str(folder)
+    assert settings_for(stack(k3sAirgapDir=str(folder))).mirrors.k3s_airgap_dir == str(folder)
     (folder / "sha256sum-amd64.txt").unlink()
     message = error(stack(k3sAirgapDir=str(folder)))
     assert "sovereign-faas:k3sAirgapDir:" in message and "k3s + sha256sum-amd64.txt + k3s-airgap-images-amd64.tar.zst" in message

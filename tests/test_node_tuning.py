@@ -45,7 +45,7 @@ def error(**overrides: Any) -> str:
 
 def test_defaults() -> None:
     settings = settings_for(stack())
-    kernel, k3s = settings.config.kernel, settings.k3s
+    kernel, k3s = settings.kernel, settings.k3s
     assert (kernel.transparent_huge_pages, kernel.io_scheduler) == ("never", "keep")
     assert (k3s.serialize_image_pulls, k3s.max_parallel_image_pulls) == (False, 5)
     assert (k3s.image_gc_high, k3s.image_gc_low, k3s.image_minimum_gc_age) == (90, 80, "24h")
@@ -59,7 +59,7 @@ def test_values_as_pulumi_config_set_stores_them() -> None:
         transparentHugePages="madvise", ioScheduler="mq-deadline", kubeletMaxParallelImagePulls="3",
         imageGcHighThreshold="95", imageGcLowThreshold="70", imageMinimumGcAge="1h30m",
     ))
-    assert (settings.config.kernel.transparent_huge_pages, settings.config.kernel.io_scheduler) == ("madvise", "mq-deadline")
+    assert (settings.kernel.transparent_huge_pages, settings.kernel.io_scheduler) == ("madvise", "mq-deadline")
     assert settings.k3s.kubelet_config() == {
         **DEFAULT_KUBELET, "maxParallelImagePulls": 3, "imageGCHighThresholdPercent": 95,
         "imageGCLowThresholdPercent": 70, "imageMinimumGCAge": "1h30m",

@@ -36,7 +36,7 @@ def test_minimal_stack_gets_the_defaults() -> None:
     (node,) = got.nodes
     assert (node.name, node.host, node.role, node.user, node.port) == ("oslo-1", "203.0.113.10", "server", "root", 22)
     assert (got.k3s.version, got.k3s.disable, got.k3s.snapshotter) == (versions.K3S, ("traefik",), "overlayfs")
-    assert dict(got.sysctl)["vm.overcommit_memory"] == "1"
+    assert dict(got.kernel.sysctl)["vm.overcommit_memory"] == "1"
     assert got.warnings == ("no domain set: the gateway is served over plain HTTP on port 8080, so its admin password "
                             "crosses the network unencrypted; set domain and acmeEmail for HTTPS",)
 
@@ -47,7 +47,7 @@ def test_first_node_is_server_and_the_rest_are_agents_by_default() -> None:
 
 
 def test_sysctl_merges_over_defaults_and_normalises_whitespace() -> None:
-    got = dict(settings_for(stack(sysctl={"vm.swappiness": 10, "net.ipv4.tcp_rmem": "4096   87380 6291456"})).sysctl)
+    got = dict(settings_for(stack(sysctl={"vm.swappiness": 10, "net.ipv4.tcp_rmem": "4096   87380 6291456"})).kernel.sysctl)
     assert (got["vm.swappiness"], got["net.ipv4.tcp_rmem"], got["kernel.panic"]) == ("10", "4096 87380 6291456", "10")
 
 
