@@ -24,26 +24,20 @@ from pulumi_command import remote
 from components import firewall, registries
 from components.node import Node, NodeArgs, connection
 from components.remote import render_command
-from render.addresses import endpoint
+from render.k3s import api_url, cluster_identifier, etcd_snapshots, kubelet_config, public_kubeconfig
 from settings.k3s import GATEWAY_API_CRD_SINCE
 from settings.kernel import POD_SYSCTLS_ALLOWED
 from settings.nodes import NodeSpec
 from settings.stack import Settings
 
-API_PORT = 6443
-
 # Of the `k3sExtraFlags`, the ones an agent understands too (the rest are server flags).
 AGENT_FLAGS = ("kubelet-arg", "kube-proxy-arg", "node-label", "node-taint", "flannel-iface", "node-external-ip", "data-dir")
-
-
-def api_url(host: str) -> str:
-    return endpoint("https", host, API_PORT)
 
 
 def k3s_config(spec: NodeSpec, settings: Settings, token: str) -> dict[str, Any]:
     """/etc/rancher/k3s/config.yaml for one node, as data (keys are K3s flag names)."""
     first = settings.first_server
-    extra = settings.k3s.extra_config()
+    extra = settings.k3s.extra_config
     config: dict[str, Any] = {
         "token": token,
         "node-name": spec.name,
@@ -74,15 +68,9 @@ def k3s_config(spec: NodeSpec, settings: Settings, token: str) -> dict[str, Any]
         # Embedded etcd even with one server (sqlite has no snapshots). On an existing
         # single server that ran on sqlite, K3s migrates the data to etcd at the restart.
         config["cluster-init"] = True
-    config.update(settings.backups.k3s_config())  # every server snapshots its etcd member
+    config.update(etcd_snapshots(settings.backups))  # every server snapshots its etcd member
     config.update(extra)
     return config
-
-
-def kubelet_config(settings: Settings) -> str:
-    """The kubelet drop-in (KubeletConfiguration YAML), the same on every node."""
-    header = "# Written by sovereign-faas (Pulumi, kubelet-config.sh). Local changes are overwritten.\n"
-    return header + yaml.safe_dump(settings.k3s.kubelet_config(), sort_keys=False, default_flow_style=False)
 
 
 def _mirror_args(spec: NodeSpec, settings: Settings) -> dict[str, Any]:
@@ -105,22 +93,6 @@ def render_k3s_config(spec: NodeSpec, settings: Settings, token: pulumi.Input[st
         lambda t: yaml.safe_dump(k3s_config(spec, settings, t), sort_keys=True, default_flow_style=False)
     )
     return pulumi.Output.secret(text)
-
-
-def public_kubeconfig(text: str, host: str) -> str:
-    """K3s writes its kubeconfig for https://127.0.0.1:6443; point it at the public address."""
-    doc = yaml.safe_load(text)
-    if not isinstance(doc, dict) or not doc.get("clusters"):
-        raise ValueError("the server's /etc/rancher/k3s/k3s.yaml has no clusters")
-    for cluster in doc["clusters"]:
-        cluster["cluster"]["server"] = api_url(host)
-    return yaml.safe_dump(doc, sort_keys=False)
-
-
-def cluster_identifier(settings: Settings) -> str:
-    """The Kubernetes provider's identity: the stack and its bootstrap server, which the
-    stack refuses to change (settings/upgrades.py)."""
-    return f"{settings.stack}/{settings.first_server.name}"
 
 
 def _digest(text: str) -> str:
@@ -158,7 +130,7 @@ class Cluster(pulumi.ComponentResource):
             create=render_command("k3s-kubeconfig.sh", (), sudo=first.sudo),
             # Read again after whatever restarts K3s there (an upgrade, a config change): a
             # restart within 90 days of expiry is when K3s renews the admin certificate.
-            triggers=[first.host, settings.k3s.version, kubelet_config(settings), server.config.stdin.apply(lambda text: _digest(text or ""))],
+            triggers=[first.host, settings.k3s.version, kubelet_config(settings.k3s), server.config.stdin.apply(lambda text: _digest(text or ""))],
             logging=remote.Logging.NONE,
             opts=pulumi.ResourceOptions(
                 parent=server,
@@ -173,7 +145,7 @@ class Cluster(pulumi.ComponentResource):
             # Stable for the life of the cluster: a renewed certificate, a rotated CA or a
             # kubeconfig unknown at preview then updates the provider instead of replacing it
             # (which would replace every object in the cluster).
-            cluster_identifier=cluster_identifier(settings),
+            cluster_identifier=cluster_identifier(settings.stack, settings.first_server.name),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"kubeconfig": self.kubeconfig})
@@ -197,7 +169,7 @@ class Cluster(pulumi.ComponentResource):
                     firewall=firewall.ruleset(spec, settings) if settings.firewall.enabled else None,
                     transparent_huge_pages=settings.kernel.transparent_huge_pages,
                     io_scheduler=settings.kernel.io_scheduler,
-                    kubelet_config=kubelet_config(settings),
+                    kubelet_config=kubelet_config(settings.k3s),
                     kubelet_dropin=settings.k3s.kubelet_dropin,
                     **_mirror_args(spec, settings),
                     # One node has nowhere to move its pods to: it is upgraded in place.

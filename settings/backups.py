@@ -151,17 +151,3 @@ class BackupsSettings(Section):
     @property
     def s3(self) -> bool:
         return self.s3_bucket is not None
-
-    def k3s_config(self) -> dict[str, Any]:
-        """The servers' config.yaml keys (K3s flag names). The S3 keys are plain text here:
-        config.yaml travels as a Pulumi secret, on stdin (components/cluster.py)."""
-        config: dict[str, Any] = {"etcd-snapshot-schedule-cron": self.schedule, "etcd-snapshot-retention": self.retention}
-        if self.s3 and self.s3_credentials:
-            config.update({"etcd-s3": True, "etcd-s3-endpoint": self.s3_endpoint, "etcd-s3-bucket": self.s3_bucket})
-            if self.s3_region:
-                config["etcd-s3-region"] = self.s3_region
-            if self.s3_folder:
-                config["etcd-s3-folder"] = self.s3_folder
-            config["etcd-s3-access-key"] = self.s3_credentials.access_key.get_secret_value()
-            config["etcd-s3-secret-key"] = self.s3_credentials.secret_key.get_secret_value()
-        return config

@@ -184,8 +184,10 @@ class K3sSettings(Section):
         assert match
         return int(match.group(1))
 
+    @property
     def extra_config(self) -> dict[str, Any]:
-        """`--flag=value` strings as config.yaml data (repeatable flags become lists)."""
+        """k3sExtraFlags as config.yaml data (repeatable flags become lists): a new dict each
+        time, which render/k3s.py merges into the managed keys."""
         out: dict[str, Any] = {}
         for flag in self.extra_flags:
             name, sep, value = flag[2:].partition("=")
@@ -199,38 +201,19 @@ class K3sSettings(Section):
     @property
     def networks(self) -> tuple[str, ...]:
         """The pod and service networks, canonical: what the host firewall admits from pods."""
-        flags = self.extra_config()
+        flags = self.extra_config
         return (*_cidrs(str(flags.get("cluster-cidr", CLUSTER_CIDR))), *_cidrs(str(flags.get("service-cidr", SERVICE_CIDR))))
 
     @property
     def flannel_backend(self) -> str:
-        return str(self.extra_config().get("flannel-backend", "vxlan"))
+        return str(self.extra_config.get("flannel-backend", "vxlan"))
 
     @property
     def data_dir(self) -> str:
         """K3s' data directory: its default, or `--data-dir` from k3sExtraFlags."""
-        return str(self.extra_config().get("data-dir", DEFAULT_DATA_DIR)).rstrip("/") or DEFAULT_DATA_DIR
+        return str(self.extra_config.get("data-dir", DEFAULT_DATA_DIR)).rstrip("/") or DEFAULT_DATA_DIR
 
     @property
     def kubelet_dropin(self) -> str:
         """Where the kubelet drop-in goes: K3s' kubelet.conf.d (the kubelet reads *.conf there, in name order)."""
         return f"{self.data_dir}/agent/etc/kubelet.conf.d/{KUBELET_DROPIN_NAME}"
-
-    def kubelet_config(self) -> dict[str, Any]:
-        """The KubeletConfiguration drop-in, as data. maxParallelImagePulls only with parallel
-        pulls (the kubelet refuses it above 1 with serialized ones)."""
-        config: dict[str, Any] = {
-            "apiVersion": "kubelet.config.k8s.io/v1beta1",
-            "kind": "KubeletConfiguration",
-            "serializeImagePulls": self.serialize_image_pulls,
-        }
-        if not self.serialize_image_pulls:
-            config["maxParallelImagePulls"] = self.max_parallel_image_pulls
-        config.update(
-            {
-                "imageGCHighThresholdPercent": self.image_gc_high,
-                "imageGCLowThresholdPercent": self.image_gc_low,
-                "imageMinimumGCAge": self.image_minimum_gc_age,
-            }
-        )
-        return config

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.cluster import api_url, k3s_config, public_kubeconfig
+from components.cluster import k3s_config
+from render.k3s import api_url, public_kubeconfig
 from tests.conftest import settings_for, stack
 from tools.harness import K3S_KUBECONFIG, StackRun, is_secret, run_stack, unwrap
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.cluster import kubelet_config
 from components.remote import render_command
+from render.k3s import kubelet_config, kubelet_configuration
 from settings.errors import ConfigError
 from settings.k3s import K3sSettings
 from settings.kernel import KernelSettings
@@ -49,7 +49,7 @@ def test_defaults() -> None:
     assert (kernel.transparent_huge_pages, kernel.io_scheduler) == ("never", "keep")
     assert (k3s.serialize_image_pulls, k3s.max_parallel_image_pulls) == (False, 5)
     assert (k3s.image_gc_high, k3s.image_gc_low, k3s.image_minimum_gc_age) == (90, 80, "24h")
-    assert k3s.kubelet_config() == DEFAULT_KUBELET
+    assert kubelet_configuration(k3s) == DEFAULT_KUBELET
     assert k3s.kubelet_dropin == DROPIN
     assert KernelSettings() == kernel and K3sSettings() == k3s
 
@@ -60,7 +60,7 @@ def test_values_as_pulumi_config_set_stores_them() -> None:
         imageGcHighThreshold="95", imageGcLowThreshold="70", imageMinimumGcAge="1h30m",
     ))
     assert (settings.kernel.transparent_huge_pages, settings.kernel.io_scheduler) == ("madvise", "mq-deadline")
-    assert settings.k3s.kubelet_config() == {
+    assert kubelet_configuration(settings.k3s) == {
         **DEFAULT_KUBELET, "maxParallelImagePulls": 3, "imageGCHighThresholdPercent": 95,
         "imageGCLowThresholdPercent": 70, "imageMinimumGCAge": "1h30m",
     }
@@ -113,7 +113,7 @@ def test_low_alone_above_the_default_high_is_refused_too() -> None:
 
 def test_serialized_pulls_drop_the_parallel_maximum() -> None:
     settings = settings_for(stack(kubeletSerializeImagePulls=True))
-    config = settings.k3s.kubelet_config()
+    config = kubelet_configuration(settings.k3s)
     assert config["serializeImagePulls"] is True and "maxParallelImagePulls" not in config
     # 1 is what serialized means; the kubelet accepts it, and so do we.
     assert settings_for(stack(kubeletSerializeImagePulls="true", kubeletMaxParallelImagePulls=1)).k3s.serialize_image_pulls
@@ -214,7 +214,7 @@ def test_a_changed_setting_changes_only_its_step(oslo: StackRun, overrides: dict
 
 def test_the_rendered_drop_in_is_what_the_settings_say() -> None:
     settings = settings_for(stack(kubeletSerializeImagePulls=True, imageMinimumGcAge="2h"))
-    assert yaml.safe_load(kubelet_config(settings)) == {
+    assert yaml.safe_load(kubelet_config(settings.k3s)) == {
         **{k: v for k, v in DEFAULT_KUBELET.items() if k != "maxParallelImagePulls"},
         "serializeImagePulls": True, "imageMinimumGCAge": "2h",
     }
@@ -224,7 +224,7 @@ def test_the_rendered_drop_in_is_what_the_settings_say() -> None:
 
 CONFIG = 'token: "K10sandbox0token::server:ab"\nwrite-kubeconfig-mode: "0600"\n'
 VERSION = "v1.36.4+k3s1"
-DROPIN_TEXT = kubelet_config(settings_for(stack()))
+DROPIN_TEXT = kubelet_config(settings_for(stack()).k3s)
 DROPIN_2 = DROPIN_TEXT.replace("imageGCHighThresholdPercent: 90", "imageGCHighThresholdPercent: 95")
 
 

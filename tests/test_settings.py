@@ -53,7 +53,7 @@ def test_sysctl_merges_over_defaults_and_normalises_whitespace() -> None:
 
 def test_extra_flags_become_config_yaml_data() -> None:
     flags = ["--kube-apiserver-arg=audit-log-maxage=30", "--kube-apiserver-arg=a=b", "--flannel-backend=wireguard-native", "--disable-network-policy"]
-    assert settings_for(stack(k3sExtraFlags=flags)).k3s.extra_config() == {
+    assert settings_for(stack(k3sExtraFlags=flags)).k3s.extra_config == {
         "kube-apiserver-arg": ["audit-log-maxage=30", "a=b"],
         "flannel-backend": "wireguard-native",
         "disable-network-policy": True,

@@ -1,0 +1,81 @@
+"""K3s' own files, as data and text: /etc/rancher/k3s/config.yaml per node, the kubelet drop-in
+every node gets, and the admin kubeconfig pointed at the public address.
+
+config.yaml's keys are K3s flag names. The stack writes some itself (settings/k3s.py
+MANAGED_FLAGS says which and why); `k3sExtraFlags` adds the rest, agents getting only those an
+agent understands. The file carries the cluster token and, on servers, the S3 keys of the etcd
+snapshots: components/cluster.py keeps the text a Pulumi secret and sends it on stdin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from render.addresses import endpoint
+from settings.backups import BackupsSettings
+from settings.k3s import K3sSettings
+
+API_PORT = 6443
+
+
+def api_url(host: str) -> str:
+    return endpoint("https", host, API_PORT)
+
+
+def kubelet_configuration(k3s: K3sSettings) -> dict[str, Any]:
+    """The KubeletConfiguration drop-in, as data. maxParallelImagePulls only with parallel
+    pulls (the kubelet refuses it above 1 with serialized ones)."""
+    config: dict[str, Any] = {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "serializeImagePulls": k3s.serialize_image_pulls,
+    }
+    if not k3s.serialize_image_pulls:
+        config["maxParallelImagePulls"] = k3s.max_parallel_image_pulls
+    config.update(
+        {
+            "imageGCHighThresholdPercent": k3s.image_gc_high,
+            "imageGCLowThresholdPercent": k3s.image_gc_low,
+            "imageMinimumGCAge": k3s.image_minimum_gc_age,
+        }
+    )
+    return config
+
+
+def kubelet_config(k3s: K3sSettings) -> str:
+    """The kubelet drop-in's text (KubeletConfiguration YAML), the same on every node."""
+    header = "# Written by sovereign-faas (Pulumi, kubelet-config.sh). Local changes are overwritten.\n"
+    return header + yaml.safe_dump(kubelet_configuration(k3s), sort_keys=False, default_flow_style=False)
+
+
+def etcd_snapshots(backups: BackupsSettings) -> dict[str, Any]:
+    """The servers' config.yaml keys for etcd snapshots (K3s flag names). The S3 keys are plain
+    text here: config.yaml travels as a Pulumi secret, on stdin."""
+    config: dict[str, Any] = {"etcd-snapshot-schedule-cron": backups.schedule, "etcd-snapshot-retention": backups.retention}
+    if backups.s3 and backups.s3_credentials:
+        config.update({"etcd-s3": True, "etcd-s3-endpoint": backups.s3_endpoint, "etcd-s3-bucket": backups.s3_bucket})
+        if backups.s3_region:
+            config["etcd-s3-region"] = backups.s3_region
+        if backups.s3_folder:
+            config["etcd-s3-folder"] = backups.s3_folder
+        config["etcd-s3-access-key"] = backups.s3_credentials.access_key.get_secret_value()
+        config["etcd-s3-secret-key"] = backups.s3_credentials.secret_key.get_secret_value()
+    return config
+
+
+def public_kubeconfig(text: str, host: str) -> str:
+    """K3s writes its kubeconfig for https://127.0.0.1:6443; point it at the public address."""
+    doc = yaml.safe_load(text)
+    if not isinstance(doc, dict) or not doc.get("clusters"):
+        raise ValueError("the server's /etc/rancher/k3s/k3s.yaml has no clusters")
+    for cluster in doc["clusters"]:
+        cluster["cluster"]["server"] = api_url(host)
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def cluster_identifier(stack: str, first_server: str) -> str:
+    """The Kubernetes provider's identity: the stack and its bootstrap server, which the
+    stack refuses to change (settings/upgrades.py)."""
+    return f"{stack}/{first_server}"
