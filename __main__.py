@@ -18,8 +18,9 @@ from components.redis import Redis, RedisArgs
 from functions import FUNCTIONS
 from render import egress
 from render.openfaas import CHART_REPO as openfaas_chart_repo
+from render.policies import function_egress
+from settings import outputs
 from settings import stack as stack_settings
-from settings.data_services import NATS_CLIENT_PORT, REDIS_PORT
 from settings.openfaas import GATEWAY_PORT
 from settings.upgrades import history_problems
 
@@ -116,13 +117,7 @@ functions = Functions(
         openfaas_namespace=settings.openfaas.namespace,
         provider=cluster.provider,
         after=(openfaas.release, redis.function_secret),
-        egress=None
-        if settings.sovereignty.functions_open
-        else (
-            settings.data.namespace,
-            (NATS_CLIENT_PORT, REDIS_PORT),
-            tuple((d.cidr, d.ports) for d in settings.sovereignty.function_egress_allow),
-        ),
+        egress=function_egress(settings.sovereignty, settings.data.namespace),
     ),
 )
 if functions.topics:  # no topics, no connector
@@ -150,13 +145,13 @@ if functions.cron:  # no cron functions, no connector
 
 pulumi.log.info(egress.summary(endpoints))
 
-pulumi.export("kubeconfig", cluster.kubeconfig)
-pulumi.export("nodes", {n.name: {"host": n.host, "role": n.role} for n in settings.nodes})
-pulumi.export("k3sVersion", settings.k3s.version)  # read back by the next deployment (components/history.py)
-pulumi.export("firstServer", settings.first_server.name)
-pulumi.export("gatewayUrl", gateway_url)
-pulumi.export("adminPassword", openfaas.password)
-pulumi.export("openfaasEdition", settings.openfaas.edition)
-pulumi.export("natsUrl", nats.url)
-pulumi.export("redisAddress", redis.address)
-pulumi.export("functions", {name: f"{gateway_url}/function/{name}" for name in sorted(functions.deployments)})
+pulumi.export(outputs.KUBECONFIG, cluster.kubeconfig)
+pulumi.export(outputs.NODES, {n.name: {"host": n.host, "role": n.role} for n in settings.nodes})
+pulumi.export(outputs.K3S_VERSION, settings.k3s.version)  # read back by the next deployment (components/history.py)
+pulumi.export(outputs.FIRST_SERVER, settings.first_server.name)
+pulumi.export(outputs.GATEWAY_URL, gateway_url)
+pulumi.export(outputs.ADMIN_PASSWORD, openfaas.password)
+pulumi.export(outputs.OPENFAAS_EDITION, settings.openfaas.edition)
+pulumi.export(outputs.NATS_URL, nats.url)
+pulumi.export(outputs.REDIS_ADDRESS, redis.address)
+pulumi.export(outputs.FUNCTIONS, {name: f"{gateway_url}/function/{name}" for name in sorted(functions.deployments)})

@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components.registration import network_policies
 from render.function_objects import cron_functions, deployment, service, topics
-from render.policies import function_egress_policies, function_policies
+from render.policies import FunctionEgress, function_egress_policies, function_policies
 from settings.function_spec import SECRET_LABELS, Function
 from settings.stack import FunctionSet
 
@@ -28,9 +28,7 @@ class FunctionsArgs:
     openfaas_namespace: str  # where the gateway runs: the only one that may call functions
     provider: k8s.Provider
     after: tuple[pulumi.Resource, ...] = ()  # OpenFaaS' release (and its namespace)
-    # Where functions may connect (functionEgress): None is 'open'; else the data namespace,
-    # its ports (NATS, Redis) and the functionEgressAllow destinations (cidr, ports).
-    egress: tuple[str, tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]] | None = None
+    egress: FunctionEgress | None = None  # where functions may connect; None: functionEgress open
 
 
 class Functions(pulumi.ComponentResource):
@@ -48,8 +46,7 @@ class Functions(pulumi.ComponentResource):
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
         found = function_policies(args.namespace, args.openfaas_namespace)
         if args.egress is not None:
-            data_ns, data_ports, allow = args.egress
-            found += function_egress_policies(args.namespace, args.openfaas_namespace, data_ns, data_ports, allow)
+            found += function_egress_policies(args.namespace, args.openfaas_namespace, args.egress)
         self.policies = network_policies("functions-policy", found, on_cluster, [])
         self.secrets = {
             secret: self._secret(secret, value, args.namespace, on_cluster) for secret, value in args.settings.secrets

@@ -18,11 +18,14 @@ Everything else into these namespaces is dropped.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from render.labels import MANAGED_BY
+from settings.data_services import NATS_CLIENT_PORT, REDIS_PORT
 from settings.function_spec import PORT as FUNCTION_PORT
 from settings.openfaas import GATEWAY_PORT
+from settings.sovereignty import SovereigntySettings
 
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
 # Pod labels (`app`) of the chart's components that need to reach function pods.
@@ -131,21 +134,32 @@ def dns_rule() -> dict[str, Any]:
     return to_rule([DNS_PEER], [DNS_PORT], ("UDP", "TCP"))
 
 
-def function_egress_policies(
-    namespace: str,
-    openfaas_namespace: str,
-    data_namespace: str,
-    data_ports: Iterable[int],
-    allow: Iterable[tuple[str, tuple[int, ...]]] = (),
-) -> list[dict[str, Any]]:
-    """functionEgress restricted: function pods connect to DNS, the gateway, NATS and Redis
-    (`data_ports` in the data namespace) and the functionEgressAllow destinations; nothing
-    else, the internet included."""
+@dataclass(frozen=True)
+class FunctionEgress:
+    """functionEgress restricted: besides DNS and the gateway, function pods may connect to the
+    data services' ports in their namespace and to the functionEgressAllow destinations."""
+
+    data_namespace: str
+    data_ports: tuple[int, ...]
+    allow: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (cidr, ports; none: every port)
+
+
+def function_egress(sovereignty: SovereigntySettings, data_namespace: str) -> FunctionEgress | None:
+    """Where functions may connect; None when functionEgress is open."""
+    if sovereignty.functions_open:
+        return None
+    allow = tuple((d.cidr, d.ports) for d in sovereignty.function_egress_allow)
+    return FunctionEgress(data_namespace, (NATS_CLIENT_PORT, REDIS_PORT), allow)
+
+
+def function_egress_policies(namespace: str, openfaas_namespace: str, egress: FunctionEgress) -> list[dict[str, Any]]:
+    """functionEgress restricted: function pods connect to DNS, the gateway, NATS and Redis and
+    the functionEgressAllow destinations; nothing else, the internet included."""
     rules = [
         dns_rule(),
         to_rule([peer(openfaas_namespace, ["gateway"])], [GATEWAY_PORT]),
-        to_rule([peer(data_namespace)], sorted(data_ports)),
-        *(to_rule([ip_block(cidr)], ports) for cidr, ports in allow),
+        to_rule([peer(egress.data_namespace)], sorted(egress.data_ports)),
+        *(to_rule([ip_block(cidr)], ports) for cidr, ports in egress.allow),
     ]
     return [
         egress_policy("default-deny-egress", namespace, {}, ()),

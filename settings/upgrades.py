@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
+from settings import outputs
 from settings.base import Section, key
 from settings.types import K3S_VERSION, between, one_of
 
@@ -70,7 +71,7 @@ def first_server_problem(previous: str, first: str, names: tuple[str, ...]) -> s
 def history_problems(previous: Mapping[str, Any], version: str, acknowledged: tuple[str, ...], first: str, names: tuple[str, ...]) -> list[str]:
     """Everything the previous deployment's outputs say this one must not do."""
     problems = [
-        version_problem(str(previous.get("k3sVersion") or ""), version, acknowledged),
-        first_server_problem(str(previous.get("firstServer") or ""), first, names),
+        version_problem(str(previous.get(outputs.K3S_VERSION) or ""), version, acknowledged),
+        first_server_problem(str(previous.get(outputs.FIRST_SERVER) or ""), first, names),
     ]
     return [p for p in problems if p]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import grimp
 
-from tools.harness import PROJECT_DIR
+from settings import outputs
+from tools.harness import PROJECT_DIR, StackRun
 
 PACKAGES = ("upstream", "settings", "render", "components", "functions", "tools")
 
@@ -40,3 +41,30 @@ def test_main_composes_and_imports_no_tool() -> None:
     imported = {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     imported |= {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert imported <= {"pulumi", "components", "render", "settings", "functions"}
+
+
+SDK = ("pulumi", "pulumi_kubernetes", "pulumi_command", "pulumi_random")
+
+
+def sdk_importers(graph: grimp.ImportGraph, package: str) -> list[tuple[str, str]]:
+    """(module of `package`, SDK module) for each direct import of the Pulumi SDK."""
+    return [
+        (m, i) for m in sorted(graph.find_descendants(package) | {package})
+        for i in sorted(graph.find_modules_directly_imported_by(m)) if i.split(".")[0] in SDK
+    ]
+
+
+def test_render_registers_nothing() -> None:
+    """The render layer builds data: no module of it imports the Pulumi SDK or a provider."""
+    graph = grimp.build_graph(*PACKAGES, include_external_packages=True, cache_dir=None)
+    assert sdk_importers(graph, "render") == []
+    graph.add_import(importer="render.nats", imported="pulumi_kubernetes")
+    assert sdk_importers(graph, "render") == [("render.nats", "pulumi_kubernetes")]
+
+
+def test_every_stack_output_is_named_once(oslo: StackRun) -> None:
+    """__main__.py exports exactly the names in settings/outputs.py, and uses no bare string."""
+    named = {v for k, v in vars(outputs).items() if k.isupper()}
+    assert set(oslo.outputs) == named
+    source = (PROJECT_DIR / "__main__.py").read_text()
+    assert "pulumi.export(\"" not in source and source.count("pulumi.export(outputs.") == len(named)
