@@ -1,7 +1,7 @@
 """redis-benchmark against the stack's redis.conf and against Redis' stock config, in one run.
 
 Two real redis-servers on 127.0.0.1, started one after the other on free ports:
-- ours: redis.conf rendered by components/redis.py (append-only file with fsync every second,
+- ours: redis.conf rendered by render/redis.py (append-only file with fsync every second,
   maxmemory and its policy, a password via the included auth.conf), adapted for loopback
   exactly as the real-server tests adapt it;
 - stock: no settings at all, Redis' built-in defaults (no password, RDB snapshots, no AOF);

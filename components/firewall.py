@@ -10,7 +10,7 @@ What the table filters: connections to the node itself (the input hook): SSH, th
 API, the kubelet, etcd, flannel. What it does not: traffic that Kubernetes DNATs to a pod
 (NodePort and servicelb's LoadBalancer ports, e.g. the gateway's 8080 or the edge's 80/443)
 takes the forward hook after that DNAT; which ports those are is decided by the cluster's
-Services, and who may reach the pods by the NetworkPolicies (components/policies.py). The
+Services, and who may reach the pods by the NetworkPolicies (render/policies.py). The
 public ports are still accepted on input, for a controller that listens on the host itself.
 """
 

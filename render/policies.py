@@ -10,8 +10,8 @@ The flows (README "Network policies"):
     OpenFaaS namespace   -> OpenFaaS namespace       (gateway, queue, Prometheus, alertmanager)
     gateway, queue-worker-> function pods :8080      (CE's queue-worker calls functions directly)
     Prometheus           -> function pods, any port  (Pro scrapes pods that opt in)
-    OpenFaaS, functions  -> NATS :4222; OpenFaaS -> NATS :8222   (components/nats.py)
-    functions            -> Redis :6379                          (components/redis.py)
+    OpenFaaS, functions  -> NATS :4222; OpenFaaS -> NATS :8222   (render/nats.py)
+    functions            -> Redis :6379                          (render/redis.py)
 Everything else into these namespaces is dropped.
 """
 

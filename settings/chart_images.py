@@ -1,5 +1,5 @@
 """The images each Helm chart the stack installs runs, next to its pin (settings/versions.py),
-so the egress inventory (components/egress.py) knows which registries a release pulls from
+so the egress inventory (render/egress.py) knows which registries a release pulls from
 without rendering the chart. Bump these with the chart: each list cites the values.yaml it was
 read from. Only what runs with the values the stack writes is listed.
 """

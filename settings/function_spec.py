@@ -2,7 +2,7 @@
 rules they must meet (OpenFaaS CE's among them) before anything is deployed.
 
 A function is declared in the faas-cli stack file (`functionsFile`, read by
-settings/stackfile.py) or as a typed Python object (functions/__init__.py); components/function.py
+settings/stackfile.py) or as a typed Python object (functions/__init__.py); render/function_objects.py
 renders each into the Deployment and Service faas-netes would have made.
 """
 
@@ -46,7 +46,7 @@ SECRETS_VOLUME_SUFFIX = "-projected-secrets"  # faas-netes' projected volume: <f
 MIN_MEMORY_LIMIT = 6 * 1024 * 1024
 # Secrets faas-netes creates carry this label; ours do too, so `faas-cli secret list` shows them.
 SECRET_LABELS = {"app.kubernetes.io/managed-by": "openfaas"}
-# Secrets the platform itself publishes in the function namespace (components/redis.py).
+# Secrets the platform itself publishes in the function namespace (render/redis.py).
 PLATFORM_SECRETS = ("redis-password",)
 
 SCALE_MIN = "com.openfaas.scale.min"

@@ -53,7 +53,7 @@ MANAGED_FLAGS: dict[str, str] = {
 }
 # From K3s 1.37 the Gateway API CRDs are a packaged component of their own (gateway-api-crd,
 # Gateway API v1.6.1, not turned off by disabling traefik). With the edge on, the stack owns
-# the CRDs at the version its Traefik supports (components/edge.py), so it turns K3s' off.
+# the CRDs at the version its Traefik supports (render/edge.py), so it turns K3s' off.
 GATEWAY_API_CRD_SINCE = 37
 # The kubelet image settings go into a KubeletConfiguration drop-in, which the kubelet reads
 # from K3s' drop-in directory (K3s passes `--config-dir` itself). Why a file and not

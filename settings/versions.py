@@ -19,13 +19,13 @@ Each pin says where it was verified and why this one (checked 2026-12-01).
 K3S = "v1.36.4+k3s1"
 
 # OpenFaaS Helm chart (https://github.com/openfaas/faas-netes/tree/master/chart/openfaas).
-# Chart keys we write are checked against OPENFAAS_CHART_KEYS in components/openfaas.py.
+# Chart keys we write are checked against OPENFAAS_CHART_KEYS in render/openfaas.py.
 OPENFAAS_CHART = "15.0.6"
 
 # NATS server (https://hub.docker.com/_/nats): the 2.14 line, Alpine variant. 2.14.7 is the
 # newest release verified (docker-library/official-images PR #22272 "nats: Update to 2.14.7",
 # merged 2026-09-15); Apache-2.0. The real-server tests use Debian's nats-server (2.9), so
-# components/nats.py's config stays to keys both understand (tests/test_data_servers.py).
+# render/nats.py's config stays to keys both understand (tests/test_data_servers.py).
 NATS_IMAGE = "nats:2.14.7-alpine"
 
 # OpenFaaS' nats-connector (https://github.com/openfaas/nats-connector/releases); 0.3.0 (2022)
@@ -41,7 +41,7 @@ CRON_CONNECTOR_IMAGE = "ghcr.io/openfaas/cron-connector:0.7.0"
 # Valkey is BSD-3-Clause, the Linux Foundation's fork of Redis 7.2 (the last BSD Redis), a
 # drop-in (same protocol, commands and redis.conf directives, clients unchanged); Redis 7.4+
 # is RSALv2/SSPLv1 and Redis 8 adds only AGPLv3 as an open licence. The image's binaries are
-# `valkey-server` and `valkey-cli` (components/redis.py). Debian bookworm has no Valkey
+# `valkey-server` and `valkey-cli` (render/redis.py). Debian bookworm has no Valkey
 # package, so the real-server tests run Debian's redis-server 7.0 with the same redis.conf.
 REDIS_IMAGE = "valkey/valkey:9.1.4-alpine"
 
@@ -51,7 +51,7 @@ REDIS_IMAGE = "valkey/valkey:9.1.4-alpine"
 # to Traefik v3.8, which needs the Gateway API v1.7.0 CRDs, and neither K3s 1.36 (traefik-crd,
 # v1.5.1/v1.6.1) nor 1.37 (gateway-api-crd, v1.6.1) ships those. Values schema of 40+ (the
 # chart refuses keys it does not know): `service.spec.type`, `log`/`accessLog`, ...; keys we
-# write are checked against TRAEFIK_CHART_KEYS in components/edge.py.
+# write are checked against TRAEFIK_CHART_KEYS in render/edge.py.
 TRAEFIK_CHART = "42.4.3"
 TRAEFIK_VERSION = "v3.7.20"  # the chart's appVersion, for the README
 

@@ -6,7 +6,7 @@ nats-server (2.9) and redis-server (7.0). The servers are started on free ports 
 by PID. The stack runs Valkey 9.1 (settings/versions.py); Debian bookworm packages no Valkey,
 so Redis 7.0 stands in for it: Valkey forked Redis 7.2 and keeps its redis.conf directives,
 which makes a config Redis 7.0 accepts one Valkey accepts too (the reverse is not checked:
-keep components/redis.py to 7.0's directives).
+keep render/redis.py to 7.0's directives).
 """
 
 from __future__ import annotations

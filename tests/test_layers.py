@@ -1,4 +1,5 @@
-"""The layers hold: `__main__.py` -> components -> settings, and no import cycle anywhere."""
+"""The layers hold: upstream <- settings <- render <- components <- `__main__.py`, render registers
+nothing, and no import cycle anywhere."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
     build/<stack>/node/<node>/*.stdin    what it reads on stdin (kernel settings, firewall)
     build/<stack>/node/order.txt         the day-two order: a rolling upgrade, a node's removal
     build/<stack>/helm/<release>.values.yaml
-    build/<stack>/egress.json, egress.md  every endpoint outside the cluster (components/egress.py)
+    build/<stack>/egress.json, egress.md  every endpoint outside the cluster (render/egress.py)
 
 Secrets appear as "[secret]". Two runs write byte-identical files.
 """
