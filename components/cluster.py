@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -22,9 +21,10 @@ import pulumi_random as random
 import yaml
 from pulumi_command import remote
 
-from components import firewall, registries
 from components.node import Node, NodeArgs, connection
-from components.remote import render_command
+from render.node import registries
+from render.node.command import render_command
+from render.node.steps import node_facts, node_steps
 from settings.k3s import GATEWAY_API_CRD_SINCE
 from settings.kernel import POD_SYSCTLS_ALLOWED
 from settings.nodes import NodeSpec
@@ -93,21 +93,6 @@ def kubelet_config(settings: Settings) -> str:
     """The kubelet drop-in (KubeletConfiguration YAML), the same on every node."""
     header = "# Written by sovereign-faas (Pulumi, kubelet-config.sh). Local changes are overwritten.\n"
     return header + yaml.safe_dump(settings.k3s.kubelet_config(), sort_keys=False, default_flow_style=False)
-
-
-def _mirror_args(spec: NodeSpec, settings: Settings) -> dict[str, Any]:
-    """NodeArgs for the mirrors (components/registries.py): the registries step's stdin (a
-    secret when it carries credentials), the install source, the air-gap uploads."""
-    mirrors, version = settings.config.mirrors, settings.k3s.version
-    stdin = registries.registries_stdin(mirrors)
-    folder = registries.assets_dir(spec, version)
-    local = Path(mirrors.k3s_airgap_dir or ".").expanduser()
-    uploads = tuple((str(local / file), f"{folder}/{file}") for file in registries.airgap_files(mirrors))
-    return {
-        "registries": pulumi.Output.secret(stdin) if stdin is not None and mirrors.registry_auth else stdin,
-        "install_source": registries.install_source(spec, mirrors, version),
-        "uploads": uploads,
-    }
 
 
 def render_k3s_config(spec: NodeSpec, settings: Settings, token: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -191,33 +176,30 @@ class Cluster(pulumi.ComponentResource):
     def _nodes(self, settings: Settings, token: pulumi.Output[str]) -> dict[str, Node]:
         nodes: dict[str, Node] = {}
         join_after: tuple[pulumi.Resource, ...] = ()
-        several = len(settings.nodes) > 1
+        config = settings.config
         for spec in (*settings.servers, *(n for n in settings.nodes if n.role == "agent")):
+            facts = node_facts(
+                spec,
+                nodes=settings.nodes,
+                k3s=config.k3s,
+                kernel=config.kernel,
+                firewall_settings=config.firewall,
+                mirrors=config.mirrors,
+                upgrades=config.upgrades,
+                public_ports=settings.public_ports,
+                kubelet_config=kubelet_config(settings),
+            )
             node = Node(
                 spec.name,
                 NodeArgs(
-                    spec=spec,
+                    steps=node_steps(facts),
                     private_key=settings.ssh_private_key,
-                    k3s_version=settings.k3s.version,
                     k3s_config=render_k3s_config(spec, settings, token),
-                    sysctl=settings.sysctl,
-                    ready_timeout=settings.k3s.ready_timeout,
-                    checker=settings.first_server,
                     join_after=join_after,
-                    firewall=firewall.ruleset(spec, settings) if settings.firewall.enabled else None,
-                    transparent_huge_pages=settings.config.kernel.transparent_huge_pages,
-                    io_scheduler=settings.config.kernel.io_scheduler,
-                    kubelet_config=kubelet_config(settings),
-                    kubelet_dropin=settings.k3s.kubelet_dropin,
-                    **_mirror_args(spec, settings),
-                    # One node has nowhere to move its pods to: it is upgraded in place.
-                    drain=several,
-                    removable=spec.name != settings.first_server.name,
-                    drain_timeout=settings.upgrades.drain_timeout,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             nodes[spec.name] = node
             # One at a time, servers first: each node waits for the one before it.
-            join_after = (node.done,)
+            join_after = node.done
         return nodes

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from components.cluster import kubelet_config
-from components.remote import render_command
+from render.node.command import render_command
 from settings.errors import ConfigError
 from settings.k3s import K3sSettings
 from settings.kernel import KernelSettings
