@@ -44,9 +44,8 @@ def load(**overrides: object) -> s.Settings:
 def rules_for(settings: s.Settings, name: str) -> str:
     node = next(n for n in settings.nodes if n.name == name)
     config = settings.config
-    return firewall.ruleset(
-        node, settings.nodes, config.firewall, config.k3s, embedded_registry=config.mirrors.embedded_registry, public_ports=settings.public_ports
-    )
+    embedded, ports = config.mirrors.embedded_registry, settings.public_ports
+    return firewall.ruleset(node, settings.nodes, config.firewall, config.k3s, embedded_registry=embedded, public_ports=ports)
 
 
 def problems(**overrides: object) -> str:

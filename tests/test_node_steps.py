@@ -114,7 +114,8 @@ def every_step(tmp_path: Path) -> tuple[Entry, ...]:
     folder.mkdir()
     for name in ("install.sh", "k3s", "sha256sum-amd64.txt", "k3s-airgap-images-amd64.tar.zst"):
         (folder / name).write_text("x")
-    settings = settings_for(stack(nodes=THREE_NODES, registryMirrors={"docker.io": ["https://registry.example.no"]}, k3sAirgapDir=str(folder)))
+    mirrors = {"docker.io": ["https://registry.example.no"]}
+    settings = settings_for(stack(nodes=THREE_NODES, registryMirrors=mirrors, k3sAirgapDir=str(folder)))
     entries = table(facts(settings, "bergen-2"))
     assert all(e.when for e in entries)
     return entries
@@ -202,7 +203,9 @@ def test_adding_a_step_is_one_entry_and_two_scripts(motd_scripts: Scripts, monke
     monkeypatch.setattr(command, "SCRIPTS", motd_scripts)
     run_ = run_stack("oslo")
     names = [r.name.removeprefix("oslo-1-") for r in run_.children("oslo-1")]
-    assert names == ["sysctl", "motd", "host-tuning", "firewall", "kubelet-config", "k3s-config", "k3s-install", "ready", "kubeconfig"]
+    assert names == [
+        "sysctl", "motd", "host-tuning", "firewall", "kubelet-config", "k3s-config", "k3s-install", "ready", "kubeconfig",
+    ]
     motd = run_.get("oslo-1-motd")
     assert motd.options["dependsOn"] == ["oslo-1-sysctl"]
     assert run_.get("oslo-1-host-tuning").options["dependsOn"] == ["oslo-1-motd"]  # the chain closes over it

@@ -39,7 +39,8 @@ class Scripts:
         for root in roots:
             for path in sorted(root.glob("*/*.sh")):
                 if path.name in self._paths:
-                    raise ValueError(f"{path}: a script named {path.name} is also at {self._paths[path.name]}; script names must be unique")
+                    other = self._paths[path.name]
+                    raise ValueError(f"{path}: a script named {path.name} is also at {other}; script names must be unique")
                 self._paths[path.name] = path
         self._texts: dict[str, str] = {}
 
@@ -49,7 +50,8 @@ class Scripts:
 
     def path(self, name: str) -> Path:
         if name not in self._paths:
-            raise ValueError(f"no script named {name!r} in a step folder (render/node/scripts/<step>/); have: {', '.join(sorted(self._paths))}")
+            have = ", ".join(sorted(self._paths))
+            raise ValueError(f"no script named {name!r} in a step folder (render/node/scripts/<step>/); have: {have}")
         return self._paths[name]
 
     def text(self, name: str) -> str:

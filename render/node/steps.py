@@ -101,7 +101,9 @@ def node_facts(
     first = nodes[0]
     ruleset = None
     if firewall_settings.enabled:
-        ruleset = firewall.ruleset(spec, nodes, firewall_settings, k3s, embedded_registry=mirrors.embedded_registry, public_ports=public_ports)
+        ruleset = firewall.ruleset(
+            spec, nodes, firewall_settings, k3s, embedded_registry=mirrors.embedded_registry, public_ports=public_ports
+        )
     stdin = registries.registries_stdin(mirrors)
     return NodeFacts(
         spec=spec,
@@ -132,7 +134,12 @@ def table(n: NodeFacts) -> tuple[Entry, ...]:
     role, version, host = n.spec.role, n.k3s.version, n.spec.host
     name, drain_timeout, dropin = n.spec.name, str(n.upgrades.drain_timeout), n.k3s.kubelet_dropin
     return (
-        Step("sysctl", apply=run("sysctl-apply.sh", SYSCTL_FILE), remove=run("sysctl-remove.sh", SYSCTL_FILE), stdin=sysctl_conf(n.kernel.sysctl)),
+        Step(
+            "sysctl",
+            apply=run("sysctl-apply.sh", SYSCTL_FILE),
+            remove=run("sysctl-remove.sh", SYSCTL_FILE),
+            stdin=sysctl_conf(n.kernel.sysctl),
+        ),
         # Transparent huge pages and the disks' I/O scheduler. Delete before replace: the
         # apply script saves the host's values only on its first run, so the old step's
         # delete (which restores them) must run before the new one saves them again.

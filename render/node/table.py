@@ -107,13 +107,16 @@ class NodeUploads:
     after: tuple[str, ...]
 
 
+Rendered = NodeStep | NodeUploads
+
+
 @dataclass(frozen=True)
 class NodeSteps:
     """One node's steps, in registration order, and the ones the next node waits for."""
 
     spec: NodeSpec
     checker: NodeSpec
-    entries: tuple[NodeStep | NodeUploads, ...]
+    entries: tuple[Rendered, ...]
     last: tuple[str, ...]
 
 
@@ -122,7 +125,7 @@ def render_steps(entries: tuple[Entry, ...], spec: NodeSpec, checker: NodeSpec, 
     the entry the next node waits for (or what it followed, if it does not apply)."""
     _check(entries, last)
     stands_for: dict[str, tuple[str, ...]] = {JOIN_AFTER: (JOIN_AFTER,)}
-    rendered: list[NodeStep | NodeUploads] = []
+    rendered: list[Rendered] = []
     previous: tuple[str, ...] = ()
     for entry in entries:
         wanted = entry.follows if entry.follows is not None else previous
@@ -134,14 +137,15 @@ def render_steps(entries: tuple[Entry, ...], spec: NodeSpec, checker: NodeSpec, 
     return NodeSteps(spec=spec, checker=checker, entries=tuple(rendered), last=stands_for[last])
 
 
-def _rendered(entry: Entry, after: tuple[str, ...], spec: NodeSpec, checker: NodeSpec, scripts: Scripts) -> NodeStep | NodeUploads:
+def _rendered(entry: Entry, after: tuple[str, ...], spec: NodeSpec, checker: NodeSpec, scripts: Scripts) -> Rendered:
     if isinstance(entry, Uploads):
         return NodeUploads(name=entry.name, files=entry.files, after=after)
     sudo = (checker if entry.runs_on == "checker" else spec).sudo
+    apply, remove = entry.apply, entry.remove
     return NodeStep(
         name=entry.name,
-        create=scripts.command(entry.apply.script, entry.apply.args, sudo=sudo, ssh_client=entry.ssh_client) if entry.apply else None,
-        delete=scripts.command(entry.remove.script, entry.remove.args, sudo=sudo) if entry.remove else None,
+        create=scripts.command(apply.script, apply.args, sudo=sudo, ssh_client=entry.ssh_client) if apply else None,
+        delete=scripts.command(remove.script, remove.args, sudo=sudo) if remove else None,
         stdin=entry.stdin,
         after=after,
         runs_on=entry.runs_on,
@@ -158,7 +162,8 @@ def _check(entries: tuple[Entry, ...], last: str) -> None:
             raise ValueError(f"step table: {entry.name!r} is declared twice (or is the reserved name {JOIN_AFTER!r})")
         unknown = [name for name in entry.follows or () if name not in seen]
         if unknown:
-            raise ValueError(f"step table: {entry.name!r} follows {', '.join(map(repr, unknown))}, not an entry before it (have: {', '.join(sorted(seen))})")
+            named, have = ", ".join(map(repr, unknown)), ", ".join(sorted(seen))
+            raise ValueError(f"step table: {entry.name!r} follows {named}, not an entry before it (have: {have})")
         if isinstance(entry, Step) and entry.apply is None and entry.remove is None:
             raise ValueError(f"step table: {entry.name!r} runs no script: give it apply, remove or both")
         seen.add(entry.name)
