@@ -53,7 +53,7 @@ try:
 except stack_settings.ConfigError as err:
     raise pulumi.RunError(str(err)) from None
 
-cluster = Cluster("cluster", ClusterArgs(settings=settings))
+cluster = Cluster("cluster", ClusterArgs.of(settings))
 data = data_namespace(settings.data.namespace, cluster.provider)
 nats = Nats(
     "nats",

@@ -9,19 +9,87 @@ snapshots: components/cluster.py keeps the text a Pulumi secret and sends it on 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from render.addresses import endpoint
+from render.node import registries
 from settings.backups import BackupsSettings
-from settings.k3s import K3sSettings
+from settings.k3s import GATEWAY_API_CRD_SINCE, K3sSettings
+from settings.kernel import POD_SYSCTLS_ALLOWED
+from settings.mirrors import MirrorsSettings
+from settings.nodes import NodeSpec
+from settings.stack import Settings
 
 API_PORT = 6443
 
 
 def api_url(host: str) -> str:
     return endpoint("https", host, API_PORT)
+
+
+# Of the `k3sExtraFlags`, the ones an agent understands too (the rest are server flags).
+AGENT_FLAGS = ("kubelet-arg", "kube-proxy-arg", "node-label", "node-taint", "flannel-iface", "node-external-ip", "data-dir")
+
+
+@dataclass(frozen=True)
+class ClusterK3s:
+    """What every node's config.yaml is made of besides the node itself."""
+
+    first_server: NodeSpec  # the bootstrap server the others join
+    k3s: K3sSettings
+    backups: BackupsSettings
+    mirrors: MirrorsSettings
+    edge: bool  # the edge is on: it owns the Gateway API CRDs
+
+    @classmethod
+    def of(cls, settings: Settings) -> ClusterK3s:
+        return cls(settings.first_server, settings.k3s, settings.backups, settings.mirrors, settings.edge.enabled)
+
+
+def k3s_config(spec: NodeSpec, cluster: ClusterK3s, token: str) -> dict[str, Any]:
+    """/etc/rancher/k3s/config.yaml for one node, as data (keys are K3s flag names)."""
+    first, settings = cluster.first_server, cluster
+    extra = settings.k3s.extra_config
+    config: dict[str, Any] = {
+        "token": token,
+        "node-name": spec.name,
+        "snapshotter": settings.k3s.snapshotter,
+        # Pods may set these namespaced sysctls (Redis raises its accept queue).
+        "kubelet-arg": [f"allowed-unsafe-sysctls={','.join(POD_SYSCTLS_ALLOWED)}", *extra.pop("kubelet-arg", [])],
+    }
+    if spec.private_address:
+        config["node-ip"] = spec.private_address
+    if spec.name != first.name:
+        config["server"] = api_url(first.address)
+    config.update(registries.k3s_flags(spec, settings.mirrors))
+    if spec.role == "agent":
+        config.update({k: v for k, v in extra.items() if k in AGENT_FLAGS})
+        return config
+    disable = list(settings.k3s.disable)
+    if cluster.edge and settings.k3s.minor >= GATEWAY_API_CRD_SINCE:
+        disable.append("gateway-api-crd")  # the edge owns the Gateway API CRDs
+    config.update(
+        {
+            "disable": disable,
+            "tls-san": sorted({spec.host, *([spec.private_address] if spec.private_address else [])}),
+            "write-kubeconfig-mode": "0600",
+            "secrets-encryption": True,
+        }
+    )
+    if spec.name == first.name:
+        # Embedded etcd even with one server (sqlite has no snapshots). On an existing
+        # single server that ran on sqlite, K3s migrates the data to etcd at the restart.
+        config["cluster-init"] = True
+    config.update(etcd_snapshots(settings.backups))  # every server snapshots its etcd member
+    config.update(extra)
+    return config
+
+
+def k3s_config_text(spec: NodeSpec, cluster: ClusterK3s, token: str) -> str:
+    return yaml.safe_dump(k3s_config(spec, cluster, token), sort_keys=True, default_flow_style=False)
 
 
 def kubelet_configuration(k3s: K3sSettings) -> dict[str, Any]:

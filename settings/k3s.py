@@ -60,7 +60,8 @@ GATEWAY_API_CRD_SINCE = 37
 # `kubelet-arg` flags: maxParallelImagePulls has no flag at all, so a drop-in is needed anyway,
 # and one file for all five keeps them in one place, under their documented names, without the
 # kubelet's deprecated flags; flags still override it, so `k3sExtraFlags: --kubelet-arg=...`
-# remains the way out. components/scripts/kubelet-config.sh writes it and restarts K3s once.
+# remains the way out. The kubelet-config step writes it and restarts K3s once
+# (render/node/scripts/kubelet-config/kubelet-config.sh).
 DEFAULT_DATA_DIR = "/var/lib/rancher/k3s"
 KUBELET_DROPIN_NAME = "50-sovereign-faas.conf"
 KUBELET_CONFIG_DIR_SINCE = 32  # the first K3s minor whose docs give kubelet.conf.d as the way

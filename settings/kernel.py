@@ -1,6 +1,6 @@
 """Kernel settings every node gets: sysctl (the defaults, merged with the stack's own),
 transparent huge pages and the I/O scheduler of its NVMe and virtio disks (README "Node
-tuning"; applied by components/scripts/host-tuning-apply.sh)."""
+tuning"; applied by render/node/scripts/host-tuning/host-tuning-apply.sh)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.cluster import k3s_config
+from render.k3s import ClusterK3s, k3s_config
 from settings.backups import BackupsSettings
 from tests.conftest import settings_for, stack
 from tools.harness import ProgramError, StackRun, is_secret, run_stack, unwrap
@@ -71,7 +71,7 @@ def test_the_s3_credentials_are_secret_and_in_no_command_string(ha_s3: StackRun)
 
 def test_one_server_runs_embedded_etcd_with_snapshots_on_disk_only() -> None:
     settings = settings_for(stack(etcdSnapshotSchedule="@daily", etcdSnapshotRetention="7"))
-    config = k3s_config(settings.first_server, settings, "t0ken")
+    config = k3s_config(settings.first_server, ClusterK3s.of(settings), "t0ken")
     assert config["cluster-init"] is True
     assert (config["etcd-snapshot-schedule-cron"], config["etcd-snapshot-retention"]) == ("@daily", 7)
     assert not any(k.startswith("etcd-s3") for k in config)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.cluster import k3s_config
-from render.k3s import api_url, public_kubeconfig
+from render.k3s import ClusterK3s, api_url, k3s_config, public_kubeconfig
 from tests.conftest import settings_for, stack
 from tools.harness import K3S_KUBECONFIG, StackRun, is_secret, run_stack, unwrap
 
@@ -36,7 +35,7 @@ def test_extra_flags_reach_servers_and_the_agent_ones_reach_agents() -> None:
             k3sExtraFlags=["--kubelet-arg=max-pods=200", "--kube-apiserver-arg=audit-log-maxage=30"],
         )
     )
-    server, agent = (k3s_config(n, settings, "t0ken") for n in settings.nodes)
+    server, agent = (k3s_config(n, ClusterK3s.of(settings), "t0ken") for n in settings.nodes)
     assert server["kubelet-arg"] == ["allowed-unsafe-sysctls=net.core.somaxconn", "max-pods=200"]
     assert server["kube-apiserver-arg"] == ["audit-log-maxage=30"]
     assert agent["kubelet-arg"] == ["allowed-unsafe-sysctls=net.core.somaxconn", "max-pods=200"]

@@ -164,10 +164,10 @@ def test_edge_flows(tls: StackRun, src: Pod, dst: Pod, port: int, expected: bool
 def test_from_k3s_1_37_its_own_gateway_api_crds_are_off_while_the_edge_owns_them(version: str, disabled: bool) -> None:
     """K3s 1.37 ships a `gateway-api-crd` component of its own; two owners would fight over
     the CRDs, so with a domain the stack disables K3s' (and without one leaves it alone)."""
-    from components.cluster import k3s_config
+    from render.k3s import ClusterK3s, k3s_config
     from tests.conftest import settings_for
 
     with_edge = settings_for(stack(k3sVersion=version, **TLS))
     without = settings_for(stack(k3sVersion=version))
-    assert ("gateway-api-crd" in k3s_config(with_edge.first_server, with_edge, "t")["disable"]) is disabled
-    assert "gateway-api-crd" not in k3s_config(without.first_server, without, "t")["disable"]
+    assert ("gateway-api-crd" in k3s_config(with_edge.first_server, ClusterK3s.of(with_edge), "t")["disable"]) is disabled
+    assert "gateway-api-crd" not in k3s_config(without.first_server, ClusterK3s.of(without), "t")["disable"]

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from components import firewall
-from components.remote import render_command
+from render.node import firewall
+from render.node.command import render_command
 from settings import stack as s
 from tests.conftest import stack
 from tests.sandbox import Result, Sandbox, open_sandbox
@@ -43,7 +43,9 @@ def load(**overrides: object) -> s.Settings:
 
 def rules_for(settings: s.Settings, name: str) -> str:
     node = next(n for n in settings.nodes if n.name == name)
-    return firewall.ruleset(node, settings)
+    config = settings
+    embedded, ports = config.mirrors.embedded_registry, settings.public_ports
+    return firewall.ruleset(node, settings.nodes, config.firewall, config.k3s, embedded_registry=embedded, public_ports=ports)
 
 
 def problems(**overrides: object) -> str:

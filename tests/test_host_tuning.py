@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from components.remote import SCRIPTS_DIR, render_command
+from render.node.command import render_command, script_path
 from tests.sandbox import FileInfo, Result, Sandbox, open_sandbox
 
 APPLY, REMOVE = "host-tuning-apply.sh", "host-tuning-remove.sh"
@@ -81,7 +81,7 @@ def sysfs_writes(sb: Sandbox) -> list[str]:
 
 @pytest.mark.parametrize("script", [APPLY, REMOVE])
 def test_sysfs_root_is_only_overridable_by_the_environment(script: str) -> None:
-    text = (SCRIPTS_DIR / script).read_text()
+    text = script_path(script).read_text()
     # Production default /sys; nothing but this environment variable can move it.
     assert "\nreadonly SYSFS=${SOVEREIGN_FAAS_SYSFS:-/sys}\n" in text
     assert text.count("SOVEREIGN_FAAS_SYSFS") == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from components.remote import render_command
+from render.node.command import render_command
 from tests.sandbox import FileInfo, Result, Sandbox, open_sandbox
 from tests.test_scripts import CONFIG, VERSION, install_server, ok
 

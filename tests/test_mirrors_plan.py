@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.registries import ASSETS_DIR, ASSETS_DIR_SUDO
-from components.remote import render_command
+from render.node.command import render_command
+from render.node.registries import ASSETS_DIR, ASSETS_DIR_SUDO
 from settings import versions
 from settings.errors import ConfigError
 from tests.conftest import THREE_NODES, settings_for, stack

@@ -6,8 +6,8 @@ import json
 
 import yaml
 
-from components.node import SYSCTL_FILE
-from components.remote import render_command
+from render.node.command import render_command
+from render.node.steps import SYSCTL_FILE
 from settings import versions
 from tests.conftest import SSH_KEY
 from tools.harness import StackRun, is_secret, masked, unwrap

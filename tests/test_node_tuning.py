@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.remote import render_command
 from render.k3s import kubelet_config, kubelet_configuration
+from render.node.command import render_command
 from settings.errors import ConfigError
 from settings.k3s import K3sSettings
 from settings.kernel import KernelSettings

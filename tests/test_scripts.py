@@ -1,5 +1,6 @@
-"""The remote shell scripts in components/scripts, run exactly as `render_command` renders them,
-inside a sandbox (tests/sandbox.py) that keeps this machine's /etc, kernel and services untouched.
+"""The remote shell scripts in render/node/scripts/<step>/, run exactly as `render_command`
+renders them, inside a sandbox (tests/sandbox.py) that keeps this machine's /etc, kernel and
+services untouched.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from components.remote import LIBRARY, SCRIPTS_DIR, render_command
+from render.node.command import LIBRARY, SCRIPTS_DIR, render_command
 from tests.sandbox import FileInfo, Result, Sandbox, open_sandbox
 
-SCRIPTS = sorted(SCRIPTS_DIR.glob("*.sh"))
+SCRIPTS = sorted(SCRIPTS_DIR.glob("*/*.sh"))  # scripts/<step>/<name>.sh
 EXPECTED_SCRIPTS = {
     "sysctl-apply.sh", "sysctl-remove.sh", "k3s-config.sh", "k3s-install.sh",
     "k3s-uninstall.sh", "k3s-ready.sh", "k3s-kubeconfig.sh", "k3s-config-remove.sh",

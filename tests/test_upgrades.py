@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.remote import render_command
+from render.node.command import render_command
 from settings import versions
 from settings.upgrades import first_server_problem, history_problems, version_problem
 from tests.conftest import THREE_NODES, stack

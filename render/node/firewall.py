@@ -1,5 +1,5 @@
-"""The host firewall: one nftables table per node, rendered here as data, applied by
-`scripts/firewall-apply.sh` before K3s is installed.
+"""The host firewall: one nftables table per node, rendered here as text, applied by
+`scripts/firewall/firewall-apply.sh` before K3s is installed.
 
 Why our own table (`inet sovereign_faas`) and not ufw or a flushed ruleset: K3s, flannel and
 kube-router write their own iptables(-nft) rules and must keep them. nftables evaluates every
@@ -19,8 +19,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from settings.firewall import FirewallSettings
+from settings.k3s import K3sSettings
 from settings.nodes import NodeSpec
-from settings.stack import Settings
 
 TABLE = "sovereign_faas"
 RULES_FILE = "/etc/sovereign-faas/firewall.nft"
@@ -36,19 +37,29 @@ FLANNEL_WIREGUARD = (51820, 51821)  # v4, v6
 EMBEDDED_REGISTRY = 5001
 
 
-def ruleset(node: NodeSpec, settings: Settings) -> str:
-    """The nftables script for `node`: replaces our table atomically, nothing else."""
-    fw = settings.firewall
-    peers = _ips(a for n in settings.nodes if n is not node for a in (n.host, n.private_address))
+def ruleset(
+    node: NodeSpec,
+    nodes: tuple[NodeSpec, ...],
+    firewall: FirewallSettings,
+    k3s: K3sSettings,
+    *,
+    embedded_registry: bool,
+    public_ports: tuple[int, ...],
+) -> str:
+    """The nftables script for `node` of `nodes`: replaces our table atomically, nothing else.
+    `embedded_registry` opens Spegel's port between the nodes; `public_ports` are where the
+    gateway is served (the edge's 80/443, or the gateway's own port)."""
+    peers = _ips(a for n in nodes if n is not node for a in (n.host, n.private_address))
     # Dual-stack clusters give both families, comma-separated.
-    cluster = _split(settings.k3s.networks)
-    admin = _split(fw.admin_cidrs)
-    peer_tcp = [API_PORT, KUBELET_PORT, *(ETCD_PORTS if len(settings.servers) > 1 else ())]
+    cluster = _split(k3s.networks)
+    admin = _split(firewall.admin_cidrs)
+    servers = sum(1 for n in nodes if n.role == "server")
+    peer_tcp = [API_PORT, KUBELET_PORT, *(ETCD_PORTS if servers > 1 else ())]
     peer_note = ""
-    if settings.mirrors.embedded_registry:
+    if embedded_registry:
         peer_tcp.append(EMBEDDED_REGISTRY)
         peer_note = ", embedded registry"
-    wireguard = settings.k3s.flannel_backend.startswith("wireguard")
+    wireguard = k3s.flannel_backend.startswith("wireguard")
     peer_udp = list(FLANNEL_WIREGUARD) if wireguard else [FLANNEL_VXLAN]
 
     sets: list[str] = []
@@ -76,7 +87,7 @@ def ruleset(node: NodeSpec, settings: Settings) -> str:
         if peers[family]:
             rules.append(f"{ip} saddr @nodes_{family} tcp dport {_set(peer_tcp)} accept  # API, kubelet, etcd{peer_note}")
             rules.append(f"{ip} saddr @nodes_{family} udp dport {_set(peer_udp)} accept  # flannel")
-    ports = sorted(set(settings.public_ports))
+    ports = sorted(set(public_ports))
     if ports:
         rules.append(f"tcp dport {_set(ports)} accept  # public: the gateway")
     body = "\n".join([*(f"\t{s}" for s in sets), "\tchain input {", "\t\ttype filter hook input priority filter; policy drop;", *(f"\t\t{r}" for r in rules), "\t}"])

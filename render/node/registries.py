@@ -108,3 +108,10 @@ def airgap_files(mirrors: MirrorsSettings) -> tuple[str, ...]:
         return ()
     sets = airgap_assets(Path(mirrors.k3s_airgap_dir).expanduser())
     return (INSTALLER, *(f for arch in sorted(sets) for f in sets[arch]))
+
+
+def airgap_uploads(spec: NodeSpec, mirrors: MirrorsSettings, version: str) -> tuple[tuple[str, str], ...]:
+    """(file on this machine, path on `spec`) for each air-gap asset; none without k3sAirgapDir."""
+    folder = assets_dir(spec, version)
+    local = Path(mirrors.k3s_airgap_dir or ".").expanduser()
+    return tuple((str(local / file), f"{folder}/{file}") for file in airgap_files(mirrors))
