@@ -6,6 +6,7 @@ be current."""
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import re
@@ -122,13 +123,25 @@ MKDOCS = Path(sys.executable).with_name("mkdocs")
 SKIPPED_DIRS = {".git", ".venv", ".venv-scan", "build", "docs", "node_modules", "__pycache__", ".pytest_cache"}
 
 
+@functools.cache
+def without_network() -> tuple[str, ...]:
+    """The prefix that runs a command in a network namespace of its own, which has no way out
+    (as another user than root, inside a user namespace of its own). Empty where this user may
+    have neither: the build is then still strict, only not shown to be offline."""
+    prefix = ("unshare", "--net") if os.geteuid() == 0 else ("unshare", "--map-root-user", "--net")
+    if shutil.which("unshare") and subprocess.run([*prefix, "true"], capture_output=True, timeout=30).returncode == 0:
+        return (*prefix, "--")
+    assert os.geteuid() != 0, "as root, a network namespace must be possible (util-linux unshare)"
+    return ()
+
+
 def build_site(project: Path, site: Path) -> subprocess.CompletedProcess[str]:
-    """`mkdocs build --strict` of `project`'s mkdocs.yml, as `make docs-site` runs it, in a network
-    namespace of its own with no way out: the build must need nothing from outside."""
+    """`mkdocs build --strict` of `project`'s mkdocs.yml, as `make docs-site` runs it, with no
+    network: the build must need nothing from outside."""
     # Material prints its end-of-life notice on every build; docs/dependencies.md has the plan.
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     command = [str(MKDOCS), "build", "--strict", "--config-file", str(project / "mkdocs.yml"), "--site-dir", str(site)]
-    return subprocess.run(["unshare", "--net", "--", *command], cwd=project, capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run([*without_network(), *command], cwd=project, capture_output=True, text=True, timeout=300, env=env)
 
 
 def warnings_of(result: subprocess.CompletedProcess[str]) -> list[str]:
