@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SCAN   := .venv-scan
 
-.PHONY: plan test docs bench clean
+.PHONY: plan test docs docs-site bench clean
 
 ## plan: run the stack offline under Pulumi's mock engine -> build/$(STACK)/
 ##   SET="domain=faas.example.no acmeEmail=ops@example.no" changes config keys for this plan only
@@ -18,9 +18,13 @@ plan: $(VENV)/.installed
 test: $(VENV)/.installed $(SCAN)/.installed
 	$(PY) -m pytest
 
-## docs: Pulumi.yaml's config schema and the README's config tables, from the models in settings/
+## docs: Pulumi.yaml's config schema and the tables in docs/configuration.md, from the models in settings/
 docs: $(VENV)/.installed
 	$(PY) -m tools.docs
+
+## docs-site: the documentation site, docs/ -> build/site/ (offline; strict: a broken link or anchor fails)
+docs-site: $(VENV)/.installed
+	$(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 ## bench: benchmarks that print figures (never run by `make test`)
 bench: $(VENV)/.installed
@@ -28,8 +32,9 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.img_resize
 	$(PY) -m bench.redis_bench
 
-# The virtualenv is rebuilt whenever a requirements file changes.
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The virtualenv is rebuilt whenever a requirements file changes (requirements-dev.txt includes
+# the other three).
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-docs.txt functions/img-resize/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@

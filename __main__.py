@@ -34,7 +34,7 @@ for warning in settings.warnings:
     pulumi.log.warn(warning)
 
 # What the running cluster must not be asked to do: a downgrade, a skipped minor, a new
-# bootstrap server (README "Upgrading", "Removing a node"). Nothing is registered yet.
+# bootstrap server (docs/operations/upgrading.md, docs/operations/removing-a-node.md). Nothing is registered yet.
 problems = history_problems(
     history.previous_outputs(),
     settings.k3s.version,
@@ -45,7 +45,7 @@ problems = history_problems(
 if problems:
     raise pulumi.RunError("\n".join(problems))
 
-# What the stack depends on outside the cluster (README "Where your bits and data go"); strict
+# What the stack depends on outside the cluster (docs/sovereignty.md); strict
 # mode refuses what is not in the country before anything is registered.
 endpoints = egress.inventory(settings)
 try:

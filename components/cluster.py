@@ -1,10 +1,10 @@
 """The K3s cluster: its nodes in join order, its token, and a Kubernetes provider for it.
 
 The first node is the server that bootstraps the cluster, always with embedded etcd
-(`cluster-init`, also with one server, so that etcd snapshots exist: README "Backups and
-restore"). More servers make an HA control plane; they join one at a time, as etcd wants.
-Agents follow, one at a time too: the same chain is the order of a rolling upgrade (README
-"Upgrading"), where each node is drained, upgraded, Ready at the new version and uncordoned
+(`cluster-init`, also with one server, so that etcd snapshots exist:
+docs/operations/backups.md). More servers make an HA control plane; they join one at a time, as etcd wants.
+Agents follow, one at a time too: the same chain is the order of a rolling upgrade
+(docs/operations/upgrading.md), where each node is drained, upgraded, Ready at the new version and uncordoned
 before the next one starts.
 """
 

@@ -11,7 +11,7 @@ Only when the stack names a `domain` (and an `acmeEmail`). Then:
   `gateway-api-crd` component, so there is one owner; components/cluster.py).
 - Traefik (Helm chart, pinned) implements the Gateway API: one Gateway `edge` with an `http`
   and an `https` listener for the domain. K3s' servicelb publishes its Service on ports 80 and
-  443 of the nodes. Why Traefik: see README "TLS at the edge".
+  443 of the nodes. Why Traefik: see docs/edge.md.
 - cert-manager (Helm chart, pinned) gets the certificate from Let's Encrypt with the ACME
   HTTP-01 challenge, answered through the same Gateway (it adds its own HTTPRoute for
   /.well-known/acme-challenge/<token>, an exact path, which wins over the redirect's `/`

@@ -10,7 +10,7 @@ Each row: phase, host (and port), who connects, why, whether an in-country mirro
 (`mirrored`) and whether the user declared the host in the country (`allowed`:
 egressAllowHosts, functionEgressAllow). Strict mode (sovereignStrict) refuses a stack with a
 row that is neither, except the operator's side (state backend, CI), which depends on
-`pulumi login` and the runner, not on this program. README "Where your bits and data go".
+`pulumi login` and the runner, not on this program. docs/sovereignty.md.
 """
 
 from __future__ import annotations
@@ -272,7 +272,7 @@ class _Inventory:
             self.add(FUNCTIONS, dest.cidr, port, fn_pods, f"functionEgressAllow[{i}] (TCP {ports})", mirrored=False, allowed=True)
 
     def operator_side(self) -> None:
-        """Not this program's to decide (README "Where your bits and data go")."""
+        """Not this program's to decide (docs/sovereignty.md)."""
         self.add(OPERATOR, "the state backend `pulumi login` points at (Pulumi Cloud: api.pulumi.com)", None, "the pulumi CLI",
                  "the stack's state, secrets encrypted by its secrets provider", mirrored=False, allowed=False,
                  fix="pulumi login s3://<bucket>?endpoint=<in-country>&region=<r> or file://<folder>")

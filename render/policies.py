@@ -5,7 +5,7 @@ these objects are the in-cluster firewall. Only ingress is restricted: a pod sel
 policy accepts only what one of its policies admits; the kubelet's probes come from the pod's
 own node, which network policies always admit.
 
-The flows (README "Network policies"):
+The flows (docs/security.md#network-policies):
     anyone               -> OpenFaaS gateway :8080   (clients, the edge, functions, connector)
     OpenFaaS namespace   -> OpenFaaS namespace       (gateway, queue, Prometheus, alertmanager)
     gateway, queue-worker-> function pods :8080      (CE's queue-worker calls functions directly)

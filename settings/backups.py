@@ -1,5 +1,5 @@
 """etcd snapshots of the K3s servers: when, how many, and optionally where off the node (an
-S3-compatible endpoint, e.g. an in-country object store). README "Backups and restore"."""
+S3-compatible endpoint, e.g. an in-country object store). docs/operations/backups.md."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ class Section(BaseModel):
 
 def key(alias: str, default: Any = None, description: str = "", **extra: Any) -> Any:
     """A config key: its name as the user writes it, its default and its description (the
-    Pulumi.yaml schema and the README's reference are generated from these)."""
+    Pulumi.yaml schema and the tables of docs/configuration.md are generated from these)."""
     return Field(default, alias=alias, description=description, json_schema_extra=extra or None)
 
 

@@ -342,7 +342,7 @@ def _scale_problems(labels: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 def _ce_problems(fn: Function, labels: Mapping[str, str]) -> list[tuple[str, str]]:
-    """Exactly what faas-netes CE 0.18.17 refuses (README: "What OpenFaaS CE refuses")."""
+    """Exactly what faas-netes CE 0.18.17 refuses (docs/functions.md#what-openfaas-ce-refuses)."""
     found: list[tuple[str, str]] = []
     # pkg/handlers/validate.go validateScalingLabels
     if labels.get(SCALE_ZERO) == "true":

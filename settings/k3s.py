@@ -122,7 +122,7 @@ class K3sSettings(Section):
     )
     extra_flags: tuple[K3sFlag, ...] = key("k3sExtraFlags", (), "Extra K3s flags for config.yaml, e.g. --kube-apiserver-arg=audit-log-maxage=30")
     ready_timeout: Annotated[int, between(30, 3600)] = key("k3sReadyTimeout", 300, "Seconds to wait for each node to be Ready (30-3600)")
-    # Kubelet image pulls and image garbage collection (README "Node tuning"). The kubelet's
+    # Kubelet image pulls and image garbage collection (docs/configuration.md#node-tuning). The kubelet's
     # own defaults: serializeImagePulls true, maxParallelImagePulls unset (no limit),
     # imageGCHighThresholdPercent 85, imageGCLowThresholdPercent 80, imageMinimumGCAge 2m.
     # Parallel: a scale-up that lands several new functions on one node pulls them at once

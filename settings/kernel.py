@@ -1,6 +1,6 @@
 """Kernel settings every node gets: sysctl (the defaults, merged with the stack's own),
-transparent huge pages and the I/O scheduler of its NVMe and virtio disks (README "Node
-tuning"; applied by render/node/scripts/host-tuning/host-tuning-apply.sh)."""
+transparent huge pages and the I/O scheduler of its NVMe and virtio disks (why:
+docs/configuration.md#node-tuning; applied by render/node/scripts/host-tuning/host-tuning-apply.sh)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from settings.base import Section, key
 from settings.errors import expected
 from settings.types import one_of
 
-# Why each one: README "Node tuning".
+# Why each one: docs/configuration.md#node-tuning.
 DEFAULT_SYSCTL: dict[str, str] = {
     "vm.overcommit_memory": "1",  # Redis forks for persistence; it warns (and may fail) without
     "net.core.somaxconn": "65535",  # host accept queue; pods set their own (per netns)
@@ -54,7 +54,7 @@ def _value(value: Any) -> str:
 
 class KernelSettings(Section):
     overrides: dict[Annotated[str, BeforeValidator(_key)], Annotated[str, BeforeValidator(_value)]] = key(
-        "sysctl", {}, "kernel settings merged over the defaults, e.g. {vm.swappiness: 10} (README: Node tuning)", kind="object"
+        "sysctl", {}, "kernel settings merged over the defaults, e.g. {vm.swappiness: 10} (docs/configuration.md#node-tuning)", kind="object"
     )
     # `never` rather than `madvise`: Redis' check (src/syscheck.c checkTHPEnabled) accepts both
     # and warns only on `[always]`, but `never` also covers every other process on the node
@@ -63,7 +63,7 @@ class KernelSettings(Section):
     transparent_huge_pages: Annotated[str, one_of(THP_MODES)] = key(
         "transparentHugePages",
         "never",
-        "transparent huge pages on every node, 'never' or 'madvise' (never 'always': Redis warns and forks slowly with it; README: Node tuning)",
+        "transparent huge pages on every node, 'never' or 'madvise' (never 'always': Redis warns and forks slowly with it; docs/configuration.md#node-tuning)",
     )
     # `keep` by default: the kernel already gives multi-queue devices (NVMe, virtio-blk with
     # several queues) `none` and single-queue ones `mq-deadline`, which is what suits fast
@@ -73,7 +73,7 @@ class KernelSettings(Section):
     io_scheduler: Annotated[str, one_of(IO_SCHEDULERS)] = key(
         "ioScheduler",
         "keep",
-        "I/O scheduler for the NVMe and virtio disks of every node: none, mq-deadline, kyber, bfq, or keep (the kernel's choice; README: Node tuning)",
+        "I/O scheduler for the NVMe and virtio disks of every node: none, mq-deadline, kyber, bfq, or keep (the kernel's choice; docs/configuration.md#node-tuning)",
     )
 
     @property

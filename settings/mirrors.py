@@ -1,5 +1,5 @@
 """In-country mirrors for everything the platform fetches: container images, Helm charts and
-K3s itself. What each setting does on the nodes: README "Where your bits and data go".
+K3s itself. What each setting does on the nodes: docs/sovereignty.md#mirrors-on-the-nodes.
 """
 
 from __future__ import annotations

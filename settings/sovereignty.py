@@ -1,6 +1,6 @@
 """Sovereignty: where the stack's pods may send data, and strict mode, which refuses a stack
 that depends on anything outside the country it does not declare. What is inventoried:
-render/egress.py; README "Where your bits and data go".
+render/egress.py; docs/sovereignty.md.
 """
 
 from __future__ import annotations

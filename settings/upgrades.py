@@ -63,7 +63,7 @@ def first_server_problem(previous: str, first: str, names: tuple[str, ...]) -> s
         f"the first server {previous!r} (the bootstrap server) was {what}: every node joins through it "
         f"and the Kubernetes provider is tied to it, so {first!r} cannot take its place. Put {previous!r} "
         "back first in nodes. This stack cannot retire its bootstrap server: to replace its machine, "
-        "restore it under the same name from an etcd snapshot (README 'Removing a node'); to leave it, "
+        "restore it under the same name from an etcd snapshot (docs/operations/removing-a-node.md); to leave it, "
         "build a new stack, move the workloads and data to it, then destroy this one"
     )
 

@@ -53,7 +53,7 @@ REDIS_IMAGE = "valkey/valkey:9.1.4-alpine"
 # chart refuses keys it does not know): `service.spec.type`, `log`/`accessLog`, ...; keys we
 # write are checked against TRAEFIK_CHART_KEYS in render/edge.py.
 TRAEFIK_CHART = "42.4.3"
-TRAEFIK_VERSION = "v3.7.20"  # the chart's appVersion, for the README
+TRAEFIK_VERSION = "v3.7.20"  # the chart's appVersion, for the egress inventory and docs/versions.md
 
 # The Gateway API CRDs (https://github.com/kubernetes-sigs/gateway-api/releases). Since chart
 # 40.2.0 Traefik's chart no longer ships them (PR #1850), and K3s 1.36 installs them only with

@@ -293,10 +293,10 @@ def test_acme_server_without_domain_is_refused() -> None:
     assert "sovereign-faas:acmeServer: not used without domain" in str(err.value)
 
 
-def test_the_readme_shows_each_example_stacks_summary_line(examples: dict) -> None:
-    readme = (PROJECT_DIR / "README.md").read_text()
+def test_the_docs_show_each_example_stacks_summary_line(examples: dict) -> None:
+    page = (PROJECT_DIR / "docs" / "sovereignty.md").read_text()
     for name, (_, endpoints, _) in examples.items():
-        assert f"{(name + ':').ljust(7)} {egress.summary(endpoints)}\n" in readme, name
+        assert f"{(name + ':').ljust(7)} {egress.summary(endpoints)}\n" in page, name
 
 
 def test_egress_allow_hosts_are_host_names() -> None:

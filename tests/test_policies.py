@@ -1,6 +1,6 @@
 """The stack's NetworkPolicies, tested as data: a small evaluator of Kubernetes' ingress
 semantics answers "may this pod reach that pod on this port?" over every NetworkPolicy the
-stack registers, and the tests hold it to the flows the README lists.
+stack registers, and the tests hold it to the flows docs/security.md#network-policies lists.
 
 The pods of our own workloads take their labels from the stack's own objects (the function
 Deployment, the NATS and Redis StatefulSets, the connector); the chart's pods carry the `app`
@@ -151,7 +151,7 @@ def pods(oslo: StackRun) -> dict[str, Pod]:
     }
 
 
-# (source, destination, port, allowed): the README's "Network policies" list.
+# (source, destination, port, allowed): the list in docs/security.md#network-policies.
 FLOWS = [
     ("internet", "gateway", 8080, True),
     ("intruder", "gateway", 8080, True),

@@ -22,7 +22,7 @@ DIGEST = "@sha256:" + "0" * 64
 
 
 def many_functions(folder: Path, count: int = 20) -> str:
-    """Functions declared the way the README recommends (pinned, limited, read-only)."""
+    """Functions declared the way docs/functions.md recommends (pinned, limited, read-only)."""
     lines = ["version: 1.0", "provider: {name: openfaas}", "functions:"]
     for i in range(count):
         lines += [

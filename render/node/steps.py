@@ -8,7 +8,7 @@ step after another.
 registry; k3s-assets, the K3s release assets uploaded by `remote.CopyToRemote`, only with
 `k3sAirgapDir`.)
 
-Day two (README "Upgrading", "Removing a node"), on clusters of more than one node, around
+Day two (docs/operations/upgrading.md, docs/operations/removing-a-node.md), on clusters of more than one node, around
 k3s-install and run on the first server through `k3s kubectl`:
 
     [node-object] -> drain -> k3s-install -> ready (at the version) -> uncordon -> [evict]
