@@ -21,7 +21,7 @@ from pulumi_command import remote
 from components.node import Node, NodeArgs, connection
 from render.k3s import ClusterK3s, cluster_identifier, k3s_config_text, kubelet_config, public_kubeconfig
 from render.node.command import render_command
-from render.node.steps import node_facts, node_steps
+from render.node.steps import NodeFacts, node_facts, node_steps
 from settings.firewall import FirewallSettings
 from settings.kernel import KernelSettings
 from settings.nodes import NodeSpec
@@ -65,6 +65,21 @@ class ClusterArgs:
     @property
     def first_server(self) -> NodeSpec:
         return self.k3s_config.first_server
+
+    def node_facts(self, spec: NodeSpec) -> NodeFacts:
+        """What render/node/steps.py needs to know to build `spec`'s table of steps."""
+        cluster = self.k3s_config
+        return node_facts(
+            spec,
+            nodes=self.nodes,
+            k3s=cluster.k3s,
+            kernel=self.kernel,
+            firewall_settings=self.firewall,
+            mirrors=cluster.mirrors,
+            upgrades=self.upgrades,
+            public_ports=self.public_ports,
+            kubelet_config=kubelet_config(cluster.k3s),
+        )
 
     def join_order(self) -> tuple[NodeSpec, ...]:
         """Servers first, as etcd wants them one at a time, then the agents."""
@@ -119,25 +134,13 @@ class Cluster(pulumi.ComponentResource):
     def _nodes(self, args: ClusterArgs, token: pulumi.Output[str]) -> dict[str, Node]:
         nodes: dict[str, Node] = {}
         join_after: tuple[pulumi.Resource, ...] = ()
-        cluster = args.k3s_config
         for spec in args.join_order():
-            facts = node_facts(
-                spec,
-                nodes=args.nodes,
-                k3s=cluster.k3s,
-                kernel=args.kernel,
-                firewall_settings=args.firewall,
-                mirrors=cluster.mirrors,
-                upgrades=args.upgrades,
-                public_ports=args.public_ports,
-                kubelet_config=kubelet_config(cluster.k3s),
-            )
             node = Node(
                 spec.name,
                 NodeArgs(
-                    steps=node_steps(facts),
+                    steps=node_steps(args.node_facts(spec)),
                     private_key=args.ssh_private_key,
-                    k3s_config=secret_k3s_config(spec, cluster, token),
+                    k3s_config=secret_k3s_config(spec, args.k3s_config, token),
                     join_after=join_after,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from render.k3s import kubelet_config
+from components.cluster import ClusterArgs
 from render.node import command, steps
 from render.node.command import SCRIPTS, SCRIPTS_DIR, Scripts, script_path
-from render.node.steps import NodeFacts, node_facts, node_steps, table
+from render.node.steps import NodeFacts, node_steps, table
 from render.node.table import JOIN_AFTER, Entry, NodeStep, Step, Uploads, render_steps, run
 from settings.nodes import NodeSpec
 from settings.stack import Settings
@@ -26,19 +26,8 @@ AGENT = NodeSpec.model_validate({"name": "b", "host": "192.0.2.2", "user": "ops"
 
 
 def facts(settings: Settings, name: str) -> NodeFacts:
-    config = settings
     spec = next(n for n in settings.nodes if n.name == name)
-    return node_facts(
-        spec,
-        nodes=settings.nodes,
-        k3s=config.k3s,
-        kernel=config.kernel,
-        firewall_settings=config.firewall,
-        mirrors=config.mirrors,
-        upgrades=config.upgrades,
-        public_ports=settings.public_ports,
-        kubelet_config=kubelet_config(settings.k3s),
-    )
+    return ClusterArgs.of(settings).node_facts(spec)
 
 
 def rendered(entries: tuple[Entry, ...], last: str = "c", spec: NodeSpec = SERVER) -> dict[str, Any]:
