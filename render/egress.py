@@ -15,6 +15,7 @@ row that is neither, except the operator's side (state backend, CI), which depen
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -31,17 +32,23 @@ from settings import chart_images
 from settings.edge import ACME_SERVERS, CERT_MANAGER_NAMESPACE
 from settings.edge import NAMESPACE as EDGE_NAMESPACE
 from settings.errors import Report
+from settings.sovereignty import upstream_of
 from settings.stack import Settings
 from upstream import kubernetes
 
 NODE_INSTALL = "node install"
 CLUSTER = "cluster run time"
+BACKUPS = "backups"
 FUNCTIONS = "function run time"
 OPERATOR = "operator"
-PHASES = (NODE_INSTALL, CLUSTER, FUNCTIONS, OPERATOR)
+PHASES = (NODE_INSTALL, CLUSTER, BACKUPS, FUNCTIONS, OPERATOR)
 HTTPS = 443
 CE_CHECK_URL = "https://checkip.amazonaws.com"  # faas-netes pkg/config/connectivity.go
 TRAEFIK_UPDATE_HOST = "update.traefik.io"  # Traefik's global.checkNewVersion
+# The widest functionEgressAllow range strict mode takes, per IP version: a /8 is already a
+# sixteenth of a national registry's space; anything wider (0.0.0.0/0, 0.0.0.0/1 twice) is
+# the internet, whatever it is called.
+WIDEST_ALLOW = {4: 8, 6: 16}
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,7 @@ def inventory(settings: Settings, images: Iterable[Workload] | None = None) -> l
     found = _Inventory(settings)
     found.node_install()
     found.cluster_run_time([w for w in workload_list if w.namespace != settings.openfaas.function_namespace])
+    found.backups()
     found.function_run_time([w for w in workload_list if w.namespace == settings.openfaas.function_namespace])
     found.operator_side()
     return found.endpoints()
@@ -175,8 +183,13 @@ class _Inventory:
     def __init__(self, settings: Settings) -> None:
         self.settings, self.mirrors = settings, settings.mirrors
         self.rows: dict[tuple[str, str, int | None], _Row] = {}
-        self.allow = set(settings.sovereignty.allow_hosts)
-        self.mirror_hosts = {_host_port(url)[0] for urls in self.mirrors.registry_mirrors.values() for url in urls}
+        self.sovereignty = settings.sovereignty
+        self.mirror_hosts = {_host_port(url) for urls in self.mirrors.registry_mirrors.values() for url in urls}
+
+    def in_country(self, host: str, port: int | None) -> bool:
+        """A source the config names may count as in the country: never an upstream, and in
+        strict mode only a host the operator declared (egressAllowHosts)."""
+        return upstream_of(host) is None and (not self.sovereignty.strict or self.sovereignty.declares(host, port))
 
     def add(self, phase: str, host: str, port: int | None, who: str, why: str, *, mirrored: bool, allowed: bool | None = None,
             via: Iterable[str] = (), fix: str = "", note: str = "") -> None:
@@ -184,19 +197,26 @@ class _Inventory:
         row.who.add(who)
         row.why.add(why)
         row.mirrored &= mirrored
-        row.allowed &= (host.lower() in self.allow) if allowed is None else allowed
+        row.allowed &= self.sovereignty.declares(host, port) if allowed is None else allowed
         row.via.update(via)
         if fix and fix not in row.fix:
             row.fix.append(fix)
         row.note = row.note or note
 
-    def registry(self, phase: str, image: str, who: str) -> None:
-        """The registry `image` is pulled from, mirrored when registryMirrors covers it."""
+    def registry(self, phase: str, image: str, who: str, *, k3s_own: bool = False) -> None:
+        """The registry `image` is pulled from: mirrored when registryMirrors covers it with
+        in-country endpoints, when it is itself such an endpoint, or (K3s' own images only)
+        when it is the systemDefaultRegistry."""
         mirrors = self.mirrors
         reg = kubernetes.image_registry(image)
         host, port = _registry_port(reg)
-        mirrored = mirrors.mirrors_registry(reg) or host in self.mirror_hosts or reg == mirrors.system_default_registry
-        via = [_host_port(u)[0] for u in (mirrors.registry_mirrors.get(reg) or mirrors.registry_mirrors.get("*") or ())]
+        endpoints = [_host_port(u) for u in (mirrors.registry_mirrors.get(reg) or mirrors.registry_mirrors.get("*") or ())]
+        via = [h for h, _ in endpoints]
+        mirrored = (
+            bool(endpoints) and all(self.in_country(h, p) for h, p in endpoints)
+            or ((host, port) in self.mirror_hosts and self.in_country(host, port))
+            or (k3s_own and reg == mirrors.system_default_registry and self.in_country(host, port))
+        )
         fallback = via and not mirrors.mirrors_only
         self.add(phase, host, port, who, f"image {kubernetes.normalized_image(image)}", mirrored=mirrored, via=via,
                  fix=f"registryMirrors (map {reg} or '*' to an in-country mirror)",
@@ -209,7 +229,8 @@ class _Inventory:
             self.add(NODE_INSTALL, "the operator's machine", None, who, "K3s assets uploaded over SSH (k3sAirgapDir)", mirrored=True)
         elif mirrors.k3s_mirror:
             host, port = _host_port(mirrors.k3s_mirror)
-            self.add(NODE_INSTALL, host, port, who, "K3s installer, binary, sums and images tarball (k3sMirror)", mirrored=True)
+            self.add(NODE_INSTALL, host, port, who, "K3s installer, binary, sums and images tarball (k3sMirror)",
+                     mirrored=self.in_country(host, port), fix="k3sMirror (an in-country copy of the release) and egressAllowHosts")
         else:
             fix = "k3sMirror or k3sAirgapDir"
             self.add(NODE_INSTALL, "raw.githubusercontent.com", HTTPS, who, f"the K3s {self.settings.k3s.version} installer (install.sh)", mirrored=False, fix=fix)
@@ -225,7 +246,7 @@ class _Inventory:
                 name = kubernetes.normalized_image(image)
                 if mirrors.system_default_registry:
                     image = f"{mirrors.system_default_registry}/{name.split('/', 1)[1]}"
-                self.registry(CLUSTER, image, "K3s (containerd on every node)")
+                self.registry(CLUSTER, image, "K3s (containerd on every node)", k3s_own=True)
         for w in platform:
             self.registry(CLUSTER, w.image, w.who)
         for chart, ns, repo in charts(settings):
@@ -233,7 +254,7 @@ class _Inventory:
                 self.registry(CLUSTER, image, f"Helm release {chart} ({ns})")
             host, port = _host_port(repo)
             self.add(CLUSTER, host, port, "pulumi-kubernetes' Helm client, where `pulumi up` runs", f"chart {chart} from {repo}",
-                     mirrored=chart in mirrors.chart_repositories, fix=f"chartRepositories.{chart}")
+                     mirrored=chart in mirrors.chart_repositories and self.in_country(host, port), fix=f"chartRepositories.{chart}")
         if settings.edge.enabled:
             self._edge()
         if not settings.openfaas.pro:
@@ -247,7 +268,8 @@ class _Inventory:
         crds = self.mirrors.gateway_api_crds_url
         host, port = _host_port(crds)
         self.add(CLUSTER, host, port, "pulumi-kubernetes, where `pulumi up` runs", f"the Gateway API CRDs ({crds})",
-                 mirrored=bool(self.mirrors.gateway_api_crds), fix="gatewayApiCrds (an in-country copy of standard-install.yaml)")
+                 mirrored=bool(self.mirrors.gateway_api_crds) and self.in_country(host, port),
+                 fix="gatewayApiCrds (an in-country copy of standard-install.yaml)")
         servers = [settings.edge.acme_server] if settings.edge.acme_server else list(ACME_SERVERS.values())
         for url in servers:
             host, port = _host_port(url)
@@ -255,6 +277,16 @@ class _Inventory:
                      mirrored=False, fix="acmeServer (an in-country CA) and egressAllowHosts")
         if (traefik_values().get("global") or {}).get("checkNewVersion", True):
             self.add(CLUSTER, TRAEFIK_UPDATE_HOST, HTTPS, f"Traefik ({EDGE_NAMESPACE})", "checks for new versions (global.checkNewVersion)", mirrored=False)
+
+    def backups(self) -> None:
+        """Where every server uploads its etcd snapshots (the whole cluster state, Secrets
+        included), when etcdS3Bucket is set."""
+        backups = self.settings.backups
+        if backups.s3_bucket is None or backups.s3_endpoint is None:
+            return
+        host, port = _registry_port(backups.s3_endpoint)
+        self.add(BACKUPS, host, port, "K3s on every server (etcd snapshots)", f"snapshots to bucket {backups.s3_bucket}",
+                 mirrored=False, fix="etcdS3Endpoint (an in-country object store) and egressAllowHosts")
 
     def function_run_time(self, functions: list[Workload]) -> None:
         """The functions' images, and where functions may send data."""
@@ -340,11 +372,50 @@ def as_markdown(stack: str, endpoints: list[Endpoint]) -> str:
     return "\n".join(lines)
 
 
+def sources(settings: Settings) -> list[tuple[str, str, int | None]]:
+    """(key, host, port) of every source the config names as in the country: the registry
+    mirrors, the system default registry, the chart repositories, the K3s and CRD copies, the
+    ACME server and the S3 endpoint."""
+    mirrors, found = settings.mirrors, []
+    for reg, urls in sorted(mirrors.registry_mirrors.items()):
+        found += [(f"registryMirrors.{reg}[{i}]", *_host_port(url)) for i, url in enumerate(urls)]
+    if mirrors.system_default_registry:
+        found.append(("systemDefaultRegistry", *_registry_port(mirrors.system_default_registry)))
+    found += [(f"chartRepositories.{chart}", *_host_port(url)) for chart, url in sorted(mirrors.chart_repositories.items())]
+    for key, url in (("k3sMirror", mirrors.k3s_mirror), ("gatewayApiCrds", mirrors.gateway_api_crds), ("acmeServer", settings.edge.acme_server)):
+        if url:
+            found.append((key, *_host_port(url)))
+    if settings.backups.s3_bucket and settings.backups.s3_endpoint:
+        found.append(("etcdS3Endpoint", *_registry_port(settings.backups.s3_endpoint)))
+    return found
+
+
+def source_problems(settings: Settings) -> list[tuple[str, str]]:
+    """sovereignStrict: a source named as in the country is neither an upstream nor undeclared,
+    and containerd may not fall back to the upstream registries."""
+    sovereignty, problems = settings.sovereignty, []
+    for key, host, port in sources(settings):
+        address = f"{host}:{port}" if port else host
+        if upstream := upstream_of(host):
+            problems.append((key, f"sovereignStrict: {address} is the upstream itself ({upstream}), not a copy in the country: point {key} at your in-country mirror"))
+        elif not sovereignty.declares(host, port):
+            problems.append((key, f"sovereignStrict: {address} is not declared in the country; if it is, add it (or its domain, '*.example.no') to egressAllowHosts"))
+    for i, dest in enumerate(sovereignty.function_egress_allow):
+        net = ipaddress.ip_network(dest.cidr)
+        if net.prefixlen < WIDEST_ALLOW[net.version]:
+            problems.append((f"functionEgressAllow[{i}].cidr", f"sovereignStrict: {dest.cidr} is open egress in all but name; name your in-country "
+                             f"destinations, each at most a /{WIDEST_ALLOW[net.version]}"))
+    if not settings.mirrors.mirrors_only:
+        problems.append(("registryMirrorsOnly", "sovereignStrict needs it true: otherwise containerd pulls from the upstream registry whenever a mirror fails"))
+    return problems
+
+
 def check_strict(settings: Settings, endpoints: Iterable[Endpoint]) -> None:
-    """sovereignStrict: a ConfigError naming each endpoint not in the country and its fix."""
+    """sovereignStrict: a ConfigError naming each source that cannot be in the country and each
+    endpoint not in the country, with the key that fixes it."""
     if not settings.sovereignty.strict:
         return
     report = Report(f"Pulumi.{settings.stack}.yaml")
-    for key, message in strict_problems(endpoints):
+    for key, message in (*source_problems(settings), *strict_problems(endpoints)):
         report.add(key, message)
     report.raise_if_any()

@@ -118,7 +118,11 @@ class BackupsSettings(Section):
         "etcdSnapshotRetention", 28, "how many scheduled snapshots each server keeps, on disk and in S3 (1-1000; K3s etcd-snapshot-retention)"
     )
     s3_bucket: Bucket | None = key("etcdS3Bucket", None, "S3 bucket the servers also upload each snapshot to; unset keeps them on the servers only")
-    s3_endpoint: Endpoint = key("etcdS3Endpoint", "s3.amazonaws.com", "S3-compatible endpoint, host[:port] over HTTPS, e.g. an in-country object store")
+    # No default: K3s' own is s3.amazonaws.com, and the snapshots hold every Secret of the
+    # cluster; the operator names the object store, so a backup never goes abroad unsaid.
+    s3_endpoint: Endpoint | None = key(
+        "etcdS3Endpoint", None, "S3-compatible endpoint, host[:port] over HTTPS, e.g. an in-country object store; required with etcdS3Bucket"
+    )
     s3_region: Region | None = key("etcdS3Region", None, "the bucket's region (K3s' default: us-east-1)")
     s3_folder: Folder | None = key("etcdS3Folder", None, "folder in the bucket, e.g. k3s/<stack>")
     # One object-valued secret, not two string keys: Pulumi.yaml would have to declare a
@@ -142,6 +146,10 @@ class BackupsSettings(Section):
             rules([(k, "only used with etcdS3Bucket: set the bucket too, or remove it") for k in _S3_KEYS if k in given])
             return self
         rules([
+            ("etcdS3Endpoint", "required with etcdS3Bucket: without it K3s uploads the snapshots (every Secret of the cluster) to s3.amazonaws.com, "
+             "outside the country; name your object store, e.g. 's3.example.no'")
+            if self.s3_endpoint is None
+            else None,
             ("etcdS3Credentials", "required with etcdS3Bucket (pulumi config set --secret --path etcdS3Credentials.accessKey ..., and .secretKey): the servers upload with static credentials")
             if self.s3_credentials is None
             else None

@@ -50,6 +50,19 @@ MANAGED_FLAGS: dict[str, str] = {
     "disable-default-registry-endpoint": "use registryMirrorsOnly",
     "embedded-registry": "use embeddedRegistry",
     "private-registry": "the stack writes /etc/rancher/k3s/registries.yaml (registryMirrors)",
+    # Protections an extra flag could switch off, and sources it could add behind the
+    # inventory's back (docs/sovereignty.md "Managed flags").
+    "disable-network-policy": "the NetworkPolicies are the in-cluster firewall (function egress, the data services' fences)",
+    "pause-image": "its registry would escape the egress inventory and the mirrors; use systemDefaultRegistry",
+    "airgap-extra-registry": "an extra registry would escape the egress inventory; use registryMirrors",
+    "etcd-snapshot-dir": "the snapshots' place is managed (etcdSnapshotSchedule, etcdS3Bucket)",
+    "etcd-snapshot-compress": "the snapshots are managed (etcdSnapshotSchedule, etcdS3Bucket)",
+    "etcd-snapshot-name": "the snapshots are managed (etcdSnapshotSchedule, etcdS3Bucket)",
+    "etcd-s3-config-secret": "use etcdS3Bucket and etcdS3Credentials",
+    "etcd-s3-proxy": "use etcdS3Endpoint",
+    "etcd-s3-insecure": "the snapshots travel over verified TLS",
+    "etcd-s3-skip-ssl-verify": "the snapshots travel over verified TLS",
+    "kubelet-arg=pod-infra-container-image": "the pause image's registry would escape the egress inventory; use systemDefaultRegistry",
 }
 # From K3s 1.37 the Gateway API CRDs are a packaged component of their own (gateway-api-crd,
 # Gateway API v1.6.1, not turned off by disabling traefik). With the edge on, the stack owns
@@ -102,6 +115,11 @@ def _flag(value: Any) -> str:
     name, assigned = match.group(1), match.group(3)
     if name in MANAGED_FLAGS:
         raise refused(f"'--{name}' is managed by the stack ({MANAGED_FLAGS[name]})")
+    inner = f"{name}={(assigned or '=')[1:].split('=', 1)[0].lstrip('-')}"
+    if inner in MANAGED_FLAGS:
+        raise refused(f"'--{inner}' is managed by the stack ({MANAGED_FLAGS[inner]})")
+    if name == "flannel-backend" and assigned == "=none":
+        raise refused("'--flannel-backend=none' removes the CNI, and with it the NetworkPolicies the stack relies on")
     if name in _VALUE_CHECKS:
         if not assigned:
             raise expected(f"expected a value: '--{name}=...'")

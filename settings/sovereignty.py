@@ -5,12 +5,55 @@ render/egress.py; docs/sovereignty.md.
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 from settings.base import Section, key
-from settings.types import Bool, Cidr, Host, Port, one_of
+from settings.errors import expected, refused
+from settings.types import Bool, Cidr, Port, canonical_host, one_of
 
 FUNCTION_EGRESS = ("restricted", "open")
+
+# The upstreams themselves and the hosts they redirect to: whatever a config calls them, they
+# are not in the country, so neither a "mirror" nor a declared host may be one of them (or a
+# name under one). GitHub (releases, raw files, its asset CDN, GitHub Pages: the chart
+# repositories of OpenFaaS and Traefik), the public registries and their CDNs, AWS, Google's
+# artifact hosts, Let's Encrypt, and the pinned charts' and tools' own hosts.
+UPSTREAM_DOMAINS = (
+    "github.com", "githubusercontent.com", "github.io", "ghcr.io",
+    "docker.io", "docker.com", "quay.io", "k8s.io", "gcr.io", "pkg.dev", "googleapis.com",
+    "ecr.aws", "amazonaws.com", "cloudfront.net",
+    "letsencrypt.org", "jetstack.io", "traefik.io", "k3s.io", "openfaas.com",
+)
+_DECLARED = re.compile(r"(?P<wild>\*\.)?(?P<host>\[[0-9a-fA-F:.]+\]|[^:\[\]]+)(?::(?P<port>[0-9]{1,5}))?")
+
+
+def upstream_of(host: str) -> str | None:
+    """The upstream domain `host` is (or is under), or None."""
+    host = host.lower().strip("[]").removesuffix(".")
+    return next((d for d in UPSTREAM_DOMAINS if host == d or host.endswith(f".{d}")), None)
+
+
+def _declared_host(value: Any) -> str:
+    """`host`, `host:port` or `*.domain[:port]`, canonical; never an upstream, never a wildcard
+    over a whole top-level domain."""
+    if not isinstance(value, str) or not (match := _DECLARED.fullmatch(value.strip())):
+        raise expected("expected a host you declare in the country: 'acme.example.no', 'registry.example.no:5000' or '*.example.no'")
+    host = canonical_host(match["host"].strip("[]"))
+    port = match["port"]
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise expected("expected a port from 1 to 65535")
+    if match["wild"] and "." not in host:
+        raise refused(f"'*.{host}' would declare a whole top-level domain in the country: name your own domain ('*.example.no')")
+    if upstream := upstream_of(host):
+        raise refused(f"{host!r} is an upstream ({upstream}), not a host in the country: declare your in-country mirror instead")
+    shown = f"[{host}]" if ":" in host else host
+    return f"{match['wild'] or ''}{shown}{f':{int(port)}' if port else ''}"
+
+
+DeclaredHost = Annotated[str, BeforeValidator(_declared_host)]
 
 
 class EgressAllow(Section):
@@ -26,8 +69,11 @@ class SovereigntySettings(Section):
         False,
         "Refuse the preview when anything the stack depends on (egress inventory, build/<stack>/egress.md) is neither an in-country mirror nor in egressAllowHosts",
     )
-    allow_hosts: tuple[Host, ...] = key(
-        "egressAllowHosts", (), "Hosts you declare in the country (e.g. your ACME CA, acme.example.no): strict mode accepts them"
+    allow_hosts: tuple[DeclaredHost, ...] = key(
+        "egressAllowHosts",
+        (),
+        "Hosts you declare in the country: 'acme.example.no', 'registry.example.no:5000' (that port only) or '*.example.no'; "
+        "strict mode requires every mirror and source to be one (upstream hosts such as github.com are refused)",
     )
     function_egress: Annotated[str, one_of(FUNCTION_EGRESS)] = key(
         "functionEgress",
@@ -41,6 +87,19 @@ class SovereigntySettings(Section):
     @property
     def functions_open(self) -> bool:
         return self.function_egress == "open"
+
+    def declares(self, host: str, port: int | None) -> bool:
+        """`host` (on `port`) is one the operator declared in the country."""
+        host = host.lower().strip("[]")
+        for entry in self.allow_hosts:
+            match = _DECLARED.fullmatch(entry)
+            assert match  # entries were validated
+            if match["port"] and port != int(match["port"]):
+                continue
+            name = match["host"].strip("[]")
+            if host.endswith(f".{name}") if match["wild"] else host == name:
+                return True
+        return False
 
 
 def open_egress_warning() -> str:

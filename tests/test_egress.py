@@ -30,6 +30,8 @@ MIRRORED: dict[str, Any] = {
     "k3sMirror": "https://mirror.example.no/k3s",
     "registryMirrors": {"*": ["https://registry.example.no"]},
     "chartRepositories": {"openfaas": "https://charts.example.no", "traefik": "https://charts.example.no", "cert-manager": "oci://registry.example.no/charts"},
+    "registryMirrorsOnly": True,
+    "egressAllowHosts": ["mirror.example.no", "registry.example.no", "charts.example.no"],
 }
 
 
@@ -179,7 +181,8 @@ def test_strict_refuses_lets_encrypt_until_an_in_country_ca_is_allowed() -> None
     with pytest.raises(ProgramError) as err:
         run_stack("ca", stack(**MIRRORED, **edge, acmeServer="https://acme.example.no/directory"))
     assert "acme.example.no:443" in str(err.value) and "egressAllowHosts" in str(err.value)
-    run = run_stack("ok", stack(**MIRRORED, **edge, acmeServer="https://acme.example.no/directory", egressAllowHosts=["acme.example.no"],
+    declared = {**MIRRORED, "egressAllowHosts": [*MIRRORED["egressAllowHosts"], "acme.example.no"]}
+    run = run_stack("ok", stack(**declared, **edge, acmeServer="https://acme.example.no/directory",
                                gatewayApiCrds="https://mirror.example.no/gateway-api/standard-install.yaml"))
     assert run.of_type("kubernetes:helm.sh/v3:Release")
 
@@ -188,6 +191,98 @@ def test_strict_refuses_open_function_egress() -> None:
     with pytest.raises(ProgramError) as err:
         run_stack("open", stack(**MIRRORED, functionEgress="open"))
     assert "sovereign-faas:functionEgress: sovereignStrict: anywhere (0.0.0.0/0, ::/0)" in str(err.value)
+
+
+# --- strict mode cannot be fooled (issue 18, "Why" 1-3) ------------------------------------------
+
+IN_COUNTRY_EDGE = {"domain": "faas.example.no", "acmeEmail": "ops@example.no", "k3sDisable": ["traefik"],
+                   "acmeServer": "https://acme.example.no/directory", "gatewayApiCrds": "https://mirror.example.no/gateway-api/standard-install.yaml"}
+DECLARED = {**MIRRORED, "egressAllowHosts": [*MIRRORED["egressAllowHosts"], "acme.example.no"]}
+
+
+def strict_refusal(**changes: Any) -> str:
+    """The strict, fully mirrored stack with `changes`: the plan's refusal (it must refuse)."""
+    with pytest.raises((ProgramError, ConfigError)) as err:
+        run_stack("fooled", stack(**{**DECLARED, **IN_COUNTRY_EDGE, **changes}))
+    return str(err.value)
+
+
+def test_the_honest_strict_stack_plans() -> None:
+    run = run_stack("honest", stack(**DECLARED, **IN_COUNTRY_EDGE))
+    assert run.of_type("kubernetes:helm.sh/v3:Release")
+
+
+@pytest.mark.parametrize(
+    ("changes", "wanted"),
+    [
+        # A "mirror" that is the upstream itself, or a CDN of one.
+        ({"registryMirrors": {"*": ["https://mirror.gcr.io"]}}, "registryMirrors.*[0]: sovereignStrict: mirror.gcr.io:443 is the upstream itself (gcr.io)"),
+        ({"registryMirrors": {"*": ["https://registry-1.docker.io"]}}, "registryMirrors.*[0]: sovereignStrict: registry-1.docker.io:443 is the upstream itself (docker.io)"),
+        ({"chartRepositories": {**MIRRORED["chartRepositories"], "openfaas": "https://openfaas.github.io/faas-netes/"}},
+         "chartRepositories.openfaas: sovereignStrict: openfaas.github.io:443 is the upstream itself (github.io)"),
+        ({"k3sMirror": "https://github.com/k3s-io/k3s/releases/download"}, "k3sMirror: sovereignStrict: github.com:443 is the upstream itself (github.com)"),
+        ({"gatewayApiCrds": "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml"},
+         "gatewayApiCrds: sovereignStrict: github.com:443 is the upstream itself"),
+        ({"systemDefaultRegistry": "ghcr.io"}, "systemDefaultRegistry: sovereignStrict: ghcr.io:443 is the upstream itself (ghcr.io)"),
+        # A mirror the operator did not declare in the country, or on another port than declared.
+        ({"registryMirrors": {"*": ["https://registry.example.se"]}}, "registryMirrors.*[0]: sovereignStrict: registry.example.se:443 is not declared"),
+        ({"registryMirrors": {"*": ["https://registry.example.no:5000"]}, "egressAllowHosts": ["registry.example.no:443", "mirror.example.no", "charts.example.no", "acme.example.no"]},
+         "registryMirrors.*[0]: sovereignStrict: registry.example.no:5000 is not declared"),
+        # Open egress in all but name, and the fallback to upstream.
+        ({"functionEgressAllow": [{"cidr": "0.0.0.0/0"}]}, "functionEgressAllow[0].cidr: sovereignStrict: 0.0.0.0/0 is open egress in all but name"),
+        ({"functionEgressAllow": [{"cidr": "0.0.0.0/1"}, {"cidr": "128.0.0.0/1"}]}, "functionEgressAllow[1].cidr: sovereignStrict: 128.0.0.0/1"),
+        ({"functionEgressAllow": [{"cidr": "::/0"}]}, "functionEgressAllow[0].cidr: sovereignStrict: ::/0 is open egress"),
+        ({"registryMirrorsOnly": False}, "registryMirrorsOnly: sovereignStrict needs it true"),
+        # Backups abroad: with a bucket, the endpoint must be named, in the country.
+        ({"etcdS3Bucket": "faas-etcd", "etcdS3Credentials": {"accessKey": {"secure": "a"}, "secretKey": {"secure": "b"}}},
+         "etcdS3Endpoint: required with etcdS3Bucket: without it K3s uploads the snapshots"),
+        ({"etcdS3Bucket": "faas-etcd", "etcdS3Endpoint": "s3.amazonaws.com", "etcdS3Credentials": {"accessKey": {"secure": "a"}, "secretKey": {"secure": "b"}}},
+         "etcdS3Endpoint: sovereignStrict: s3.amazonaws.com:443 is the upstream itself (amazonaws.com)"),
+        ({"etcdS3Bucket": "faas-etcd", "etcdS3Endpoint": "s3.example.se", "etcdS3Credentials": {"accessKey": {"secure": "a"}, "secretKey": {"secure": "b"}}},
+         "etcdS3Endpoint: sovereignStrict: s3.example.se:443 is not declared"),
+        # Extra flags that switch a protection off or add a source behind the inventory.
+        ({"k3sExtraFlags": ["--disable-network-policy"]}, "k3sExtraFlags[0]: '--disable-network-policy' is managed by the stack"),
+        ({"k3sExtraFlags": ["--pause-image=registry.k8s.io/pause:3.10"]}, "k3sExtraFlags[0]: '--pause-image' is managed by the stack"),
+        ({"k3sExtraFlags": ["--kubelet-arg=pod-infra-container-image=registry.k8s.io/pause:3.10"]}, "k3sExtraFlags[0]: '--kubelet-arg=pod-infra-con"),
+        ({"k3sExtraFlags": ["--flannel-backend=none"]}, "k3sExtraFlags[0]: '--flannel-backend=none' removes the CNI"),
+        ({"k3sExtraFlags": ["--etcd-snapshot-dir=/mnt/elsewhere"]}, "k3sExtraFlags[0]: '--etcd-snapshot-dir' is managed by the stack"),
+        # Declaring an upstream, or a whole top-level domain, in the country.
+        ({"egressAllowHosts": [*DECLARED["egressAllowHosts"], "objects.githubusercontent.com"]}, "egressAllowHosts[4]: 'objects.githubusercontent.com' is an upstream"),
+        ({"egressAllowHosts": ["*.no"]}, "egressAllowHosts[0]: '*.no' would declare a whole top-level domain"),
+    ],
+)
+def test_strict_mode_cannot_be_fooled(changes: dict[str, Any], wanted: str) -> None:
+    assert f"sovereign-faas:{wanted}" in strict_refusal(**changes)
+
+
+def test_a_declared_domain_covers_its_hosts_and_a_port_only_itself() -> None:
+    run_stack("domain", stack(**{**DECLARED, **IN_COUNTRY_EDGE, "egressAllowHosts": ["*.example.no"]}))
+    text = strict_refusal(egressAllowHosts=["*.example.no:5000"])
+    assert "registryMirrors.*[0]: sovereignStrict: registry.example.no:443 is not declared" in text
+
+
+def test_system_default_registry_counts_for_k3s_images_only() -> None:
+    _, found = endpoints_of("sdr", stack(systemDefaultRegistry="registry.example.no"))
+    ghcr = [e for e in found if e.host == "ghcr.io" and e.phase == egress.CLUSTER]
+    assert ghcr and not any(e.mirrored for e in ghcr)  # the platform's images still come from ghcr.io
+    own = [e for e in found if e.host == "registry.example.no"]
+    assert own and all(e.mirrored for e in own) and any("K3s" in w for e in own for w in e.who)
+
+
+def test_an_upstream_named_as_a_mirror_is_not_mirrored_outside_strict_mode() -> None:
+    _, found = endpoints_of("gcr", stack(registryMirrors={"*": ["https://mirror.gcr.io"]}))
+    assert not any(e.mirrored for e in found if e.phase == egress.CLUSTER)
+
+
+def test_the_backup_target_is_an_endpoint() -> None:
+    s3 = {"etcdS3Bucket": "faas-etcd", "etcdS3Endpoint": "s3.example.no:9000", "etcdS3Credentials": {"accessKey": {"secure": "a"}, "secretKey": {"secure": "b"}}}
+    _, found = endpoints_of("s3", stack(**s3))
+    rows = [e for e in found if e.phase == egress.BACKUPS]
+    assert [(e.host, e.port, e.in_country) for e in rows] == [("s3.example.no", 9000, False)]
+    _, found = endpoints_of("s3-declared", stack(**s3, egressAllowHosts=["s3.example.no:9000"]))
+    assert [e.in_country for e in found if e.phase == egress.BACKUPS] == [True]
+    _, found = endpoints_of("no-s3", stack())
+    assert not [e for e in found if e.phase == egress.BACKUPS]
 
 
 def test_function_egress_settings_are_checked() -> None:
@@ -318,3 +413,12 @@ def test_pulumi_up_inventories_what_a_stack_with_every_kind_of_workload_register
     images = registered_images(run)
     assert {"ghcr.io/openfaas/cron-connector:0.7.0", "ghcr.io/openfaas/nats-connector:0.3.0"} <= images
     assert {w.image for w in egress.workloads(settings)} == images
+
+
+def test_the_docs_list_every_managed_flag_and_upstream() -> None:
+    from settings.k3s import MANAGED_FLAGS
+    from settings.sovereignty import UPSTREAM_DOMAINS
+
+    text = (PROJECT_DIR / "docs" / "sovereignty.md").read_text()
+    assert [f for f in MANAGED_FLAGS if f"| `--{f}` |" not in text] == []
+    assert [d for d in UPSTREAM_DOMAINS if f"`{d}`" not in text] == []

@@ -52,11 +52,11 @@ def test_sysctl_merges_over_defaults_and_normalises_whitespace() -> None:
 
 
 def test_extra_flags_become_config_yaml_data() -> None:
-    flags = ["--kube-apiserver-arg=audit-log-maxage=30", "--kube-apiserver-arg=a=b", "--flannel-backend=wireguard-native", "--disable-network-policy"]
+    flags = ["--kube-apiserver-arg=audit-log-maxage=30", "--kube-apiserver-arg=a=b", "--flannel-backend=wireguard-native", "--protect-kernel-defaults"]
     assert settings_for(stack(k3sExtraFlags=flags)).k3s.extra_config == {
         "kube-apiserver-arg": ["audit-log-maxage=30", "a=b"],
         "flannel-backend": "wireguard-native",
-        "disable-network-policy": True,
+        "protect-kernel-defaults": True,
     }
 
 
