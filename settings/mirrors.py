@@ -13,7 +13,7 @@ from pydantic import ValidationInfo, field_validator, model_validator
 from settings import versions
 from settings.base import Section, key, require_secret, secret_key
 from settings.errors import expected, refused, rules
-from settings.types import Bool, ChartRepository, LocalPath, RegistryHost, Url
+from settings.types import Bool, ChartRepository, LocalPath, RegistryHost, RegistryName, Url
 
 # The charts the stack installs, by the name `chartRepositories` keys them with.
 CHARTS = ("openfaas", "traefik", "cert-manager")
@@ -77,7 +77,7 @@ class MirrorsSettings(Section):
     mirrors_only: Bool = key(
         "registryMirrorsOnly", False, "Never fall back to the upstream registry when a mirror fails (K3s --disable-default-registry-endpoint); needs registryMirrors"
     )
-    system_default_registry: RegistryHost | None = key(
+    system_default_registry: RegistryName | None = key(
         "systemDefaultRegistry", None, "Registry K3s pulls its own images from (K3s --system-default-registry), e.g. registry.example.no"
     )
     chart_repositories: dict[str, ChartRepository] = key(

@@ -289,6 +289,13 @@ LocalPath = Annotated[str, BeforeValidator(_local_path)]
 # --- URLs and registries -------------------------------------------------------------------
 
 _URL = re.compile(r"(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[^\s?#]*)?")
+_PORT_HINT = "a port from 1 to 65535"
+
+
+def _port_ok(port: str | None) -> bool:
+    """`:443` as a URL or registry host writes it (None: no port given). Port 0 is no port a
+    client can connect to; above 65535 no TCP port exists (urllib raises on it)."""
+    return port is None or 1 <= int(port.lstrip(":")) <= 65535
 
 
 def _url(value: Any) -> str:
@@ -299,24 +306,42 @@ def _url(value: Any) -> str:
     host = match.group(2).strip("[]")
     if not is_ip(host) and not _HOSTNAME.fullmatch(host.lower()):
         raise expected("expected an http(s) URL whose host is an IP address or DNS name")
+    if not _port_ok(match.group(3)):
+        raise expected(f"expected an http(s) URL with {_PORT_HINT}")
     return text.rstrip("/")
 
 
 Url = Annotated[str, BeforeValidator(_url)]
 
-_REGISTRY = re.compile(r"\*|(?=.{1,253}(:|$))[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?")
+_REGISTRY = re.compile(r"(?=.{1,253}(:|$))[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(?P<port>:[0-9]{1,5})?")
+_REGISTRY_HINT = "a registry host such as 'docker.io', 'ghcr.io' or 'registry.example.no:5000'"
 
 
-def _registry(value: Any) -> str:
-    """A registry host as images name it (`docker.io`, `ghcr.io`, `registry.example.no:5000`),
-    or `*` for every registry (K3s' registries.yaml wildcard)."""
-    text = _text(value, "a registry host such as 'docker.io'")
-    if not _REGISTRY.fullmatch(text):
-        raise expected("expected a registry host such as 'docker.io', 'ghcr.io' or 'registry.example.no:5000', or '*'")
+def _registry_name(value: Any) -> str:
+    """A registry host as images name it (`docker.io`, `ghcr.io`, `registry.example.no:5000`)."""
+    text = _text(value, _REGISTRY_HINT)
+    match = _REGISTRY.fullmatch(text)
+    if not match:
+        raise expected(f"expected {_REGISTRY_HINT}")
+    if not _port_ok(match.group("port")):
+        raise expected(f"expected {_REGISTRY_HINT}, with {_PORT_HINT}")
     return text
 
 
+def _registry(value: Any) -> str:
+    """A registry host, or `*` for every registry (K3s' registries.yaml wildcard)."""
+    if value == "*":
+        return value
+    try:
+        return _registry_name(value)
+    except ValueError:
+        raise expected(f"expected {_REGISTRY_HINT}, or '*'") from None
+
+
+# Where images come from (registryMirrors' keys; the hosts credentials and CAs are for).
 RegistryHost = Annotated[str, BeforeValidator(_registry)]
+# One registry, never the wildcard: the name K3s puts in front of its own images.
+RegistryName = Annotated[str, BeforeValidator(_registry_name)]
 
 _OCI = re.compile(r"oci://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._-]+)*")
 
@@ -331,6 +356,8 @@ def _chart_repository(value: Any) -> str:
         host = match.group(1).strip("[]") if match else ""
         if not match or not (is_ip(host) or _HOSTNAME.fullmatch(host.lower())):
             raise expected(f"expected {what}")
+        if not _port_ok(match.group(2)):
+            raise expected(f"expected an OCI path with {_PORT_HINT}")
         return text.rstrip("/")
     if not text.startswith("https://"):
         raise expected(f"expected {what}")

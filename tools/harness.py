@@ -146,7 +146,22 @@ def masked(value: Any, inside_secret: bool = False) -> Any:
         return {k: masked(v, inside_secret) for k, v in value.items()}
     if isinstance(value, list):
         return [masked(v, inside_secret) for v in value]
+    if isinstance(value, (pulumi.asset.Asset, pulumi.asset.Archive)):
+        return SECRET if inside_secret else _asset(value)
     return SECRET if inside_secret and value is not None else _plain_number(value)
+
+
+def _asset(value: pulumi.asset.Asset | pulumi.asset.Archive) -> dict[str, Any]:
+    """An asset or archive as the plan shows it: its kind and where its content comes from
+    (the air gap's FileAssets: a path on the operator's machine), never the content itself,
+    which can be an images tarball of a gigabyte, or a secret."""
+    kind = type(value).__name__[0].lower() + type(value).__name__[1:]  # fileAsset, remoteArchive, ...
+    if isinstance(value, pulumi.asset.AssetArchive):
+        return {kind: {name: masked(item) for name, item in sorted(value.assets.items())}}
+    source = getattr(value, "path", None) or getattr(value, "uri", None)
+    if source is None:  # a StringAsset: its text may be anything, its digest says when it changes
+        source = "sha256:" + hashlib.sha256(str(getattr(value, "text", "")).encode()).hexdigest()
+    return {kind: str(source)}
 
 
 def sorted_keys(value: Any) -> Any:

@@ -1,0 +1,74 @@
+"""Issue 21: what the node scripts or the upstream tools would refuse, the mirror, air-gap,
+ACME, backup and cron keys refuse at preview, naming the key, with no traceback, no userinfo
+or secret in the message, and nothing written by `make plan`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from settings.errors import ConfigError
+from tests.conftest import settings_for, stack
+from tests.test_mirrors_plan import airgap_folder
+from tools import plan
+
+MIRROR = "https://registry.example.no"
+SECRETS = ("sshPrivateKey", "registryAuth", "etcdS3Credentials", "acmeEabHmacKey")
+
+
+def error(config: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        settings_for(config, secret_keys=SECRETS)
+    message = str(caught.value)
+    assert "Traceback" not in message and message.startswith(("1 problem", "2 problems", "3 problems"))
+    return message
+
+
+def planned(tmp_path: Path, capsys: pytest.CaptureFixture[str], *settings: str) -> tuple[int, str, Path]:
+    """`make plan` with `--set` for each of `settings`: exit code, stderr, the output folder."""
+    out = tmp_path / "plan"
+    code = plan.main(["--stack", "oslo", "--out", str(out), *(arg for s in settings for arg in ("--set", s))])
+    return code, capsys.readouterr().err, out
+
+
+# --- 1. tracebacks ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({"registryMirrors": {"docker.io": ["https://registry.example.no:99999"]}},
+     "sovereign-faas:registryMirrors.docker.io[0]: expected an http(s) URL with a port from 1 to 65535, got 'https://registry.example.no:99999'"),
+    ({"chartRepositories": {"openfaas": "oci://registry.example.no:99999/charts"}},
+     "sovereign-faas:chartRepositories.openfaas: expected an OCI path with a port from 1 to 65535"),
+    ({"chartRepositories": {"traefik": "https://charts.example.no:65536"}}, "sovereign-faas:chartRepositories.traefik: expected an http(s) URL with a port"),
+    ({"k3sMirror": "https://mirror.example.no:70000/k3s"}, "sovereign-faas:k3sMirror: expected an http(s) URL with a port from 1 to 65535"),
+    ({"gatewayApiCrds": "https://crds.example.no:99999/standard-install.yaml"}, "sovereign-faas:gatewayApiCrds: expected an http(s) URL with a port"),
+    ({"systemDefaultRegistry": "*"}, "sovereign-faas:systemDefaultRegistry: expected a registry host such as 'docker.io'"),
+])
+def test_what_raised_deep_in_the_plan_is_refused_with_its_key(overrides: dict[str, Any], expected: str) -> None:
+    assert expected in error(stack(**overrides))
+
+
+@pytest.mark.parametrize("setting", [
+    'registryMirrors={"docker.io": ["https://registry.example.no:99999"]}',
+    'chartRepositories={"openfaas": "oci://registry.example.no:99999/charts"}',
+    'systemDefaultRegistry="*"',
+])
+def test_make_plan_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], setting: str) -> None:
+    code, err, out = planned(tmp_path, capsys, setting)
+    assert code == 2 and err.startswith("plan failed: 1 problem in the stack config:") and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_an_air_gapped_stack_is_planned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = airgap_folder(tmp_path)
+    code, err, out = planned(tmp_path, capsys, f"k3sAirgapDir={folder}")
+    assert code == 0, err
+    copies = [r for r in json.loads((out / "plan.json").read_text())["resources"] if r["type"] == "command:remote:CopyToRemote"]
+    # The plan names each upload's source file, never its content.
+    assert sorted(c["inputs"]["source"]["fileAsset"] for c in copies) == sorted(
+        str(folder / f) for f in ("install.sh", "k3s", "sha256sum-amd64.txt", "k3s-airgap-images-amd64.tar.zst")
+    )
+    assert "operator's machine" in (out / "egress.md").read_text()
