@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from settings.edge import EAB_STAND_IN
 from settings.errors import ConfigError
 from tests.conftest import settings_for, stack
 from tests.test_mirrors_plan import airgap_folder
@@ -72,3 +73,41 @@ def test_an_air_gapped_stack_is_planned(tmp_path: Path, capsys: pytest.CaptureFi
         str(folder / f) for f in ("install.sh", "k3s", "sha256sum-amd64.txt", "k3s-airgap-images-amd64.tar.zst")
     )
     assert "operator's machine" in (out / "egress.md").read_text()
+
+
+# --- 2. external account binding ---------------------------------------------------------------
+
+EAB = ["domain=faas.example.no", "acmeEmail=ops@example.no", "acmeServer=https://acme.example.no/directory", "acmeEabKeyId=kid-1"]
+
+
+@pytest.mark.parametrize("hmac", [[], ["acmeEabHmacKey={secure: v1:c2VjcmV0LWNpcGhlcnRleHQ=}"]])
+def test_a_stack_with_external_account_binding_is_planned(tmp_path: Path, capsys: pytest.CaptureFixture[str], hmac: list[str]) -> None:
+    """With the HMAC key in the user's encrypted config (or not in the repo's stack file at all)."""
+    code, err, out = planned(tmp_path, capsys, *EAB, *hmac)
+    assert code == 0, err
+    secret = (out / "manifests" / "secret-cert-manager-acme-eab.yaml").read_text()
+    assert "secret: '[secret]'" in secret
+    assert "kid-1" in (out / "manifests" / "clusterissuer-acme.yaml").read_text()
+    # The stand-in the plan checks the format with is never written.
+    assert not any(EAB_STAND_IN in f.read_text() for f in out.rglob("*") if f.is_file())
+
+
+ACME = {"domain": "faas.example.no", "acmeEmail": "ops@example.no", "acmeServer": "https://acme.example.no/directory"}
+
+
+@pytest.mark.parametrize(("key_id", "hmac", "expected"), [
+    ("kid\n2", "c2VjcmV0", "sovereign-faas:acmeEabKeyId: expected the key ID your CA gave you (1-256 printable ASCII characters, no spaces), got 'kid\\n2'"),
+    ("k" * 100_000, "c2VjcmV0", "sovereign-faas:acmeEabKeyId: expected the key ID your CA gave you"),
+    ("kid 2", "c2VjcmV0", "sovereign-faas:acmeEabKeyId: expected the key ID"),
+    ("", "c2VjcmV0", "sovereign-faas:acmeEabKeyId: expected the key ID"),
+    ("kid-1", "c2VjcmV0a", "sovereign-faas:acmeEabHmacKey: expected the un-padded base64url HMAC key"),  # 4n+1: no whole byte
+    ("kid-1", "c2Vj cmV0", "sovereign-faas:acmeEabHmacKey: expected the un-padded base64url HMAC key"),
+])
+def test_the_binding_is_checked_as_cert_manager_and_the_ca_read_it(key_id: str, hmac: str, expected: str) -> None:
+    message = error(stack(**ACME, acmeEabKeyId=key_id, acmeEabHmacKey={"secure": hmac}))
+    assert expected in message and hmac not in message and len(message) < 500
+
+
+def test_a_valid_binding_is_taken() -> None:
+    got = settings_for(stack(**ACME, acmeEabKeyId="f_AtDuUJ4PPCh0g9fQoAJQ", acmeEabHmacKey={"secure": "c2VjcmV0LWhtYWM"}), secret_keys=SECRETS)
+    assert got.edge.eab_key_id == "f_AtDuUJ4PPCh0g9fQoAJQ"

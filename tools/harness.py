@@ -217,7 +217,19 @@ def stack_config(stack: str, path: Path | None = None, overrides: Mapping[str, A
     for key in required_secrets():
         if key not in values and f"{project_name()}:{key}" not in values:
             values[key] = {"secure": SECRET}
-    return encode_config(values)
+    config, secret_keys = encode_config(values)
+    return {k: _stand_in(k) if v == SECRET and k in secret_keys else v for k, v in config.items()}, secret_keys
+
+
+def _stand_in(full_key: str) -> str:
+    """What a plan reads for a secret it cannot decrypt: the key's declared stand-in, shaped
+    like the real value where the settings check its format (acmeEabHmacKey), else "[secret]"."""
+    from settings.stack import KEY_SECTION, SECTIONS
+
+    key = full_key.removeprefix(f"{project_name()}:")
+    fields = {str(f.alias): f for f in SECTIONS[KEY_SECTION[key]].model_fields.values()} if key in KEY_SECTION else {}
+    extra = fields[key].json_schema_extra if key in fields else None
+    return str(extra.get("stand_in", SECRET)) if isinstance(extra, dict) else SECRET
 
 
 def required_secrets() -> list[str]:
