@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, SecretStr, ValidationInfo, field_validator
 
 from settings.base import Section, key, require_secret, secret_key
 from settings.errors import expected, rules
-from settings.types import between
+from settings.types import between, cli_scalar
 
 # K3s parses the schedule with github.com/robfig/cron/v3's standard parser: five fields
 # (minute hour day-of-month month day-of-week, no seconds), or a descriptor.
@@ -95,9 +95,13 @@ def _present(value: Any) -> bool:
 _S3_KEYS = ("etcdS3Endpoint", "etcdS3Region", "etcdS3Folder", "etcdS3Credentials")
 
 
+# A key of digits that `pulumi config set --path` stored as a number is still that text.
+SecretText = Annotated[SecretStr, BeforeValidator(cli_scalar)]
+
+
 class S3Credentials(Section):
-    access_key: SecretStr = key("accessKey", ..., "S3 access key id")
-    secret_key: SecretStr = key("secretKey", ..., "S3 secret access key")
+    access_key: SecretText = key("accessKey", ..., "S3 access key id")
+    secret_key: SecretText = key("secretKey", ..., "S3 secret access key")
 
     @field_validator("access_key", "secret_key", mode="after")
     @classmethod

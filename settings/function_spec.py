@@ -19,7 +19,7 @@ from pydantic import BeforeValidator, SecretStr, ValidationInfo, field_validator
 from settings.base import Section, require_secret, secret_key
 from settings.base import key as config_key
 from settings.errors import expected, short
-from settings.types import Bool, LocalPath
+from settings.types import Bool, LocalPath, cli_scalar
 from upstream.kubernetes import (
     DNS1123_LABEL_MAX_LENGTH,
     TOTAL_ANNOTATION_SIZE_LIMIT_B,
@@ -76,6 +76,7 @@ def _secret_name(value: Any) -> str:
 
 
 def _secret_value(value: Any) -> Any:
+    value = cli_scalar(value)  # a PIN of digits stays its text
     if not isinstance(value, str):
         raise expected("expected a map of secret name to value: pulumi config set --secret --path 'functionSecrets.api-key' VALUE")
     return value

@@ -13,7 +13,7 @@ from pydantic import ValidationInfo, field_validator, model_validator
 from settings import versions
 from settings.base import Section, key, require_secret, secret_key
 from settings.errors import expected, refused, rules
-from settings.types import Bool, ChartRepository, LocalPath, RegistryHost, RegistryName, Url
+from settings.types import Bool, ChartRepository, LocalPath, RegistryHost, RegistryName, Text, Url
 
 # The charts the stack installs, by the name `chartRepositories` keys them with.
 CHARTS = ("openfaas", "traefik", "cert-manager")
@@ -54,8 +54,8 @@ def _airgap_problem(text: str) -> str | None:
 
 
 class RegistryCredentials(Section):
-    username: str = key("username", ..., "user name at the mirror")
-    password: str = key("password", ..., "password or token at the mirror")
+    username: Text = key("username", ..., "user name at the mirror")
+    password: Text = key("password", ..., "password or token at the mirror")
 
 
 class MirrorsSettings(Section):

@@ -22,10 +22,24 @@ from upstream import kubernetes
 # --- building blocks --------------------------------------------------------------------------
 
 
+def cli_scalar(value: Any) -> Any:
+    """A scalar as the text the user typed. Inside an object, `pulumi config set --path`
+    stores "true"/"false" as booleans and digits as numbers (`--path registryAuth.r.username
+    12345` stores 12345); a key that holds text takes them as that text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, int) else value
+
+
 def _text(value: Any, what: str) -> str:
+    value = cli_scalar(value)
     if not isinstance(value, str):
         raise expected(f"expected {what}")
     return value
+
+
+# Free text in an object (a user name at a registry), numbers and booleans as typed.
+Text = Annotated[str, BeforeValidator(lambda v: _text(v, "text"))]
 
 
 def _int(value: Any, low: int, high: int, what: str = "an integer") -> int:
@@ -63,6 +77,7 @@ def matching(pattern: str, what: str) -> BeforeValidator:
     compiled = re.compile(pattern)
 
     def check(value: Any) -> str:
+        value = cli_scalar(value)
         if isinstance(value, str) and compiled.fullmatch(value):
             return value
         raise expected(f"expected {what}")

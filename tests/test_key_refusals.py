@@ -111,3 +111,33 @@ def test_the_binding_is_checked_as_cert_manager_and_the_ca_read_it(key_id: str, 
 def test_a_valid_binding_is_taken() -> None:
     got = settings_for(stack(**ACME, acmeEabKeyId="f_AtDuUJ4PPCh0g9fQoAJQ", acmeEabHmacKey={"secure": "c2VjcmV0LWhtYWM"}), secret_keys=SECRETS)
     assert got.edge.eab_key_id == "f_AtDuUJ4PPCh0g9fQoAJQ"
+
+
+# --- 3. scalars the CLI stores as numbers or booleans ------------------------------------------
+# `pulumi config set --path` stores "true"/"false" as booleans and digits as numbers inside an
+# object; the keys below hold text and take them as the text typed.
+
+
+def test_a_numeric_registry_user_is_its_digits() -> None:
+    config = stack(registryMirrors={"docker.io": [MIRROR]}, registryAuth={"registry.example.no": {"username": 12345, "password": {"secure": 987654}}})
+    creds = settings_for(config, secret_keys=SECRETS).mirrors.registry_auth["registry.example.no"]
+    assert (creds.username, creds.password) == ("12345", "987654")
+
+
+def test_numeric_and_boolean_scalars_in_objects_are_text() -> None:
+    got = settings_for(stack(
+        nodes=[{"name": 1, "host": "203.0.113.10"}],
+        etcdS3Bucket="faas-etcd",
+        etcdS3Credentials={"accessKey": {"secure": 1234567}, "secretKey": {"secure": True}},
+        functionSecrets={"pin": {"secure": 4711}},
+    ), secret_keys=(*SECRETS, "functionSecrets"))
+    assert got.nodes[0].name == "1"
+    creds = got.backups.s3_credentials
+    assert creds is not None and (creds.access_key.get_secret_value(), creds.secret_key.get_secret_value()) == ("1234567", "true")
+
+
+@pytest.mark.parametrize("username", [1.5, None, [1], {"a": 1}])
+def test_what_no_cli_stores_as_text_is_still_refused(username: Any) -> None:
+    config = stack(registryMirrors={"docker.io": [MIRROR]}, registryAuth={"registry.example.no": {"username": username, "password": {"secure": "pw-xyz"}}})
+    message = error(config)
+    assert "sovereign-faas:registryAuth.registry.example.no.username: expected text" in message and "pw-xyz" not in message
