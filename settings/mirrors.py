@@ -53,6 +53,17 @@ def _airgap_problem(text: str) -> str | None:
     return None
 
 
+# What components/scripts/k3s-install.sh's check_args takes as SOURCE (it refuses the rest on
+# the node, after the earlier steps ran): the same rule, so the preview refuses it instead.
+_INSTALL_SOURCE = re.compile(r"https?://[][A-Za-z0-9.:-]+(/[A-Za-z0-9._~%/+-]*)?")
+
+
+def _install_source_problem(url: str) -> str | None:
+    if not _INSTALL_SOURCE.fullmatch(url) or ".." in url:
+        return "expected a base URL the install step takes: letters, digits and . _ ~ % / + - in the path, no '..' (k3s-install.sh)"
+    return None
+
+
 class RegistryCredentials(Section):
     username: Text = key("username", ..., "user name at the mirror")
     password: Text = key("password", ..., "password or token at the mirror")
@@ -108,6 +119,14 @@ class MirrorsSettings(Section):
             if not _PEM.fullmatch(pem):
                 raise refused(f"the CA for {host!r} is not a PEM certificate ('-----BEGIN CERTIFICATE-----' ... '-----END CERTIFICATE-----')")
         return {host: pem.strip() + "\n" for host, pem in value.items()}
+
+    @field_validator("k3s_mirror", mode="after")
+    @classmethod
+    def _install_source(cls, value: str | None) -> str | None:
+        problem = _install_source_problem(value) if value else None
+        if problem:
+            raise expected(problem)
+        return value
 
     @field_validator("k3s_airgap_dir", mode="after")
     @classmethod

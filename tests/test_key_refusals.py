@@ -5,11 +5,15 @@ or secret in the message, and nothing written by `make plan`."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from components.remote import SCRIPTS_DIR
+from settings import versions
 from settings.edge import EAB_STAND_IN
 from settings.errors import ConfigError
 from tests.conftest import settings_for, stack
@@ -141,3 +145,69 @@ def test_what_no_cli_stores_as_text_is_still_refused(username: Any) -> None:
     config = stack(registryMirrors={"docker.io": [MIRROR]}, registryAuth={"registry.example.no": {"username": username, "password": {"secure": "pw-xyz"}}})
     message = error(config)
     assert "sovereign-faas:registryAuth.registry.example.no.username: expected text" in message and "pw-xyz" not in message
+
+
+# --- 4. what the node scripts would refuse, refused by the plan --------------------------------
+
+
+def script_accepts(script: str, function: str, *args: str) -> bool:
+    """Whether `function` of the node script accepts `args`: the script's own text, run by bash
+    (only that function and a `die` that exits; it checks its arguments and touches nothing)."""
+    text = (SCRIPTS_DIR / script).read_text()
+    match = re.search(rf"^{function}\(\) \{{\n.*?^\}}\n", text, re.S | re.M)
+    assert match, f"{function} not found in {script}"
+    code = f"die() {{ exit 1; }}\nSELF={script}\n{match.group(0)}{function} \"$@\"\n"
+    return subprocess.run(["bash", "-c", code, script, *args], capture_output=True, timeout=10).returncode == 0
+
+
+def plan_accepts(**overrides: Any) -> bool:
+    try:
+        settings_for(stack(**overrides), secret_keys=SECRETS)
+    except ConfigError:
+        return False
+    return True
+
+
+K3S_MIRRORS = [
+    "https://mirror.example.no/k3s", "http://10.0.0.5:8080/k3s", "https://[2001:db8::1]/k3s", "https://m.example.no/a_b~c%2Bd/+e",
+    "https://m.example.no/k3s;reboot", "https://m.example.no/$(id)", "https://m.example.no/k3s/../etc", "https://m.example.no/a..b",
+    "https://m.example.no/k3s`id`", "https://m.example.no/k3s'x", "https://m.example.no/a b", "https://m.example.no/k3s&x", "https://m.example.no/*",
+    "https://m.example.no/k3s|x", "https://m.example.no/k3s\\x", "https://m.example.no/(k3s)", "https://m.example.no/k3s!",
+]
+
+
+@pytest.mark.parametrize("url", K3S_MIRRORS)
+def test_k3s_mirror_follows_the_install_scripts_allow_list(url: str) -> None:
+    node = script_accepts("k3s-install.sh", "check_args", versions.K3S, "server", url.rstrip("/"))
+    assert plan_accepts(k3sMirror=url) == node, (url, node)
+
+
+def test_a_k3s_mirror_the_install_script_refuses_is_named() -> None:
+    message = error(stack(k3sMirror="https://m.example.no/k3s;reboot"))
+    assert "sovereign-faas:k3sMirror: expected a base URL the install step takes" in message
+
+
+DATA_DIRS = [
+    "/srv/k3s", "/var/lib/rancher/k3s/", "/a", "/srv/k3s.d/x_y-z", "srv/k3s", "./k3s", "~/k3s", "/srv/k 3s", "/srv/k3s;reboot",
+    "/srv/$(id)", "/srv/../etc", "/srv/a..b", "/", "//", "/srv/k3s\nx", "/srv/kß", "",
+]
+
+
+def dropin_of(data_dir: str) -> str:
+    """Where the plan puts the kubelet drop-in for a `--data-dir` (K3s' own value, trailing / off)."""
+    from settings.k3s import KUBELET_DROPIN_NAME
+
+    return f"{data_dir.rstrip('/')}/agent/etc/kubelet.conf.d/{KUBELET_DROPIN_NAME}"
+
+
+@pytest.mark.parametrize("data_dir", DATA_DIRS)
+def test_data_dir_follows_the_kubelet_drop_in_steps_rule(data_dir: str) -> None:
+    # "/" itself: K3s would use the root, the plan's drop-in path would not (refused by both).
+    node = script_accepts("kubelet-config.sh", "check_file", dropin_of(data_dir)) and data_dir.strip("/") != ""
+    assert plan_accepts(k3sExtraFlags=[f"--data-dir={data_dir}"]) == node, (data_dir, node)
+
+
+def test_a_data_dir_the_drop_in_step_refuses_is_named() -> None:
+    message = error(stack(k3sExtraFlags=["--kube-apiserver-arg=a=b", "--data-dir=srv/k3s"]))
+    assert "sovereign-faas:k3sExtraFlags[1]: expected an absolute data directory such as '/srv/k3s'" in message
+    assert "expected a value: '--data-dir=...'" in error(stack(k3sExtraFlags=["--data-dir"]))
