@@ -9,7 +9,7 @@ from pydantic import SecretStr, ValidationInfo, field_validator, model_validator
 
 from settings.base import Section, key, require_secret, secret_key
 from settings.errors import rules
-from settings.types import DnsName, Email, Url, matching, one_of
+from settings.types import DnsName, Email, https_only, matching, one_of
 
 NAMESPACE = "edge"
 CERT_MANAGER_NAMESPACE = "cert-manager"
@@ -43,7 +43,7 @@ class EdgeSettings(Section):
         "acmeIssuer", "production", "Let's Encrypt environment, production or staging (untrusted certificates, for trial runs)"
     )
 
-    acme_server: Url | None = key(
+    acme_server: Annotated[str, https_only("ACME runs over HTTPS only (RFC 8555 6.1)")] | None = key(
         "acmeServer",
         None,
         "ACME directory URL of the CA to get the certificate from (e.g. https://acme.example.no/directory); when set it wins over acmeIssuer",

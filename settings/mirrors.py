@@ -164,8 +164,20 @@ class MirrorsSettings(Section):
             ("registryMirrorsOnly", "needs registryMirrors: without a mirror there would be nowhere left to pull from")
             if self.mirrors_only and not self.registry_mirrors
             else None,
+            *self._nowhere_to_pull_from(),
         ])
         return self
+
+    def _nowhere_to_pull_from(self) -> list[tuple[str, str]]:
+        """An empty endpoint list only lists a registry for the embedded registry to share;
+        with registryMirrorsOnly and no embedded registry, its images have no source left."""
+        if not self.mirrors_only or self.embedded_registry:
+            return []
+        return [
+            (f"registryMirrors.{host}", f"no endpoints, with registryMirrorsOnly and no embeddedRegistry: nothing is left to pull {'any' if host == '*' else host} images from; list a mirror")
+            for host, urls in self.registry_mirrors.items()
+            if not urls
+        ]
 
     @field_validator("chart_repositories", mode="after")
     @classmethod

@@ -328,6 +328,18 @@ def _url(value: Any) -> str:
 
 Url = Annotated[str, BeforeValidator(_url)]
 
+
+def https_only(why: str) -> BeforeValidator:
+    """`Annotated[str, https_only("...")]`: an http(s) URL that must be https, and why."""
+
+    def check(value: Any) -> str:
+        text = _url(value)
+        if not text.startswith("https://"):
+            raise expected(f"expected an https URL: {why}")
+        return text
+
+    return BeforeValidator(check)
+
 _REGISTRY = re.compile(r"(?=.{1,253}(:|$))[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(?P<port>:[0-9]{1,5})?")
 _REGISTRY_HINT = "a registry host such as 'docker.io', 'ghcr.io' or 'registry.example.no:5000'"
 
@@ -358,7 +370,9 @@ RegistryHost = Annotated[str, BeforeValidator(_registry)]
 # One registry, never the wildcard: the name K3s puts in front of its own images.
 RegistryName = Annotated[str, BeforeValidator(_registry_name)]
 
-_OCI = re.compile(r"oci://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._-]+)*")
+_OCI = re.compile(r"oci://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(?P<path>(/[A-Za-z0-9._-]+)*)")
+# A repository path component as the OCI distribution spec defines it (lower case only).
+_OCI_COMPONENT = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*")
 
 
 def _chart_repository(value: Any) -> str:
@@ -373,6 +387,8 @@ def _chart_repository(value: Any) -> str:
             raise expected(f"expected {what}")
         if not _port_ok(match.group(2)):
             raise expected(f"expected an OCI path with {_PORT_HINT}")
+        if not all(_OCI_COMPONENT.fullmatch(part) for part in match.group("path").split("/")[1:]):
+            raise expected("expected an OCI repository path in lower case (letters, digits, single . _ __ or - between them), as OCI names are")
         return text.rstrip("/")
     if not text.startswith("https://"):
         raise expected(f"expected {what}")

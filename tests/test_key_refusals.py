@@ -211,3 +211,43 @@ def test_a_data_dir_the_drop_in_step_refuses_is_named() -> None:
     message = error(stack(k3sExtraFlags=["--kube-apiserver-arg=a=b", "--data-dir=srv/k3s"]))
     assert "sovereign-faas:k3sExtraFlags[1]: expected an absolute data directory such as '/srv/k3s'" in message
     assert "expected a value: '--data-dir=...'" in error(stack(k3sExtraFlags=["--data-dir"]))
+
+
+# --- 5. accepted, then broken when used ---------------------------------------------------------
+
+S3_CREDS = {"accessKey": {"secure": "AKIAEXAMPLE"}, "secretKey": {"secure": "s3-secret-xyz"}}
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({"chartRepositories": {"openfaas": "oci://registry.example.no/Charts"}}, "sovereign-faas:chartRepositories.openfaas: expected an OCI repository path in lower case"),
+    ({"chartRepositories": {"openfaas": "oci://registry.example.no/charts/-x"}}, "sovereign-faas:chartRepositories.openfaas: expected an OCI repository path in lower case"),
+    ({"chartRepositories": {"openfaas": "oci://registry.example.no/a..b"}}, "sovereign-faas:chartRepositories.openfaas: expected an OCI repository path in lower case"),
+    ({**ACME, "acmeServer": "http://acme.example.no/directory"}, "sovereign-faas:acmeServer: expected an https URL: ACME runs over HTTPS only (RFC 8555 6.1)"),
+    ({"etcdS3Bucket": "faas-etcd", "etcdS3Credentials": S3_CREDS, "etcdS3Endpoint": "minio.example.no:99999"},
+     "sovereign-faas:etcdS3Endpoint: expected an S3 endpoint as host[:port] without https://, such as 's3.example.no' or 'minio.example.no:9000', with a port from 1 to 65535"),
+    ({"etcdS3Bucket": "faas-etcd", "etcdS3Credentials": S3_CREDS, "etcdS3Endpoint": "minio.example.no:0"}, "sovereign-faas:etcdS3Endpoint: expected an S3 endpoint"),
+    ({"etcdS3Bucket": "192.168.1.10", "etcdS3Credentials": S3_CREDS}, "sovereign-faas:etcdS3Bucket: expected an S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens, not an IP address"),
+    ({"etcdS3Bucket": "faas..etcd", "etcdS3Credentials": S3_CREDS}, "sovereign-faas:etcdS3Bucket: expected an S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens (no '..', '.-' or '-.')"),
+    ({"etcdS3Bucket": "faas.-etcd", "etcdS3Credentials": S3_CREDS}, "sovereign-faas:etcdS3Bucket: expected an S3 bucket name"),
+    ({"etcdS3Bucket": "faas-.etcd", "etcdS3Credentials": S3_CREDS}, "sovereign-faas:etcdS3Bucket: expected an S3 bucket name"),
+    ({"registryMirrors": {"docker.io": ["https://registry.example.no:0"]}}, "sovereign-faas:registryMirrors.docker.io[0]: expected an http(s) URL with a port from 1 to 65535"),
+    ({"registryMirrors": {"registry.example.no:99999": [MIRROR]}}, "sovereign-faas:registryMirrors.registry.example.no:99999: expected a registry host such as 'docker.io', 'ghcr.io' or 'registry.example.no:5000', or '*'"),
+    ({"registryMirrors": {"docker.io": [MIRROR]}, "registryCa": {"registry.example.no:0": "x"}}, "sovereign-faas:registryCa.registry.example.no:0: expected a registry host"),
+    ({"registryMirrors": {"*": []}, "registryMirrorsOnly": True},
+     "sovereign-faas:registryMirrors.*: no endpoints, with registryMirrorsOnly and no embeddedRegistry: nothing is left to pull any images from; list a mirror"),
+    ({"registryMirrors": {"docker.io": [MIRROR], "ghcr.io": []}, "registryMirrorsOnly": "true"}, "sovereign-faas:registryMirrors.ghcr.io: no endpoints, with registryMirrorsOnly"),
+])
+def test_what_would_break_when_used_is_refused(overrides: dict[str, Any], expected: str) -> None:
+    message = error(stack(**overrides))
+    assert expected in message and "s3-secret-xyz" not in message
+
+
+@pytest.mark.parametrize("overrides", [
+    {"chartRepositories": {"openfaas": "oci://Registry.Example.no:5000/charts/open_faas/x__y/a-b/v.1"}},
+    {"etcdS3Bucket": "faas.etcd-1", "etcdS3Credentials": S3_CREDS, "etcdS3Endpoint": "minio.example.no:9000"},
+    {"registryMirrors": {"*": []}, "registryMirrorsOnly": True, "embeddedRegistry": True},  # the peers are the source
+    {"registryMirrors": {"docker.io": ["https://registry.example.no:65535"]}, "registryMirrorsOnly": True},
+    {**ACME, "acmeServer": "https://acme.example.no:8443/directory"},
+])
+def test_the_valid_neighbours_are_taken(overrides: dict[str, Any]) -> None:
+    assert plan_accepts(**overrides)
