@@ -43,7 +43,7 @@ class EdgeSettings(Section):
         "acmeIssuer", "production", "Let's Encrypt environment, production or staging (untrusted certificates, for trial runs)"
     )
 
-    acme_server: Annotated[str, https_only("ACME runs over HTTPS only (RFC 8555 6.1)")] | None = key(
+    acme_server: Annotated[str, https_only("ACME runs over HTTPS only (RFC 8555 6.1)", "the CA binds the account with acmeEabKeyId and acmeEabHmacKey")] | None = key(
         "acmeServer",
         None,
         "ACME directory URL of the CA to get the certificate from (e.g. https://acme.example.no/directory); when set it wins over acmeIssuer",

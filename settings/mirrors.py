@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import ValidationInfo, field_validator, model_validator
@@ -13,7 +14,7 @@ from pydantic import ValidationInfo, field_validator, model_validator
 from settings import versions
 from settings.base import Section, key, require_secret, secret_key
 from settings.errors import expected, refused, rules
-from settings.types import Bool, ChartRepository, LocalPath, RegistryHost, RegistryName, Text, Url
+from settings.types import Bool, ChartRepository, LocalPath, RegistryHost, RegistryName, Text, url
 
 # The charts the stack installs, by the name `chartRepositories` keys them with.
 CHARTS = ("openfaas", "traefik", "cert-manager")
@@ -64,13 +65,17 @@ def _install_source_problem(url: str) -> str | None:
     return None
 
 
+# A mirror endpoint; its credentials are registryAuth's, keyed by the endpoint's host.
+MirrorUrl = Annotated[str, url("the user and password go in registryAuth.<host>, as a secret")]
+
+
 class RegistryCredentials(Section):
     username: Text = key("username", ..., "user name at the mirror")
     password: Text = key("password", ..., "password or token at the mirror")
 
 
 class MirrorsSettings(Section):
-    registry_mirrors: dict[RegistryHost, tuple[Url, ...]] = key(
+    registry_mirrors: dict[RegistryHost, tuple[MirrorUrl, ...]] = key(
         "registryMirrors",
         {},
         "map of upstream registry to in-country mirror endpoints, e.g. {docker.io: [https://registry.example.no]}; '*' for every registry; rendered to /etc/rancher/k3s/registries.yaml",
@@ -97,12 +102,12 @@ class MirrorsSettings(Section):
         f"map of chart ({', '.join(CHARTS)}) to an in-country Helm repository URL or an oci:// registry path",
         kind="object",
     )
-    gateway_api_crds: Url | None = key(
+    gateway_api_crds: Annotated[str, url("pulumi-kubernetes fetches the file without credentials: serve the copy without them")] | None = key(
         "gatewayApiCrds",
         None,
         "In-country copy of the Gateway API standard-install.yaml the edge applies (default: the pinned release on github.com, settings/versions.py)",
     )
-    k3s_mirror: Url | None = key(
+    k3s_mirror: Annotated[str, url("the install step fetches without credentials: serve the assets without them, or use k3sAirgapDir")] | None = key(
         "k3sMirror", None, "Base URL serving the K3s release assets as <base>/<version, + as %2B>/<asset> (install.sh, k3s or k3s-arm64, k3s-airgap-images-<arch>.tar.zst, sha256sum-<arch>.txt); checked against the sums"
     )
     k3s_airgap_dir: LocalPath | None = key(

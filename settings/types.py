@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-from settings.errors import close_match, expected, suggest
+from settings.errors import close_match, expected, refused, suggest
 from upstream import kubernetes
 
 # --- building blocks --------------------------------------------------------------------------
@@ -313,8 +313,21 @@ def _port_ok(port: str | None) -> bool:
     return port is None or 1 <= int(port.lstrip(":")) <= 65535
 
 
-def _url(value: Any) -> str:
-    text = _text(value, "an http(s) URL such as 'https://mirror.example.no'")
+def has_userinfo(text: str) -> bool:
+    """`https://user:password@host/...` (or without a scheme): credentials in the authority."""
+    authority = re.split(r"[/?#]", text.split("://", 1)[-1], maxsplit=1)[0]
+    return "@" in authority
+
+
+def _no_userinfo(text: str, credentials: str) -> str:
+    if has_userinfo(text):
+        # Refused without repeating the value: it holds a password.
+        raise refused(f"holds credentials (the userinfo before the host), which would be written to the plan, the nodes and their logs: {credentials}")
+    return text
+
+
+def _url(value: Any, credentials: str = "give the URL without them") -> str:
+    text = _no_userinfo(_text(value, "an http(s) URL such as 'https://mirror.example.no'"), credentials)
     match = _URL.fullmatch(text)
     if not match or len(text) > 2048:
         raise expected("expected an http(s) URL such as 'https://mirror.example.no/k3s'")
@@ -326,26 +339,39 @@ def _url(value: Any) -> str:
     return text.rstrip("/")
 
 
+def url(credentials: str) -> BeforeValidator:
+    """`Annotated[str, url("...")]`: an http(s) URL; `credentials` says where a user and
+    password go instead of the URL."""
+    return BeforeValidator(lambda value: _url(value, credentials))
+
+
 Url = Annotated[str, BeforeValidator(_url)]
 
 
-def https_only(why: str) -> BeforeValidator:
+def https_only(why: str, credentials: str = "give the URL without them") -> BeforeValidator:
     """`Annotated[str, https_only("...")]`: an http(s) URL that must be https, and why."""
 
     def check(value: Any) -> str:
-        text = _url(value)
+        text = _url(value, credentials)
         if not text.startswith("https://"):
             raise expected(f"expected an https URL: {why}")
         return text
 
     return BeforeValidator(check)
 
+
 _REGISTRY = re.compile(r"(?=.{1,253}(:|$))[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(?P<port>:[0-9]{1,5})?")
 _REGISTRY_HINT = "a registry host such as 'docker.io', 'ghcr.io' or 'registry.example.no:5000'"
 
 
+def _no_registry_credentials(value: Any) -> None:
+    if isinstance(value, str) and "@" in value:
+        raise refused("a registry host holds no credentials: the user and password go in registryAuth.<host>, as a secret")
+
+
 def _registry_name(value: Any) -> str:
     """A registry host as images name it (`docker.io`, `ghcr.io`, `registry.example.no:5000`)."""
+    _no_registry_credentials(value)
     text = _text(value, _REGISTRY_HINT)
     match = _REGISTRY.fullmatch(text)
     if not match:
@@ -359,6 +385,7 @@ def _registry(value: Any) -> str:
     """A registry host, or `*` for every registry (K3s' registries.yaml wildcard)."""
     if value == "*":
         return value
+    _no_registry_credentials(value)
     try:
         return _registry_name(value)
     except ValueError:
@@ -379,7 +406,7 @@ def _chart_repository(value: Any) -> str:
     """Where Helm finds a chart: an https repository (its index.yaml) or an OCI registry path
     (`oci://registry.example.no/charts`, the chart's name is appended)."""
     what = "an https Helm repository URL ('https://charts.example.no') or an OCI path ('oci://registry.example.no/charts')"
-    text = _text(value, what)
+    text = _no_userinfo(_text(value, what), "the Helm release keeps its repository URL in the stack's state: serve the charts without credentials")
     if text.startswith("oci://"):
         match = _OCI.fullmatch(text.rstrip("/"))
         host = match.group(1).strip("[]") if match else ""

@@ -251,3 +251,42 @@ def test_what_would_break_when_used_is_refused(overrides: dict[str, Any], expect
 ])
 def test_the_valid_neighbours_are_taken(overrides: dict[str, Any]) -> None:
     assert plan_accepts(**overrides)
+
+
+# --- 6. credentials in a URL: refused, never echoed ---------------------------------------------
+
+PW = "Pa55-w0rd-leak"
+
+
+@pytest.mark.parametrize(("overrides", "key", "pointer"), [
+    ({"registryMirrors": {"docker.io": [f"https://ci:{PW}@registry.example.no"]}}, "registryMirrors.docker.io[0]", "go in registryAuth.<host>, as a secret"),
+    ({"registryMirrors": {"docker.io": [f"https://ci:{PW}@registry.example.no:99999/x y"]}}, "registryMirrors.docker.io[0]", "registryAuth"),
+    ({"k3sMirror": f"https://ci:{PW}@mirror.example.no/k3s"}, "k3sMirror", "serve the assets without them, or use k3sAirgapDir"),
+    ({"gatewayApiCrds": f"https://ci:{PW}@crds.example.no/standard-install.yaml"}, "gatewayApiCrds", "serve the copy without them"),
+    ({"chartRepositories": {"openfaas": f"https://ci:{PW}@charts.example.no"}}, "chartRepositories.openfaas", "serve the charts without credentials"),
+    ({"chartRepositories": {"openfaas": f"oci://ci:{PW}@registry.example.no/charts"}}, "chartRepositories.openfaas", "serve the charts without credentials"),
+    ({**ACME, "acmeServer": f"https://ci:{PW}@acme.example.no/directory"}, "acmeServer", "acmeEabKeyId and acmeEabHmacKey"),
+    ({"systemDefaultRegistry": f"ci:{PW}@registry.example.no"}, "systemDefaultRegistry", "registryAuth.<host>"),
+    ({"registryMirrors": {f"ci:{PW}@registry.example.no": [MIRROR]}}, "registryMirrors.***@registry.example.no", "registryAuth.<host>"),
+])
+def test_credentials_in_a_url_are_refused_and_never_printed(overrides: dict[str, Any], key: str, pointer: str) -> None:
+    message = error(stack(**overrides))
+    assert f"sovereign-faas:{key}: " in message and pointer in message
+    assert PW not in message and "ci:" not in message
+    assert "holds credentials (the userinfo before the host)" in message or "a registry host holds no credentials" in message
+
+
+@pytest.mark.parametrize("value", [f"https://ci:{PW}@registry.example.no", f"ci:{PW}@registry.example.no/x", [f"https://ci:{PW}@r.example.no"]])
+def test_userinfo_never_reaches_a_message_whatever_else_is_wrong(value: Any) -> None:
+    """A URL given where a list or map belongs is shown as given: minus its userinfo."""
+    for key in ("registryMirrors", "chartRepositories", "k3sMirror", "egressAllowHosts", "registryAuth"):
+        message = error(stack(**{key: value}))
+        assert f"sovereign-faas:{key}" in message and PW not in message, message
+
+
+def test_an_image_digest_is_no_userinfo() -> None:
+    from settings.errors import without_userinfo
+
+    digest = "ghcr.io/org/app:1.0@sha256:" + "a" * 64
+    assert without_userinfo(f"got 'nginx:1.27@sha256:{'b' * 64}' and {digest}") == f"got 'nginx:1.27@sha256:{'b' * 64}' and {digest}"
+    assert without_userinfo("got 'https://u:p@h', 'u:p@h'") == "got 'https://***@h', '***@h'"
