@@ -14,7 +14,7 @@ from pydantic import ValidationInfo, field_validator, model_validator
 from settings import versions
 from settings.base import Section, key, require_secret, secret_key
 from settings.errors import expected, refused, rules
-from settings.types import Bool, ChartRepository, LocalPath, RegistryHost, RegistryName, Text, url
+from settings.types import Bool, ChartRepository, LocalPath, RegistryHost, RegistryName, Text, https_only, url
 
 # The charts the stack installs, by the name `chartRepositories` keys them with.
 CHARTS = ("openfaas", "traefik", "cert-manager")
@@ -102,12 +102,22 @@ class MirrorsSettings(Section):
         f"map of chart ({', '.join(CHARTS)}) to an in-country Helm repository URL or an oci:// registry path",
         kind="object",
     )
-    gateway_api_crds: Annotated[str, url("pulumi-kubernetes fetches the file without credentials: serve the copy without them")] | None = key(
+    # https only, for both: the CRDs are cluster-wide objects, and K3s' binary comes with the
+    # sums it is checked against over the same channel, so plain http lets anyone on the path
+    # choose what runs. (A plain-http network has k3sAirgapDir: the assets come over SSH.)
+    gateway_api_crds: Annotated[str, https_only(
+        "the CRDs are cluster-wide objects, and over plain http anyone on the path could change them",
+        "pulumi-kubernetes fetches the file without credentials: serve the copy without them",
+    )] | None = key(
         "gatewayApiCrds",
         None,
         "In-country copy of the Gateway API standard-install.yaml the edge applies (default: the pinned release on github.com, settings/versions.py)",
     )
-    k3s_mirror: Annotated[str, url("the install step fetches without credentials: serve the assets without them, or use k3sAirgapDir")] | None = key(
+    k3s_mirror: Annotated[str, https_only(
+        "the K3s binary and the sums it is checked against come over the same channel, so over plain http anyone on the path "
+        "could replace both; a network without TLS has k3sAirgapDir (the assets from this machine, over SSH)",
+        "the install step fetches without credentials: serve the assets without them, or use k3sAirgapDir",
+    )] | None = key(
         "k3sMirror", None, "Base URL serving the K3s release assets as <base>/<version, + as %2B>/<asset> (install.sh, k3s or k3s-arm64, k3s-airgap-images-<arch>.tar.zst, sha256sum-<arch>.txt); checked against the sums"
     )
     k3s_airgap_dir: LocalPath | None = key(

@@ -169,7 +169,7 @@ def plan_accepts(**overrides: Any) -> bool:
 
 
 K3S_MIRRORS = [
-    "https://mirror.example.no/k3s", "http://10.0.0.5:8080/k3s", "https://[2001:db8::1]/k3s", "https://m.example.no/a_b~c%2Bd/+e",
+    "https://mirror.example.no/k3s", "https://10.0.0.5:8080/k3s", "https://[2001:db8::1]/k3s", "https://m.example.no/a_b~c%2Bd/+e",
     "https://m.example.no/k3s;reboot", "https://m.example.no/$(id)", "https://m.example.no/k3s/../etc", "https://m.example.no/a..b",
     "https://m.example.no/k3s`id`", "https://m.example.no/k3s'x", "https://m.example.no/a b", "https://m.example.no/k3s&x", "https://m.example.no/*",
     "https://m.example.no/k3s|x", "https://m.example.no/k3s\\x", "https://m.example.no/(k3s)", "https://m.example.no/k3s!",
@@ -178,6 +178,7 @@ K3S_MIRRORS = [
 
 @pytest.mark.parametrize("url", K3S_MIRRORS)
 def test_k3s_mirror_follows_the_install_scripts_allow_list(url: str) -> None:
+    """(https URLs: the script also takes http, which the plan refuses, class 7)"""
     node = script_accepts("k3s-install.sh", "check_args", versions.K3S, "server", url.rstrip("/"))
     assert plan_accepts(k3sMirror=url) == node, (url, node)
 
@@ -290,3 +291,21 @@ def test_an_image_digest_is_no_userinfo() -> None:
     digest = "ghcr.io/org/app:1.0@sha256:" + "a" * 64
     assert without_userinfo(f"got 'nginx:1.27@sha256:{'b' * 64}' and {digest}") == f"got 'nginx:1.27@sha256:{'b' * 64}' and {digest}"
     assert without_userinfo("got 'https://u:p@h', 'u:p@h'") == "got 'https://***@h', '***@h'"
+
+
+# --- 7. what decides what runs never comes over plain http -------------------------------------
+
+
+@pytest.mark.parametrize(("key", "value", "why"), [
+    ("gatewayApiCrds", "http://crds.example.no/standard-install.yaml", "the CRDs are cluster-wide objects"),
+    ("k3sMirror", "http://mirror.example.no/k3s", "the K3s binary and the sums it is checked against come over the same channel"),
+    ("k3sMirror", "http://10.0.0.5:8080/k3s", "a network without TLS has k3sAirgapDir"),
+])
+def test_downloads_that_decide_what_runs_are_https_only(key: str, value: str, why: str) -> None:
+    message = error(stack(**{key: value}))
+    assert f"sovereign-faas:{key}: expected an https URL: " in message and why in message
+
+
+def test_the_https_copies_are_taken() -> None:
+    got = settings_for(stack(gatewayApiCrds="https://crds.example.no/standard-install.yaml", k3sMirror="https://mirror.example.no/k3s"), secret_keys=SECRETS)
+    assert (got.mirrors.gateway_api_crds_url, got.mirrors.k3s_mirror) == ("https://crds.example.no/standard-install.yaml", "https://mirror.example.no/k3s")
