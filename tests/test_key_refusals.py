@@ -309,3 +309,58 @@ def test_downloads_that_decide_what_runs_are_https_only(key: str, value: str, wh
 def test_the_https_copies_are_taken() -> None:
     got = settings_for(stack(gatewayApiCrds="https://crds.example.no/standard-install.yaml", k3sMirror="https://mirror.example.no/k3s"), secret_keys=SECRETS)
     assert (got.mirrors.gateway_api_crds_url, got.mirrors.k3s_mirror) == ("https://crds.example.no/standard-install.yaml", "https://mirror.example.no/k3s")
+
+
+# --- 8. cron on Pro: the Pro connector, which takes cron-function beside other topics ----------
+
+NIGHTLY_ORDERS = "  nightly:\n    image: ghcr.io/acme/nightly:1.0.0\n    annotations: {topic: 'cron-function,orders', schedule: '0 2 * * *'}\n"
+PRO = {"openfaasEdition": "pro", "openfaasLicense": {"secure": "licence-jwt"}}
+
+
+def functions_file(folder: Path, functions: str) -> str:
+    path = folder / "stack.yml"
+    path.write_text(f"version: 1.0\nprovider: {{name: openfaas}}\nfunctions:\n{functions}")
+    return str(path)
+
+
+def test_ce_refuses_cron_function_in_a_topic_list_and_pro_takes_it() -> None:
+    from settings.function_spec import Function, problems_with
+
+    fn = Function(name="a", image="a:1", topic="cron-function, orders", annotations={"schedule": "@daily"})
+    ce = [message for key, message in problems_with(fn, pro=False) if key == "topic"]
+    cron = next(m for m in ce if "the cron-connector schedules only a function whose topic is exactly 'cron-function'" in m)
+    assert "openfaasEdition 'pro' lifts this" in cron
+    assert problems_with(fn, pro=True) == []
+    # On Pro the schedule of such a function is still checked.
+    late = Function(name="a", image="a:1", topic="orders,cron-function", annotations={"schedule": "0 25 * * *"})
+    assert "end of range (25) above maximum (23)" in dict(problems_with(late, pro=True))["annotations.schedule"]
+    assert "annotations.schedule" in dict(problems_with(Function(name="a", image="a:1", topic="orders,cron-function"), pro=True))
+
+
+def test_pro_deploys_the_pro_cron_connector_with_the_license(project_tmp: Path) -> None:
+    from tools.harness import masked, run_stack
+
+    run = run_stack("cron-pro", stack(functionsFile=functions_file(project_tmp, NIGHTLY_ORDERS), **PRO))
+    pod = masked(run.get("cron-connector-deployment").inputs)["spec"]["template"]["spec"]
+    (ctr,) = pod["containers"]
+    assert ctr["image"] == versions.CRON_CONNECTOR_PRO_IMAGE == "ghcr.io/openfaasltd/cron-connector:0.2.14"
+    # As faas-netes' chart/cron-connector runs it with openfaasPro: true.
+    assert ctr["command"] == ["/usr/bin/cron-connector", "-license-file=/var/secrets/license/license"]
+    assert {"name": "license", "mountPath": "/var/secrets/license", "readOnly": True} in ctr["volumeMounts"]
+    assert {"name": "license", "secret": {"secretName": "openfaas-license", "defaultMode": 0o440}} in pod["volumes"]
+    # The nats-connector takes the function's other topic.
+    nats = masked(run.get("nats-connector-deployment").inputs)["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "topics", "value": "orders"} in nats["env"]
+    assert run.get("cron-connector").type == "sovereign-faas:index:CronConnector"
+
+
+def test_the_pro_cron_connector_is_inventoried_and_mirrored(project_tmp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Read from the manifests `make plan` writes, like every image a Deployment runs."""
+    file = functions_file(project_tmp, NIGHTLY_ORDERS)
+    image = "image ghcr.io/openfaasltd/cron-connector:0.2.14"
+    for mirrors, mirrored in (([]), False), (['registryMirrors={"ghcr.io": ["https://registry.example.no"]}'], True):
+        code, err, out = planned(tmp_path, capsys, "openfaasEdition=pro", f"functionsFile={file}", *mirrors)
+        assert code == 0, err
+        endpoints = json.loads((out / "egress.json").read_text())["endpoints"]
+        (ghcr,) = [e for e in endpoints if e["host"] == "ghcr.io" and image in e["why"]]
+        assert "Deployment openfaas/cron-connector" in ghcr["who"] and ghcr["mirrored"] is mirrored
