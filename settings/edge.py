@@ -46,7 +46,7 @@ class EdgeSettings(Section):
     acme_server: Annotated[str, https_only("ACME runs over HTTPS only (RFC 8555 6.1)", "the CA binds the account with acmeEabKeyId and acmeEabHmacKey")] | None = key(
         "acmeServer",
         None,
-        "ACME directory URL of the CA to get the certificate from (e.g. https://acme.example.no/directory); when set it wins over acmeIssuer",
+        "ACME directory URL (https) of the CA to get the certificate from (e.g. https://acme.example.no/directory); when set it wins over acmeIssuer",
     )
     eab_key_id: EabKeyId | None = key("acmeEabKeyId", None, "External account binding: the key ID your CA gave you (with acmeEabHmacKey)")
     eab_hmac_key: SecretStr | None = secret_key(

@@ -111,14 +111,14 @@ class MirrorsSettings(Section):
     )] | None = key(
         "gatewayApiCrds",
         None,
-        "In-country copy of the Gateway API standard-install.yaml the edge applies (default: the pinned release on github.com, settings/versions.py)",
+        "In-country copy (https) of the Gateway API standard-install.yaml the edge applies (default: the pinned release on github.com, settings/versions.py)",
     )
     k3s_mirror: Annotated[str, https_only(
         "the K3s binary and the sums it is checked against come over the same channel, so over plain http anyone on the path "
         "could replace both; a network without TLS has k3sAirgapDir (the assets from this machine, over SSH)",
         "the install step fetches without credentials: serve the assets without them, or use k3sAirgapDir",
     )] | None = key(
-        "k3sMirror", None, "Base URL serving the K3s release assets as <base>/<version, + as %2B>/<asset> (install.sh, k3s or k3s-arm64, k3s-airgap-images-<arch>.tar.zst, sha256sum-<arch>.txt); checked against the sums"
+        "k3sMirror", None, "HTTPS base URL serving the K3s release assets as <base>/<version, + as %2B>/<asset> (install.sh, k3s or k3s-arm64, k3s-airgap-images-<arch>.tar.zst, sha256sum-<arch>.txt); checked against the sums"
     )
     k3s_airgap_dir: LocalPath | None = key(
         "k3sAirgapDir", None, "Folder on the operator's machine with the K3s release assets (install.sh, k3s or k3s-arm64, sha256sum-<arch>.txt, k3s-airgap-images-<arch>.tar.zst), uploaded to every node and checked against the sums (air gap)"
