@@ -48,7 +48,7 @@ def short(value: Any) -> str:
     """`value` as the user would recognise it, cut to a line."""
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}(\.[0-9]+)?", value):
         return value  # top-level numbers reach the program as text; the user wrote a number
-    text = repr(value)
+    text = without_userinfo(repr(value))  # before the cut, which could leave half a password
     return text if len(text) <= _GIVEN_MAX else text[: _GIVEN_MAX - 3] + "..."
 
 

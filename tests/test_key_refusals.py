@@ -277,12 +277,15 @@ def test_credentials_in_a_url_are_refused_and_never_printed(overrides: dict[str,
     assert "holds credentials (the userinfo before the host)" in message or "a registry host holds no credentials" in message
 
 
-@pytest.mark.parametrize("value", [f"https://ci:{PW}@registry.example.no", f"ci:{PW}@registry.example.no/x", [f"https://ci:{PW}@r.example.no"]])
+@pytest.mark.parametrize("value", [
+    f"https://ci:{PW}@registry.example.no", f"ci:{PW}@registry.example.no/x", [f"https://ci:{PW}@r.example.no"],
+    f"https://ci:{PW * 8}@registry.example.no",  # longer than a message shows: cut after the userinfo is gone
+])
 def test_userinfo_never_reaches_a_message_whatever_else_is_wrong(value: Any) -> None:
     """A URL given where a list or map belongs is shown as given: minus its userinfo."""
     for key in ("registryMirrors", "chartRepositories", "k3sMirror", "egressAllowHosts", "registryAuth"):
         message = error(stack(**{key: value}))
-        assert f"sovereign-faas:{key}" in message and PW not in message, message
+        assert f"sovereign-faas:{key}" in message and PW[:8] not in message, message
 
 
 def test_an_image_digest_is_no_userinfo() -> None:
