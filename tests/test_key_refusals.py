@@ -65,6 +65,10 @@ def test_make_plan_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.Cap
     code, err, out = planned(tmp_path, capsys, setting)
     assert code == 2 and err.startswith("plan failed: 1 problem in the stack config:") and "Traceback" not in err
     assert not out.exists()
+    (out / "manifests").mkdir(parents=True)
+    (out / "plan.json").write_text("the previous plan\n")
+    assert planned(tmp_path, capsys, setting)[0] == 2
+    assert (out / "plan.json").read_text() == "the previous plan\n"  # the last good plan stays
 
 
 def test_an_air_gapped_stack_is_planned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
