@@ -140,6 +140,7 @@ if functions.cron:  # no cron functions, no connector
             openfaas_namespace=settings.openfaas.namespace,
             provider=cluster.provider,
             after=(openfaas.release,),
+            pro=settings.openfaas.pro,
         ),
     )
 

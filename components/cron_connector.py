@@ -17,6 +17,7 @@ class CronConnectorArgs:
     openfaas_namespace: str
     provider: k8s.Provider
     after: tuple[pulumi.Resource, ...] = ()  # OpenFaaS' release: the gateway and basic-auth
+    pro: bool = False  # the Pro image, with the license (Secret openfaas-license)
 
 
 class CronConnector(pulumi.ComponentResource):
@@ -29,5 +30,5 @@ class CronConnector(pulumi.ComponentResource):
             raise ValueError("a cron-connector needs at least one function with topic cron-function")
         super().__init__("sovereign-faas:index:CronConnector", name, None, opts)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
-        self.deployment = gateway_client(name, cron_manifests(args.openfaas_namespace), on_cluster)
+        self.deployment = gateway_client(name, cron_manifests(args.openfaas_namespace, args.pro), on_cluster)
         self.register_outputs({"functions": list(args.functions)})

@@ -2,9 +2,10 @@
 `schedule` (upstream/robfig_cron.py validates it as the connector's parser does).
 
 Deployed only when some function has that topic, in the OpenFaaS namespace, like the chart
-`cron-connector` 0.6.16 of faas-netes would: the Community Edition image, the gateway with basic
-auth from the stack's `basic-auth` Secret, synchronous calls. It listens on nothing, so its
-NetworkPolicy admits no ingress; it calls only the gateway (which admits anyone on 8080).
+`cron-connector` 0.6.16 of faas-netes would: the Community Edition image (on Pro, the Pro image
+with the license, as the chart's `openfaasPro: true`), the gateway with basic auth from the
+stack's `basic-auth` Secret, synchronous calls. It listens on nothing, so its NetworkPolicy
+admits no ingress; it calls only the gateway (which admits anyone on 8080).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from render import stateful as data
+from render.openfaas import LICENSE_SECRET
 from settings import versions
 
 CRON_CONNECTOR = "cron-connector"
@@ -32,9 +34,14 @@ def cron_env(openfaas_namespace: str) -> dict[str, str]:
     }
 
 
-def cron_manifests(openfaas_namespace: str) -> dict[str, dict[str, Any]]:
+LICENSE_MOUNT = f"{AUTH_MOUNT}/license"  # the chart's, for the Pro image's -license-file
+PRO_COMMAND = ["/usr/bin/cron-connector", f"-license-file={LICENSE_MOUNT}/license"]
+
+
+def cron_manifests(openfaas_namespace: str, pro: bool = False) -> dict[str, dict[str, Any]]:
     container = {
-        "image": versions.CRON_CONNECTOR_IMAGE,
+        "image": versions.CRON_CONNECTOR_PRO_IMAGE if pro else versions.CRON_CONNECTOR_IMAGE,
+        **({"command": PRO_COMMAND} if pro else {}),
         "env": [{"name": k, "value": v} for k, v in cron_env(openfaas_namespace).items()],
         "resources": CRON_RESOURCES,
     }
@@ -42,6 +49,16 @@ def cron_manifests(openfaas_namespace: str) -> dict[str, dict[str, Any]]:
         "replicas": 1,  # one scheduler: each schedule fires once
         "strategy": {"type": "Recreate"},  # never two schedulers during a rollout
     }
-    return data.gateway_client(CRON_CONNECTOR, openfaas_namespace, container, AUTH_MOUNT, spec)
+    manifests = data.gateway_client(CRON_CONNECTOR, openfaas_namespace, container, AUTH_MOUNT, spec)
+    if pro:
+        _mount_license(manifests["deployment"]["spec"]["template"]["spec"])
+    return manifests
+
+
+def _mount_license(pod: dict[str, Any]) -> None:
+    """The Pro image reads the OpenFaaS license (Secret openfaas-license, key `license`, which
+    the OpenFaaS component writes on Pro) from LICENSE_MOUNT, as the chart mounts it."""
+    pod["volumes"].append({"name": "license", "secret": {"secretName": LICENSE_SECRET, "defaultMode": 0o440}})
+    pod["containers"][0]["volumeMounts"].append({"name": "license", "mountPath": LICENSE_MOUNT, "readOnly": True})
 
 

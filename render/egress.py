@@ -135,7 +135,7 @@ def workloads(settings: Settings) -> list[Workload]:
     if topics(fns):
         objects += nats.connector_manifests(topics(fns), nats.host(settings.data.namespace), openfaas.namespace, openfaas.upstream_timeout).values()
     if cron_functions(fns):
-        objects += cron_manifests(openfaas.namespace).values()
+        objects += cron_manifests(openfaas.namespace, openfaas.pro).values()
     return [w for obj in objects for w in workloads_of(obj)]
 
 

@@ -134,9 +134,10 @@ def service(fn: Function, namespace: str) -> dict[str, Any]:
 def topics(functions: tuple[Function, ...]) -> tuple[str, ...]:
     """Every topic some function listens to, sorted: what the nats-connector subscribes to
     (`cron-function` is the cron-connector's, not a NATS topic)."""
-    return tuple(sorted({t.strip() for fn in functions if fn.topic for t in fn.topic.split(",") if t.strip()} - {CRON_TOPIC}))
+    return tuple(sorted({t for fn in functions for t in fn.topics} - {CRON_TOPIC}))
 
 
 def cron_functions(functions: tuple[Function, ...]) -> tuple[str, ...]:
-    """The functions the cron-connector calls, sorted."""
-    return tuple(sorted(fn.name for fn in functions if fn.topic == CRON_TOPIC))
+    """The functions the cron-connector calls, sorted: topic cron-function, alone (CE) or in a
+    list beside other topics (Pro; settings refuse a list on CE)."""
+    return tuple(sorted(fn.name for fn in functions if CRON_TOPIC in fn.topics))

@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, SecretStr, ValidationInfo, field_validator
 
 from settings.base import Section, key, require_secret, secret_key
 from settings.errors import expected, rules
-from settings.types import between
+from settings.types import between, cli_scalar
 
 # K3s parses the schedule with github.com/robfig/cron/v3's standard parser: five fields
 # (minute hour day-of-month month day-of-week, no seconds), or a descriptor.
@@ -71,17 +71,41 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _FOLDER = re.compile(r"[A-Za-z0-9._/-]{1,255}")
 
 
+def _fullmatch(pattern: re.Pattern[str], value: Any, hint: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise expected(hint)
+    return value
+
+
 def _matching(pattern: re.Pattern[str], hint: str) -> BeforeValidator:
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            raise expected(hint)
-        return value
-
-    return BeforeValidator(check)
+    return BeforeValidator(lambda value: _fullmatch(pattern, value, hint))
 
 
-Endpoint = Annotated[str, _matching(_ENDPOINT, "expected an S3 endpoint as host[:port] without https://, such as 's3.example.no' or 'minio.example.no:9000'")]
-Bucket = Annotated[str, _matching(_BUCKET, "expected an S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens")]
+_ENDPOINT_HINT = "expected an S3 endpoint as host[:port] without https://, such as 's3.example.no' or 'minio.example.no:9000'"
+_BUCKET_HINT = "expected an S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens"
+
+
+def _endpoint(value: Any) -> str:
+    text = _fullmatch(_ENDPOINT, value, _ENDPOINT_HINT)
+    port = text.rpartition(":")[2] if ":" in text else None
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise expected(f"{_ENDPOINT_HINT}, with a port from 1 to 65535")
+    return text
+
+
+def _bucket(value: Any) -> str:
+    """A bucket name K3s' S3 client (minio-go) takes: s3utils.checkBucketNameCommon refuses an
+    IP address and '..', '.-' or '-.' besides what the pattern does."""
+    text = _fullmatch(_BUCKET, value, _BUCKET_HINT)
+    if re.fullmatch(r"(\d+\.){3}\d+", text):
+        raise expected(f"{_BUCKET_HINT}, not an IP address")
+    if any(pair in text for pair in ("..", ".-", "-.")):
+        raise expected(f"{_BUCKET_HINT} (no '..', '.-' or '-.')")
+    return text
+
+
+Endpoint = Annotated[str, BeforeValidator(_endpoint)]
+Bucket = Annotated[str, BeforeValidator(_bucket)]
 Region = Annotated[str, _matching(re.compile(r"[a-z0-9-]{1,63}"), "expected a region name such as 'us-east-1' or 'no-osl-1'")]
 Folder = Annotated[str, _matching(_FOLDER, "expected a folder in the bucket such as 'k3s/bergen' (letters, digits, . _ - /)")]
 
@@ -95,9 +119,13 @@ def _present(value: Any) -> bool:
 _S3_KEYS = ("etcdS3Endpoint", "etcdS3Region", "etcdS3Folder", "etcdS3Credentials")
 
 
+# A key of digits that `pulumi config set --path` stored as a number is still that text.
+SecretText = Annotated[SecretStr, BeforeValidator(cli_scalar)]
+
+
 class S3Credentials(Section):
-    access_key: SecretStr = key("accessKey", ..., "S3 access key id")
-    secret_key: SecretStr = key("secretKey", ..., "S3 secret access key")
+    access_key: SecretText = key("accessKey", ..., "S3 access key id")
+    secret_key: SecretText = key("secretKey", ..., "S3 secret access key")
 
     @field_validator("access_key", "secret_key", mode="after")
     @classmethod

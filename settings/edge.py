@@ -9,7 +9,7 @@ from pydantic import SecretStr, ValidationInfo, field_validator, model_validator
 
 from settings.base import Section, key, require_secret, secret_key
 from settings.errors import rules
-from settings.types import DnsName, Email, Url, one_of
+from settings.types import DnsName, Email, https_only, matching, one_of
 
 NAMESPACE = "edge"
 CERT_MANAGER_NAMESPACE = "cert-manager"
@@ -18,6 +18,20 @@ ACME_SERVERS = {
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
     "production": "https://acme-v02.api.letsencrypt.org/directory",
 }
+
+
+# The key ID goes into the JWS header of the account request (RFC 8555 7.3.4) and into the
+# ClusterIssuer as text: CAs hand out short printable tokens (base64url, hex, UUIDs).
+EabKeyId = Annotated[str, matching(r"[!-~]{1,256}", "the key ID your CA gave you (1-256 printable ASCII characters, no spaces)")]
+# What a plan reads for the HMAC key it cannot decrypt (tools/harness.py): the shape
+# cert-manager takes, so the format check below has something to pass; plans show "[secret]".
+EAB_STAND_IN = "cGxhbi1zdGFuZC1pbg"  # base64url of "plan-stand-in"
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _hmac_problem(hmac: str) -> bool:
+    """Not un-padded base64url, as cert-manager decodes it (a length of 4n+1 decodes to nothing whole)."""
+    return not _BASE64URL.fullmatch(hmac) or len(hmac) % 4 == 1
 
 
 class EdgeSettings(Section):
@@ -29,14 +43,16 @@ class EdgeSettings(Section):
         "acmeIssuer", "production", "Let's Encrypt environment, production or staging (untrusted certificates, for trial runs)"
     )
 
-    acme_server: Url | None = key(
+    acme_server: Annotated[str, https_only("ACME runs over HTTPS only (RFC 8555 6.1)", "the CA binds the account with acmeEabKeyId and acmeEabHmacKey")] | None = key(
         "acmeServer",
         None,
-        "ACME directory URL of the CA to get the certificate from (e.g. https://acme.example.no/directory); when set it wins over acmeIssuer",
+        "ACME directory URL (https) of the CA to get the certificate from (e.g. https://acme.example.no/directory); when set it wins over acmeIssuer",
     )
-    eab_key_id: str | None = key("acmeEabKeyId", None, "External account binding: the key ID your CA gave you (with acmeEabHmacKey)")
+    eab_key_id: EabKeyId | None = key("acmeEabKeyId", None, "External account binding: the key ID your CA gave you (with acmeEabHmacKey)")
     eab_hmac_key: SecretStr | None = secret_key(
-        "acmeEabHmacKey", "External account binding: the base64url HMAC key your CA gave you, as a secret (pulumi config set --secret acmeEabHmacKey ...)"
+        "acmeEabHmacKey",
+        "External account binding: the base64url HMAC key your CA gave you, as a secret (pulumi config set --secret acmeEabHmacKey ...)",
+        stand_in=EAB_STAND_IN,
     )
 
     @field_validator("eab_hmac_key", mode="after")
@@ -55,7 +71,7 @@ class EdgeSettings(Section):
             ("acmeEabHmacKey", "required with acmeEabKeyId: an external account binding is a key ID and its HMAC key") if self.eab_key_id and not hmac else None,
             # cert-manager reads the key as un-padded base64url (ACMEExternalAccountBinding.keySecretRef).
             ("acmeEabHmacKey", "expected the un-padded base64url HMAC key your CA gave you (letters, digits, '-' and '_')")
-            if self.eab_key_id and hmac and not re.fullmatch(r"[A-Za-z0-9_-]+", hmac) else None,
+            if self.eab_key_id and hmac and _hmac_problem(hmac) else None,
             ("acmeEabKeyId", "not used without acmeServer: Let's Encrypt needs no external account binding") if self.eab_key_id and not self.acme_server else None,
             ("acmeServer", "not used without domain: there is no certificate to get") if self.acme_server and not self.domain else None,
         ])

@@ -48,7 +48,7 @@ def short(value: Any) -> str:
     """`value` as the user would recognise it, cut to a line."""
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}(\.[0-9]+)?", value):
         return value  # top-level numbers reach the program as text; the user wrote a number
-    text = repr(value)
+    text = without_userinfo(repr(value))  # before the cut, which could leave half a password
     return text if len(text) <= _GIVEN_MAX else text[: _GIVEN_MAX - 3] + "..."
 
 
@@ -84,6 +84,18 @@ def key_path(loc: Sequence[str | int], sections: Iterable[str] = ()) -> str:
     return out
 
 
+# Credentials in a URL (`https://user:password@host`, or `user:password@host` without a
+# scheme): never printed, whatever part of a message they reach (a key, a given value). An
+# image digest (`app:1.0@sha256:...`) is no userinfo and stays.
+_USERINFO_AFTER_SCHEME = re.compile(r"://[^/@\s'\"]*@")
+_USERINFO_BARE = re.compile(r"(^|['\"\s,\[{(.])([^/@\s'\":.]+:[^/@\s'\"]*)@(?![A-Za-z0-9+._-]+:[0-9a-fA-F]{32,})")
+
+
+def without_userinfo(text: str) -> str:
+    """`text` with the userinfo of every URL in it replaced by `***`."""
+    return _USERINFO_BARE.sub(r"\1***@", _USERINFO_AFTER_SCHEME.sub("://***@", text))
+
+
 class Report:
     """Problems collected for one message: `<file>: <key>: <what was wrong>` per line."""
 
@@ -93,6 +105,7 @@ class Report:
 
     def add(self, key: str, message: str, file: str | None = None) -> None:
         """A problem with a stack config key (`file` None) or with a key in another file."""
+        key, message = without_userinfo(key), without_userinfo(message)  # each on its own: the project prefix has a ':'
         where = f"{PROJECT}:{key}" if file is None else key
         line = f"{file or self.source}: {where}: {message}"
         if line not in self.lines:

@@ -19,7 +19,7 @@ from pydantic import BeforeValidator, SecretStr, ValidationInfo, field_validator
 from settings.base import Section, require_secret, secret_key
 from settings.base import key as config_key
 from settings.errors import expected, short
-from settings.types import Bool, LocalPath
+from settings.types import Bool, LocalPath, cli_scalar
 from upstream.kubernetes import (
     DNS1123_LABEL_MAX_LENGTH,
     TOTAL_ANNOTATION_SIZE_LIMIT_B,
@@ -76,6 +76,7 @@ def _secret_name(value: Any) -> str:
 
 
 def _secret_value(value: Any) -> Any:
+    value = cli_scalar(value)  # a PIN of digits stays its text
     if not isinstance(value, str):
         raise expected("expected a map of secret name to value: pulumi config set --secret --path 'functionSecrets.api-key' VALUE")
     return value
@@ -131,6 +132,11 @@ class Function:
     handler: str | None = None
     build_args: Mapping[str, str] = field(default_factory=dict)
     source: str = "python"  # where it was declared, for messages: a file name or "python"
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The topics `topic` lists, comma-separated as the connectors split it."""
+        return tuple(t.strip() for t in (self.topic or "").split(",") if t.strip())
 
     def pod_labels(self) -> dict[str, str]:
         labels = dict(self.labels)
@@ -230,7 +236,7 @@ def problems_with(fn: Function, pro: bool) -> list[tuple[str, str]]:
     found += _resource_problems(fn)
     found += _metadata_problems(fn)
     found += probes(fn)[1]
-    found += _cron_problems(fn)
+    found += _cron_problems(fn, pro)
     labels = fn.pod_labels()
     found += _scale_problems(labels)
     if not pro:
@@ -238,12 +244,14 @@ def problems_with(fn: Function, pro: bool) -> list[tuple[str, str]]:
     return found
 
 
-def _cron_problems(fn: Function) -> list[tuple[str, str]]:
-    topics = [t.strip() for t in (fn.topic or "").split(",")]
-    if fn.topic != CRON_TOPIC:
-        if CRON_TOPIC in topics:
-            return [("topic", f"the cron-connector schedules only a function whose topic is exactly {CRON_TOPIC!r}, got {short(fn.topic)}")]
+def _cron_problems(fn: Function, pro: bool) -> list[tuple[str, str]]:
+    """The CE cron-connector compares the topic exactly; the Pro one (settings/versions.py
+    CRON_CONNECTOR_PRO_IMAGE) also takes cron-function in a list beside other connectors' topics."""
+    if CRON_TOPIC not in fn.topics:
         return []
+    if fn.topic != CRON_TOPIC and not pro:
+        return [("topic", f"the cron-connector schedules only a function whose topic is exactly {CRON_TOPIC!r}, got {short(fn.topic)}"
+                 + CE_NOTE.format(allowed="cron-function alone"))]
     schedule = fn.annotations.get(SCHEDULE)
     if schedule is None:
         return [(f"annotations.{SCHEDULE}", f"required with topic {CRON_TOPIC!r}: when to call the function, e.g. '*/5 * * * *'")]

@@ -102,9 +102,22 @@ def _flannel_backend(text: str) -> str:
     return text
 
 
+# The kubelet drop-in goes under the data directory, and components/scripts/kubelet-config.sh
+# (check_file) refuses a path that is relative, holds '..' or anything but these characters:
+# the same rule here, so the preview refuses what the node would, before any step ran.
+_DATA_DIR = re.compile(r"/[A-Za-z0-9._/-]*[A-Za-z0-9._-][A-Za-z0-9._/-]*")
+
+
+def _data_dir(text: str) -> str:
+    if not _DATA_DIR.fullmatch(text) or ".." in text:
+        raise expected("expected an absolute data directory such as '/srv/k3s' (letters, digits and . _ - /, no '..'; the kubelet drop-in step's rule)")
+    return text
+
+
 # Flags whose values the stack itself reads (the firewall admits these networks and opens
-# flannel's ports), so they are checked before anything uses them.
-_VALUE_CHECKS: dict[str, Any] = {"cluster-cidr": _cidrs, "service-cidr": _cidrs, "flannel-backend": _flannel_backend}
+# flannel's ports; the kubelet drop-in goes under the data directory), so they are checked
+# before anything uses them.
+_VALUE_CHECKS: dict[str, Any] = {"cluster-cidr": _cidrs, "service-cidr": _cidrs, "flannel-backend": _flannel_backend, "data-dir": _data_dir}
 
 
 def _flag(value: Any) -> str:

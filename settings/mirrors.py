@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import ValidationInfo, field_validator, model_validator
@@ -13,7 +14,7 @@ from pydantic import ValidationInfo, field_validator, model_validator
 from settings import versions
 from settings.base import Section, key, require_secret, secret_key
 from settings.errors import expected, refused, rules
-from settings.types import Bool, ChartRepository, LocalPath, RegistryHost, Url
+from settings.types import Bool, ChartRepository, LocalPath, RegistryHost, RegistryName, Text, https_only, url
 
 # The charts the stack installs, by the name `chartRepositories` keys them with.
 CHARTS = ("openfaas", "traefik", "cert-manager")
@@ -53,13 +54,28 @@ def _airgap_problem(text: str) -> str | None:
     return None
 
 
+# What components/scripts/k3s-install.sh's check_args takes as SOURCE (it refuses the rest on
+# the node, after the earlier steps ran): the same rule, so the preview refuses it instead.
+_INSTALL_SOURCE = re.compile(r"https?://[][A-Za-z0-9.:-]+(/[A-Za-z0-9._~%/+-]*)?")
+
+
+def _install_source_problem(url: str) -> str | None:
+    if not _INSTALL_SOURCE.fullmatch(url) or ".." in url:
+        return "expected a base URL the install step takes: letters, digits and . _ ~ % / + - in the path, no '..' (k3s-install.sh)"
+    return None
+
+
+# A mirror endpoint; its credentials are registryAuth's, keyed by the endpoint's host.
+MirrorUrl = Annotated[str, url("the user and password go in registryAuth.<host>, as a secret")]
+
+
 class RegistryCredentials(Section):
-    username: str = key("username", ..., "user name at the mirror")
-    password: str = key("password", ..., "password or token at the mirror")
+    username: Text = key("username", ..., "user name at the mirror")
+    password: Text = key("password", ..., "password or token at the mirror")
 
 
 class MirrorsSettings(Section):
-    registry_mirrors: dict[RegistryHost, tuple[Url, ...]] = key(
+    registry_mirrors: dict[RegistryHost, tuple[MirrorUrl, ...]] = key(
         "registryMirrors",
         {},
         "map of upstream registry to in-country mirror endpoints, e.g. {docker.io: [https://registry.example.no]}; '*' for every registry; rendered to /etc/rancher/k3s/registries.yaml",
@@ -77,7 +93,7 @@ class MirrorsSettings(Section):
     mirrors_only: Bool = key(
         "registryMirrorsOnly", False, "Never fall back to the upstream registry when a mirror fails (K3s --disable-default-registry-endpoint); needs registryMirrors"
     )
-    system_default_registry: RegistryHost | None = key(
+    system_default_registry: RegistryName | None = key(
         "systemDefaultRegistry", None, "Registry K3s pulls its own images from (K3s --system-default-registry), e.g. registry.example.no"
     )
     chart_repositories: dict[str, ChartRepository] = key(
@@ -86,13 +102,23 @@ class MirrorsSettings(Section):
         f"map of chart ({', '.join(CHARTS)}) to an in-country Helm repository URL or an oci:// registry path",
         kind="object",
     )
-    gateway_api_crds: Url | None = key(
+    # https only, for both: the CRDs are cluster-wide objects, and K3s' binary comes with the
+    # sums it is checked against over the same channel, so plain http lets anyone on the path
+    # choose what runs. (A plain-http network has k3sAirgapDir: the assets come over SSH.)
+    gateway_api_crds: Annotated[str, https_only(
+        "the CRDs are cluster-wide objects, and over plain http anyone on the path could change them",
+        "pulumi-kubernetes fetches the file without credentials: serve the copy without them",
+    )] | None = key(
         "gatewayApiCrds",
         None,
-        "In-country copy of the Gateway API standard-install.yaml the edge applies (default: the pinned release on github.com, settings/versions.py)",
+        "In-country copy (https) of the Gateway API standard-install.yaml the edge applies (default: the pinned release on github.com, settings/versions.py)",
     )
-    k3s_mirror: Url | None = key(
-        "k3sMirror", None, "Base URL serving the K3s release assets as <base>/<version, + as %2B>/<asset> (install.sh, k3s or k3s-arm64, k3s-airgap-images-<arch>.tar.zst, sha256sum-<arch>.txt); checked against the sums"
+    k3s_mirror: Annotated[str, https_only(
+        "the K3s binary and the sums it is checked against come over the same channel, so over plain http anyone on the path "
+        "could replace both; a network without TLS has k3sAirgapDir (the assets from this machine, over SSH)",
+        "the install step fetches without credentials: serve the assets without them, or use k3sAirgapDir",
+    )] | None = key(
+        "k3sMirror", None, "HTTPS base URL serving the K3s release assets as <base>/<version, + as %2B>/<asset> (install.sh, k3s or k3s-arm64, k3s-airgap-images-<arch>.tar.zst, sha256sum-<arch>.txt); checked against the sums"
     )
     k3s_airgap_dir: LocalPath | None = key(
         "k3sAirgapDir", None, "Folder on the operator's machine with the K3s release assets (install.sh, k3s or k3s-arm64, sha256sum-<arch>.txt, k3s-airgap-images-<arch>.tar.zst), uploaded to every node and checked against the sums (air gap)"
@@ -108,6 +134,14 @@ class MirrorsSettings(Section):
             if not _PEM.fullmatch(pem):
                 raise refused(f"the CA for {host!r} is not a PEM certificate ('-----BEGIN CERTIFICATE-----' ... '-----END CERTIFICATE-----')")
         return {host: pem.strip() + "\n" for host, pem in value.items()}
+
+    @field_validator("k3s_mirror", mode="after")
+    @classmethod
+    def _install_source(cls, value: str | None) -> str | None:
+        problem = _install_source_problem(value) if value else None
+        if problem:
+            raise expected(problem)
+        return value
 
     @field_validator("k3s_airgap_dir", mode="after")
     @classmethod
@@ -145,8 +179,20 @@ class MirrorsSettings(Section):
             ("registryMirrorsOnly", "needs registryMirrors: without a mirror there would be nowhere left to pull from")
             if self.mirrors_only and not self.registry_mirrors
             else None,
+            *self._nowhere_to_pull_from(),
         ])
         return self
+
+    def _nowhere_to_pull_from(self) -> list[tuple[str, str]]:
+        """An empty endpoint list only lists a registry for the embedded registry to share;
+        with registryMirrorsOnly and no embedded registry, its images have no source left."""
+        if not self.mirrors_only or self.embedded_registry:
+            return []
+        return [
+            (f"registryMirrors.{host}", f"no endpoints, with registryMirrorsOnly and no embeddedRegistry: nothing is left to pull {'any' if host == '*' else host} images from; list a mirror")
+            for host, urls in self.registry_mirrors.items()
+            if not urls
+        ]
 
     @field_validator("chart_repositories", mode="after")
     @classmethod

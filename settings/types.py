@@ -16,16 +16,30 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-from settings.errors import close_match, expected, suggest
+from settings.errors import close_match, expected, refused, suggest
 from upstream import kubernetes
 
 # --- building blocks --------------------------------------------------------------------------
 
 
+def cli_scalar(value: Any) -> Any:
+    """A scalar as the text the user typed. Inside an object, `pulumi config set --path`
+    stores "true"/"false" as booleans and digits as numbers (`--path registryAuth.r.username
+    12345` stores 12345); a key that holds text takes them as that text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, int) else value
+
+
 def _text(value: Any, what: str) -> str:
+    value = cli_scalar(value)
     if not isinstance(value, str):
         raise expected(f"expected {what}")
     return value
+
+
+# Free text in an object (a user name at a registry), numbers and booleans as typed.
+Text = Annotated[str, BeforeValidator(lambda v: _text(v, "text"))]
 
 
 def _int(value: Any, low: int, high: int, what: str = "an integer") -> int:
@@ -63,6 +77,7 @@ def matching(pattern: str, what: str) -> BeforeValidator:
     compiled = re.compile(pattern)
 
     def check(value: Any) -> str:
+        value = cli_scalar(value)
         if isinstance(value, str) and compiled.fullmatch(value):
             return value
         raise expected(f"expected {what}")
@@ -289,48 +304,118 @@ LocalPath = Annotated[str, BeforeValidator(_local_path)]
 # --- URLs and registries -------------------------------------------------------------------
 
 _URL = re.compile(r"(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[^\s?#]*)?")
+_PORT_HINT = "a port from 1 to 65535"
 
 
-def _url(value: Any) -> str:
-    text = _text(value, "an http(s) URL such as 'https://mirror.example.no'")
+def _port_ok(port: str | None) -> bool:
+    """`:443` as a URL or registry host writes it (None: no port given). Port 0 is no port a
+    client can connect to; above 65535 no TCP port exists (urllib raises on it)."""
+    return port is None or 1 <= int(port.lstrip(":")) <= 65535
+
+
+def has_userinfo(text: str) -> bool:
+    """`https://user:password@host/...` (or without a scheme): credentials in the authority."""
+    authority = re.split(r"[/?#]", text.split("://", 1)[-1], maxsplit=1)[0]
+    return "@" in authority
+
+
+def _no_userinfo(text: str, credentials: str) -> str:
+    if has_userinfo(text):
+        # Refused without repeating the value: it holds a password.
+        raise refused(f"holds credentials (the userinfo before the host), which would be written to the plan, the nodes and their logs: {credentials}")
+    return text
+
+
+def _url(value: Any, credentials: str = "give the URL without them") -> str:
+    text = _no_userinfo(_text(value, "an http(s) URL such as 'https://mirror.example.no'"), credentials)
     match = _URL.fullmatch(text)
     if not match or len(text) > 2048:
         raise expected("expected an http(s) URL such as 'https://mirror.example.no/k3s'")
     host = match.group(2).strip("[]")
     if not is_ip(host) and not _HOSTNAME.fullmatch(host.lower()):
         raise expected("expected an http(s) URL whose host is an IP address or DNS name")
+    if not _port_ok(match.group(3)):
+        raise expected(f"expected an http(s) URL with {_PORT_HINT}")
     return text.rstrip("/")
+
+
+def url(credentials: str) -> BeforeValidator:
+    """`Annotated[str, url("...")]`: an http(s) URL; `credentials` says where a user and
+    password go instead of the URL."""
+    return BeforeValidator(lambda value: _url(value, credentials))
 
 
 Url = Annotated[str, BeforeValidator(_url)]
 
-_REGISTRY = re.compile(r"\*|(?=.{1,253}(:|$))[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?")
+
+def https_only(why: str, credentials: str = "give the URL without them") -> BeforeValidator:
+    """`Annotated[str, https_only("...")]`: an http(s) URL that must be https, and why."""
+
+    def check(value: Any) -> str:
+        text = _url(value, credentials)
+        if not text.startswith("https://"):
+            raise expected(f"expected an https URL: {why}")
+        return text
+
+    return BeforeValidator(check)
 
 
-def _registry(value: Any) -> str:
-    """A registry host as images name it (`docker.io`, `ghcr.io`, `registry.example.no:5000`),
-    or `*` for every registry (K3s' registries.yaml wildcard)."""
-    text = _text(value, "a registry host such as 'docker.io'")
-    if not _REGISTRY.fullmatch(text):
-        raise expected("expected a registry host such as 'docker.io', 'ghcr.io' or 'registry.example.no:5000', or '*'")
+_REGISTRY = re.compile(r"(?=.{1,253}(:|$))[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(?P<port>:[0-9]{1,5})?")
+_REGISTRY_HINT = "a registry host such as 'docker.io', 'ghcr.io' or 'registry.example.no:5000'"
+
+
+def _no_registry_credentials(value: Any) -> None:
+    if isinstance(value, str) and "@" in value:
+        raise refused("a registry host holds no credentials: the user and password go in registryAuth.<host>, as a secret")
+
+
+def _registry_name(value: Any) -> str:
+    """A registry host as images name it (`docker.io`, `ghcr.io`, `registry.example.no:5000`)."""
+    _no_registry_credentials(value)
+    text = _text(value, _REGISTRY_HINT)
+    match = _REGISTRY.fullmatch(text)
+    if not match:
+        raise expected(f"expected {_REGISTRY_HINT}")
+    if not _port_ok(match.group("port")):
+        raise expected(f"expected {_REGISTRY_HINT}, with {_PORT_HINT}")
     return text
 
 
-RegistryHost = Annotated[str, BeforeValidator(_registry)]
+def _registry(value: Any) -> str:
+    """A registry host, or `*` for every registry (K3s' registries.yaml wildcard)."""
+    if value == "*":
+        return value
+    _no_registry_credentials(value)
+    try:
+        return _registry_name(value)
+    except ValueError:
+        raise expected(f"expected {_REGISTRY_HINT}, or '*'") from None
 
-_OCI = re.compile(r"oci://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._-]+)*")
+
+# Where images come from (registryMirrors' keys; the hosts credentials and CAs are for).
+RegistryHost = Annotated[str, BeforeValidator(_registry)]
+# One registry, never the wildcard: the name K3s puts in front of its own images.
+RegistryName = Annotated[str, BeforeValidator(_registry_name)]
+
+_OCI = re.compile(r"oci://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(?P<path>(/[A-Za-z0-9._-]+)*)")
+# A repository path component as the OCI distribution spec defines it (lower case only).
+_OCI_COMPONENT = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*")
 
 
 def _chart_repository(value: Any) -> str:
     """Where Helm finds a chart: an https repository (its index.yaml) or an OCI registry path
     (`oci://registry.example.no/charts`, the chart's name is appended)."""
     what = "an https Helm repository URL ('https://charts.example.no') or an OCI path ('oci://registry.example.no/charts')"
-    text = _text(value, what)
+    text = _no_userinfo(_text(value, what), "the Helm release keeps its repository URL in the stack's state: serve the charts without credentials")
     if text.startswith("oci://"):
         match = _OCI.fullmatch(text.rstrip("/"))
         host = match.group(1).strip("[]") if match else ""
         if not match or not (is_ip(host) or _HOSTNAME.fullmatch(host.lower())):
             raise expected(f"expected {what}")
+        if not _port_ok(match.group(2)):
+            raise expected(f"expected an OCI path with {_PORT_HINT}")
+        if not all(_OCI_COMPONENT.fullmatch(part) for part in match.group("path").split("/")[1:]):
+            raise expected("expected an OCI repository path in lower case (letters, digits, single . _ __ or - between them), as OCI names are")
         return text.rstrip("/")
     if not text.startswith("https://"):
         raise expected(f"expected {what}")

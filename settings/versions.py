@@ -35,6 +35,13 @@ NATS_CONNECTOR_IMAGE = "ghcr.io/openfaas/nats-connector:0.3.0"
 # OpenFaaS' cron-connector, the Community Edition image (MIT; https://github.com/openfaas/cron-connector,
 # tag 0.7.0 = the cron-connector chart 0.6.16's `image`), deployed only when a function has topic cron-function.
 CRON_CONNECTOR_IMAGE = "ghcr.io/openfaas/cron-connector:0.7.0"
+# The Pro image, deployed instead on openfaasEdition pro: faas-netes chart/cron-connector 0.6.16
+# values.yaml `pro.image` (read at faas-netes 662ce9ce, 2026-05-13; the tag last changed in
+# b784562e, 2026-02-27), which the chart runs when `openfaasPro: true`, with
+# `-license-file=/var/secrets/license/license` from Secret openfaas-license. Its README: "OpenFaaS
+# Pro enables compatibility with other connectors at the same time" (a function's topic may
+# list cron-function beside others; CE compares the topic exactly). Proprietary (OpenFaaS Ltd).
+CRON_CONNECTOR_PRO_IMAGE = "ghcr.io/openfaasltd/cron-connector:0.2.14"
 
 # The key-value server: Valkey (https://valkey.io/download/releases/v9-1-4/, 2026-11-18), the
 # project's own image on Docker Hub (`valkey/valkey`, docker.io). Why Valkey and not Redis 8:

@@ -411,7 +411,9 @@ def test_pulumi_up_inventories_what_a_stack_with_every_kind_of_workload_register
     run = run_stack("every-kind", config)
     settings = settings_for(config, secret_keys=("sshPrivateKey", "openfaasLicense", "functionSecrets"))
     images = registered_images(run)
-    assert {"ghcr.io/openfaas/cron-connector:0.7.0", "ghcr.io/openfaas/nats-connector:0.3.0"} <= images
+    # A Pro stack: the Pro cron-connector (settings/versions.py), not the CE one.
+    assert {"ghcr.io/openfaasltd/cron-connector:0.2.14", "ghcr.io/openfaas/nats-connector:0.3.0"} <= images
+    assert "ghcr.io/openfaas/cron-connector:0.7.0" not in images
     assert {w.image for w in egress.workloads(settings)} == images
 
 

@@ -305,16 +305,38 @@ def test_paths_the_system_cannot_look_up_are_named_not_crashed_on(key: str, valu
 
 
 HOSTILE = ("[1, {a: 2}]", "", "{x: [1]}", "\x01", "9" * 400, "~nosuchuser/" + "z" * 300, "null", "-1e309", "[[[[[]]]]]", "{\"a\": {\"b\": null}}")
+# The mirror, air-gap, ACME, backup and cron keys' typos (issue 21): ports out of range,
+# credentials in URLs, plain http, the wildcard, what the node scripts refuse, upper-case OCI
+# paths, IP bucket names, numbers where text belongs, and the same inside the keys' objects.
+PASSWORD = "pa55w0rd-never-shown"
+URLISH = (
+    f"https://ci:{PASSWORD}@h.example.no", "https://h.example.no:99999", "https://h.example.no:0", "http://h.example.no/x",
+    "oci://h.example.no:99999/Charts", "oci://h.example.no/Charts", "https://h.example.no/a;reboot", "https://h.example.no/../x", "*",
+    "192.168.1.1", "faas..etcd", "h.example.no:99999", "srv/k3s", "kid\nx", "k" * 300, "12345", "true",
+)
+IN_OBJECTS = (
+    json.dumps({"docker.io": [f"https://ci:{PASSWORD}@h.example.no:99999"]}), json.dumps({"*": []}), json.dumps({"h.example.no:99999": []}),
+    json.dumps({f"ci:{PASSWORD}@h.example.no": ["https://h.example.no"]}), json.dumps({"openfaas": "oci://r.example.no:0/Up"}),
+    json.dumps({"openfaas": f"https://ci:{PASSWORD}@charts.example.no"}), json.dumps({"h.example.no": {"username": 12345, "password": 678}}),
+    json.dumps({"accessKey": 12345, "secretKey": True}), json.dumps(["--data-dir=srv/k3s", "--data-dir", "--data-dir=/"]),
+    json.dumps([f"https://ci:{PASSWORD}@h.example.no"]),
+)
+SECRETS = {"sshPrivateKey", "openfaasLicense", "functionSecrets", "registryAuth", "etcdS3Credentials", "acmeEabHmacKey"}
 
 
 @pytest.mark.parametrize("key", KNOWN_KEYS)
 def test_every_key_takes_hostile_values_without_a_traceback(key: str) -> None:
-    """Each key with values no one should write: settings or a message naming that key."""
-    for value in HOSTILE:
+    """Each key with values no one should write: settings (whose egress inventory can be
+    drawn up) or a message naming that key, without the password of any URL in it."""
+    from render import egress
+
+    for value in (*HOSTILE, *URLISH, *IN_OBJECTS):
         config = {**_raw(stack()), "sshPrivateKey": SSH_KEY, key: value}
         try:
-            from_config(config, {"sshPrivateKey", "openfaasLicense", "functionSecrets", "registryAuth", "etcdS3Credentials", "acmeEabHmacKey"},
-                        "oslo", secret=lambda v: v, env={})
+            settings = from_config(config, SECRETS, "oslo", secret=lambda v: v, env={})
         except ConfigError as err:
             # the key itself, or a rule between it and another key that names it
             assert key in str(err) or "functions/stack.yml" in str(err), (value, str(err))
+            assert PASSWORD not in str(err), (value, str(err))
+        else:
+            egress.inventory(settings)  # where an out-of-range port used to raise

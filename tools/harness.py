@@ -146,7 +146,22 @@ def masked(value: Any, inside_secret: bool = False) -> Any:
         return {k: masked(v, inside_secret) for k, v in value.items()}
     if isinstance(value, list):
         return [masked(v, inside_secret) for v in value]
+    if isinstance(value, (pulumi.asset.Asset, pulumi.asset.Archive)):
+        return SECRET if inside_secret else _asset(value)
     return SECRET if inside_secret and value is not None else _plain_number(value)
+
+
+def _asset(value: pulumi.asset.Asset | pulumi.asset.Archive) -> dict[str, Any]:
+    """An asset or archive as the plan shows it: its kind and where its content comes from
+    (the air gap's FileAssets: a path on the operator's machine), never the content itself,
+    which can be an images tarball of a gigabyte, or a secret."""
+    kind = type(value).__name__[0].lower() + type(value).__name__[1:]  # fileAsset, remoteArchive, ...
+    if isinstance(value, pulumi.asset.AssetArchive):
+        return {kind: {name: masked(item) for name, item in sorted(value.assets.items())}}
+    source = getattr(value, "path", None) or getattr(value, "uri", None)
+    if source is None:  # a StringAsset: its text may be anything, its digest says when it changes
+        source = "sha256:" + hashlib.sha256(str(getattr(value, "text", "")).encode()).hexdigest()
+    return {kind: str(source)}
 
 
 def sorted_keys(value: Any) -> Any:
@@ -202,7 +217,19 @@ def stack_config(stack: str, path: Path | None = None, overrides: Mapping[str, A
     for key in required_secrets():
         if key not in values and f"{project_name()}:{key}" not in values:
             values[key] = {"secure": SECRET}
-    return encode_config(values)
+    config, secret_keys = encode_config(values)
+    return {k: _stand_in(k) if v == SECRET and k in secret_keys else v for k, v in config.items()}, secret_keys
+
+
+def _stand_in(full_key: str) -> str:
+    """What a plan reads for a secret it cannot decrypt: the key's declared stand-in, shaped
+    like the real value where the settings check its format (acmeEabHmacKey), else "[secret]"."""
+    from settings.stack import KEY_SECTION, SECTIONS
+
+    key = full_key.removeprefix(f"{project_name()}:")
+    fields = {str(f.alias): f for f in SECTIONS[KEY_SECTION[key]].model_fields.values()} if key in KEY_SECTION else {}
+    extra = fields[key].json_schema_extra if key in fields else None
+    return str(extra.get("stand_in", SECRET)) if isinstance(extra, dict) else SECRET
 
 
 def required_secrets() -> list[str]:

@@ -78,10 +78,11 @@ def _dump(data: Any) -> str:
 
 
 def write_plan(run: StackRun, out: Path) -> None:
+    document = json.dumps(plan_document(run), indent=2, sort_keys=False) + "\n"  # before the old plan goes
     if out.exists():
         shutil.rmtree(out)
     (out / "manifests").mkdir(parents=True)
-    (out / "plan.json").write_text(json.dumps(plan_document(run), indent=2, sort_keys=False) + "\n")
+    (out / "plan.json").write_text(document)
     for r in run.resources:
         if is_kubernetes_object(r):
             obj = manifest(r)
@@ -194,8 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plan failed: {err}", file=sys.stderr)
         return 2
     out = args.out or PROJECT_DIR / "build" / args.stack
-    write_plan(run, out)
+    # The inventory first: a stack it cannot describe writes nothing (the old plan stays).
     endpoints = egress_endpoints(run, stack_settings(args.stack, overrides=maps["set"]))
+    write_plan(run, out)
     write_egress(run, endpoints, out)
     for message in run.warnings():
         print(f"warning: {message}", file=sys.stderr)
