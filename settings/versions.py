@@ -38,8 +38,8 @@ CRON_CONNECTOR_IMAGE = "ghcr.io/openfaas/cron-connector:0.7.0"
 # The Pro image, deployed instead on openfaasEdition pro: faas-netes chart/cron-connector 0.6.16
 # values.yaml `pro.image` (read at faas-netes 662ce9ce, 2026-05-13; the tag last changed in
 # b784562e, 2026-02-27), which the chart runs when `openfaasPro: true`, with
-# `-license-file=/var/secrets/license/license` from Secret openfaas-license. Its README: "OpenFaaS
-# Pro enables compatibility with other connectors at the same time" (a function's topic may
+# `-license-file=/var/secrets/license/license` from Secret openfaas-license. The chart's own
+# readme says Pro lets it run alongside other connectors (a function's topic may
 # list cron-function beside others; CE compares the topic exactly). Proprietary (OpenFaaS Ltd).
 CRON_CONNECTOR_PRO_IMAGE = "ghcr.io/openfaasltd/cron-connector:0.2.14"
 

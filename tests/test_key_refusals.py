@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from components.remote import SCRIPTS_DIR
 
+from render.node.command import script_path
 from settings import versions
 from settings.edge import EAB_STAND_IN
 from settings.errors import ConfigError
@@ -136,6 +136,7 @@ def test_numeric_and_boolean_scalars_in_objects_are_text() -> None:
     got = settings_for(stack(
         nodes=[{"name": 1, "host": "203.0.113.10"}],
         etcdS3Bucket="faas-etcd",
+        etcdS3Endpoint="s3.example.no",
         etcdS3Credentials={"accessKey": {"secure": 1234567}, "secretKey": {"secure": True}},
         functionSecrets={"pin": {"secure": 4711}},
     ), secret_keys=(*SECRETS, "functionSecrets"))
@@ -157,7 +158,7 @@ def test_what_no_cli_stores_as_text_is_still_refused(username: Any) -> None:
 def script_accepts(script: str, function: str, *args: str) -> bool:
     """Whether `function` of the node script accepts `args`: the script's own text, run by bash
     (only that function and a `die` that exits; it checks its arguments and touches nothing)."""
-    text = (SCRIPTS_DIR / script).read_text()
+    text = script_path(script).read_text()
     match = re.search(rf"^{function}\(\) \{{\n.*?^\}}\n", text, re.S | re.M)
     assert match, f"{function} not found in {script}"
     code = f"die() {{ exit 1; }}\nSELF={script}\n{match.group(0)}{function} \"$@\"\n"
