@@ -27,6 +27,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from render.labels import MANAGED_BY
 from settings.data_services import NATS_CLIENT_PORT, REDIS_PORT
@@ -219,7 +220,8 @@ class PlatformEgress:
     api_server: tuple[str, ...]  # CIDRs of the servers' advertise addresses; (): unknown, any address
     api_port: int
     callbacks: tuple[tuple[str, tuple[int, ...]], ...] = ()  # functionEgressAllow: (cidr, ports)
-    acme: tuple[str, ...] = ()  # acmeServerCidrs; (): any address on 443
+    acme: tuple[str, ...] = ()  # acmeServerCidrs; (): any address
+    acme_port: int = HTTPS_PORT  # acmeServer's port, if its URL names one
     checkip: bool = False  # CE's gateway calls https://checkip.amazonaws.com at start-up
 
 
@@ -241,6 +243,11 @@ def api_server_port(k3s: K3sSettings) -> int:
     return int(flags.get("advertise-port") or flags.get("https-listen-port") or API_SERVER_PORT)
 
 
+def acme_port(acme_server: str | None) -> int:
+    """The ACME directory's port: the one acmeServer's URL names, else HTTPS' (Let's Encrypt's too)."""
+    return (urlsplit(acme_server).port if acme_server else None) or HTTPS_PORT
+
+
 def platform_egress(settings: Settings) -> PlatformEgress | None:
     """Where the platform's pods may connect; None when platformEgress is open."""
     sovereignty = settings.sovereignty
@@ -253,6 +260,7 @@ def platform_egress(settings: Settings) -> PlatformEgress | None:
         api_port=api_server_port(settings.k3s),
         callbacks=tuple((d.cidr, d.ports) for d in sovereignty.function_egress_allow),
         acme=sovereignty.acme_server_cidrs,
+        acme_port=acme_port(settings.edge.acme_server),
         checkip=not settings.openfaas.pro,
     )
 
@@ -311,11 +319,11 @@ def edge_egress_policies(namespace: str, openfaas_namespace: str, egress: Platfo
 
 def cert_manager_egress_policies(namespace: str, edge_namespace: str, http_port: int, egress: PlatformEgress) -> list[dict[str, Any]]:
     """cert-manager's pods reach DNS, each other and the API server; its controller also the
-    ACME server on 443 (acmeServerCidrs, or any address while that is empty) and, for the
+    ACME server on its port (acmeServerCidrs, or any address while that is empty) and, for the
     HTTP-01 self-check (a GET of http://<domain>/.well-known/acme-challenge/<token> before
     asking the CA), the edge on port 80: Traefik's pods behind it (kube-proxy short-cuts a
     LoadBalancer address) or servicelb's pods holding the nodes' port 80."""
-    acme = to_rule([ip_block(c) for c in egress.acme or ANYWHERE], [HTTPS_PORT])
+    acme = to_rule([ip_block(c) for c in egress.acme or ANYWHERE], [egress.acme_port])
     self_check = [
         to_rule([{**peer(edge_namespace), "podSelector": TRAEFIK}], [http_port]),
         to_rule([{**peer("kube-system"), "podSelector": {"matchLabels": {SERVICELB_LABEL: "traefik"}}}], [80]),

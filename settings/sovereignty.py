@@ -63,7 +63,7 @@ class SovereigntySettings(Section):
 
 def acme_anywhere_warning() -> str:
     return (
-        "acmeServerCidrs is empty: under platformEgress 'restricted' cert-manager may still reach any address on port 443 "
+        "acmeServerCidrs is empty: under platformEgress 'restricted' cert-manager may still reach any address on the ACME server's port (443) "
         "(a host name cannot be a NetworkPolicy peer); list the ACME server's addresses in acmeServerCidrs"
     )
 

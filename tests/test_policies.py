@@ -550,3 +550,10 @@ def test_evaluator_a_service_needs_every_endpoint() -> None:
     found = [policies.egress_policy("x", "a", {}, [policies.to_rule([policies.ip_block("10.0.0.1/32")], [6443])])]
     assert service_allowed(found, Pod("a", {}), kubernetes_service("10.0.0.1"))
     assert not service_allowed(found, Pod("a", {}), kubernetes_service("10.0.0.1", "10.0.0.2"))
+
+
+def test_cert_manager_reaches_the_acme_server_on_the_port_its_url_names() -> None:
+    tls = {"domain": "faas.example.no", "acmeEmail": "ops@example.no", "acmeServerCidrs": ["203.0.113.53/32"]}
+    found = network_policies(run_stack("ca", stack(acmeServer="https://acme.example.no:14000/directory", **tls)))
+    assert allowed(found, PLATFORM_PODS["cert-manager"], PLATFORM_PODS["acme-ca"], 14000)
+    assert not allowed(found, PLATFORM_PODS["cert-manager"], PLATFORM_PODS["acme-ca"], 443)
