@@ -195,8 +195,9 @@ API_SERVER_PORT = 6443  # K3s' https-listen-port default (render/k3s.py's API_PO
 ANYWHERE = ("0.0.0.0/0", "::/0")
 FUNCTION_PODS = {"matchExpressions": [{"key": "faas_function", "operator": "Exists"}]}
 NATS_MONITOR_PORT = 8222  # render/nats.py's MONITOR_PORT (render/nats imports this module)
-# cert-manager's controller (the chart's `app.kubernetes.io/name` of the controller Deployment;
-# the webhook and cainjector are `webhook` and `cainjector`): the only pod that talks ACME.
+# cert-manager's controller: the only pod that talks ACME. The chart's templates/deployment.yaml
+# labels its pods `app.kubernetes.io/name: cert-manager` (component "controller"); the webhook's
+# and cainjector's are `webhook` and `cainjector`.
 CERT_MANAGER_CONTROLLER = {"matchLabels": {"app.kubernetes.io/name": "cert-manager"}}
 TRAEFIK = {"matchLabels": {"app.kubernetes.io/name": "traefik"}}
 # K3s' servicelb runs one `svclb-<service>` pod per node in kube-system for each LoadBalancer
@@ -296,7 +297,13 @@ def openfaas_egress_policies(namespace: str, egress: PlatformEgress) -> list[dic
     gateway and queue-worker); besides that the gateway (faas-netes) the functions and the API
     server, the queue-worker the functions and, for async callbacks (X-Callback-Url), only
     functionEgressAllow, Prometheus the functions it scrapes, NATS' monitoring port and the API
-    server (its service discovery). Nothing else: a callback to any other address is dropped."""
+    server (its service discovery). Nothing else: a callback to any other address is dropped.
+
+    From the chart (faas-netes chart/openfaas/templates): the gateway pod runs faas-netes, which
+    lists and scales functions through the API; prometheus-cfg.yaml discovers its targets with
+    kubernetes_sd_configs (and in Pro reads node metrics through kubernetes.default.svc);
+    queueworker-ce-dep.yaml and jetstream-queueworker-dep.yaml (both `app: queue-worker`) call
+    the functions or the gateway, and whatever X-Callback-Url names."""
     gateway = [to_rule([_functions_peer(egress)], [FUNCTION_PORT]), api_server_rule(egress)]
     if egress.checkip:
         gateway.append(to_rule([ip_block(c) for c in ANYWHERE], [HTTPS_PORT]))

@@ -63,8 +63,9 @@ class SovereigntySettings(Section):
 
 def acme_anywhere_warning() -> str:
     return (
-        "acmeServerCidrs is empty: under platformEgress 'restricted' cert-manager may still reach any address on the ACME server's port (443) "
-        "(a host name cannot be a NetworkPolicy peer); list the ACME server's addresses in acmeServerCidrs"
+        "acmeServerCidrs is empty: under platformEgress 'restricted' cert-manager may still reach any address on the ACME "
+        "server's port (443, or the one acmeServer names), as a host name cannot be a NetworkPolicy peer; list the ACME "
+        "server's addresses in acmeServerCidrs"
     )
 
 
