@@ -18,7 +18,7 @@ from components.redis import Redis, RedisArgs
 from functions import FUNCTIONS
 from render import egress
 from render.openfaas import CHART_REPO as openfaas_chart_repo
-from render.policies import function_egress
+from render.policies import function_egress, platform_egress
 from settings import outputs
 from settings import stack as stack_settings
 from settings.openfaas import GATEWAY_PORT
@@ -76,6 +76,7 @@ openfaas = OpenFaaS(
         nats_server=nats.server,
         license=settings.openfaas_license,
         chart_repo=settings.mirrors.chart_repository("openfaas", openfaas_chart_repo),
+        egress=platform_egress(settings),
     ),
 )
 # HTTPS for the gateway, only with a domain; without one the gateway keeps its own port.
@@ -93,6 +94,7 @@ if settings.edge.enabled:
             chart_repos=settings.mirrors.chart_repositories,
             crds_url=settings.mirrors.gateway_api_crds_url,
             eab_hmac_key=settings.acme_eab_hmac_key,
+            egress=platform_egress(settings),
         ),
     )
 gateway_url = edge.url if edge else openfaas.gateway_url

@@ -16,12 +16,14 @@ from render.edge import (
     EAB_SECRET,
     EAB_SECRET_KEY,
     TRAEFIK_REPO,
+    cert_manager_policies,
     cert_manager_values,
     manifests,
     network_policies,
     traefik_values,
 )
 from render.labels import MANAGED_BY
+from render.policies import PlatformEgress
 from settings import versions
 from settings.edge import CERT_MANAGER_NAMESPACE, NAMESPACE, EdgeSettings
 
@@ -46,6 +48,7 @@ class EdgeArgs:
     chart_repos: Mapping[str, str] = field(default_factory=dict)  # chartRepositories
     crds_url: str = versions.GATEWAY_API_CRDS  # gatewayApiCrds, or the pinned release's
     eab_hmac_key: pulumi.Input[str] | None = field(default=None, repr=False)  # acmeEabHmacKey, a secret
+    egress: PlatformEgress | None = None  # platformEgress restricted; None: open
 
 
 class Edge(pulumi.ComponentResource):
@@ -63,7 +66,8 @@ class Edge(pulumi.ComponentResource):
         cm_ns = namespace(f"{name}-cert-manager-namespace", CERT_MANAGER_NAMESPACE, on_cluster, part_of="edge")
         # The Gateway API CRDs first: Traefik's Gateway provider and cert-manager's Gateway
         # support both need them at start.
-        self.policies = registration.network_policies(f"{name}-policy", network_policies(), on_cluster, [edge_ns])
+        self.policies = registration.network_policies(f"{name}-policy", network_policies(args.openfaas_namespace, args.egress), on_cluster, [edge_ns])
+        self.policies += registration.network_policies(f"{name}-cert-manager-policy", cert_manager_policies(args.egress), on_cluster, [cm_ns])
         self.gateway_api = gateway_api_crds(f"{name}-gateway-api-crds", args.crds_url, on_cluster)
         traefik = helm_release(
             f"{name}-traefik", "traefik", args.chart_repos.get("traefik", TRAEFIK_REPO), versions.TRAEFIK_CHART, NAMESPACE, traefik_values(), on_cluster, [edge_ns, self.gateway_api]

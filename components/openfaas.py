@@ -17,7 +17,7 @@ import pulumi_random as random
 
 from components.registration import helm_release, namespace, network_policies
 from render.openfaas import ADMIN_USER, CHART, CHART_REPO, LICENSE_SECRET, ExternalNats, chart_values, gateway_url
-from render.policies import openfaas_policies
+from render.policies import PlatformEgress, openfaas_egress_policies, openfaas_policies
 from settings import versions
 from settings.openfaas import OpenFaaSSettings
 
@@ -33,6 +33,7 @@ class OpenFaaSArgs:
     nats_server: pulumi.Resource | None = None
     license: pulumi.Input[str] | None = field(default=None, repr=False)  # Pro only; a secret
     chart_repo: str = CHART_REPO  # chartRepositories.openfaas, if set
+    egress: PlatformEgress | None = None  # platformEgress restricted; None: open
 
 
 class OpenFaaS(pulumi.ComponentResource):
@@ -65,7 +66,10 @@ class OpenFaaS(pulumi.ComponentResource):
             {"basic-auth-user": ADMIN_USER, "basic-auth-password": self.password},
             on_cluster,
         )
-        self.policies = network_policies(f"{name}-policy", openfaas_policies(settings.namespace), on_cluster, [self.namespace])
+        found = openfaas_policies(settings.namespace)
+        if args.egress:
+            found += openfaas_egress_policies(settings.namespace, args.egress)
+        self.policies = network_policies(f"{name}-policy", found, on_cluster, [self.namespace])
         before_release: list[pulumi.Resource] = [self.namespace, self.function_namespace, auth]
         if settings.pro:
             assert args.license is not None  # settings refuse pro without one

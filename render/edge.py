@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from render import policies
-from settings.edge import ACME_SERVERS, NAMESPACE, EdgeSettings
+from settings.edge import ACME_SERVERS, CERT_MANAGER_NAMESPACE, NAMESPACE, EdgeSettings
 
 GATEWAY = "edge"
 GATEWAY_CLASS = "traefik"
@@ -174,15 +174,23 @@ def issuers(settings: EdgeSettings) -> dict[str, dict[str, Any]]:
     return found
 
 
-def network_policies() -> list[dict[str, Any]]:
+def network_policies(openfaas_namespace: str, egress: policies.PlatformEgress | None) -> list[dict[str, Any]]:
     """The edge namespace admits anyone to Traefik's entry points, and Traefik to the ACME
-    solver pods cert-manager starts there; nothing else."""
-    traefik = {"matchLabels": {"app.kubernetes.io/name": "traefik"}}
-    return [
+    solver pods cert-manager starts there; nothing else. With platformEgress restricted its pods
+    reach DNS and each other, Traefik also the gateway and the API server."""
+    found = [
         policies.default_deny(NAMESPACE),
-        policies.ingress_policy("traefik-from-anywhere", NAMESPACE, traefik, [policies.rule(None, [HTTP_PORT, HTTPS_PORT])]),
+        policies.ingress_policy("traefik-from-anywhere", NAMESPACE, policies.TRAEFIK, [policies.rule(None, [HTTP_PORT, HTTPS_PORT])]),
         policies.ingress_policy("edge-internal", NAMESPACE, {}, [policies.rule([policies.peer(NAMESPACE)])]),
     ]
+    return found + (policies.edge_egress_policies(NAMESPACE, openfaas_namespace, egress) if egress else [])
+
+
+def cert_manager_policies(egress: policies.PlatformEgress | None) -> list[dict[str, Any]]:
+    """cert-manager's namespace: egress only (the API server calls its webhook from the host
+    network, which a pod selector cannot name). The controller reaches the ACME server and, for
+    the HTTP-01 self-check, Traefik's HTTP entry point."""
+    return policies.cert_manager_egress_policies(CERT_MANAGER_NAMESPACE, NAMESPACE, HTTP_PORT, egress) if egress else []
 
 
 def _route(name: str, ns: str, listener: str, domain: str, rule: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from settings.edge import NAMESPACE as EDGE_NAMESPACE
 from settings.errors import Report
 from settings.sovereignty import upstream_of
 from settings.stack import Settings
+from settings.types import is_ip
 from upstream import kubernetes
 
 NODE_INSTALL = "node install"
@@ -405,6 +406,14 @@ def source_problems(settings: Settings) -> list[tuple[str, str]]:
         if net.prefixlen < WIDEST_ALLOW[net.version]:
             problems.append((f"functionEgressAllow[{i}].cidr", f"sovereignStrict: {dest.cidr} is open egress in all but name; name your in-country "
                              f"destinations, each at most a /{WIDEST_ALLOW[net.version]}"))
+    if sovereignty.platform_open:
+        problems.append(("platformEgress", "sovereignStrict needs 'restricted': with 'open' the platform's pods (the queue-worker's callbacks among them) reach any address"))
+    if settings.edge.enabled and not sovereignty.acme_server_cidrs:
+        problems.append(("acmeServerCidrs", "sovereignStrict needs the ACME server's addresses: without them cert-manager may reach any address on the ACME port"))
+    named = [n.name for n in settings.servers if not is_ip(n.private_address or n.host)]
+    if named and not sovereignty.platform_open:
+        problems.append(("nodes", f"sovereignStrict needs the servers' addresses ({', '.join(named)} known by name): without them the pods that use "
+                                  "the API server may reach any address on its port; give each server an IP as host or privateAddress"))
     if not settings.mirrors.mirrors_only:
         problems.append(("registryMirrorsOnly", "sovereignStrict needs it true: otherwise containerd pulls from the upstream registry whenever a mirror fails"))
     return problems

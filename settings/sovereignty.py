@@ -15,6 +15,7 @@ from settings.errors import expected, refused
 from settings.types import Bool, Cidr, Port, canonical_host, one_of
 
 FUNCTION_EGRESS = ("restricted", "open")
+PLATFORM_EGRESS = ("restricted", "open")
 
 # The upstreams themselves and the hosts they redirect to: whatever a config calls them, they
 # are not in the country, so neither a "mirror" nor a declared host may be one of them (or a
@@ -84,6 +85,19 @@ class SovereigntySettings(Section):
         "functionEgressAllow", (), "Destinations functions may reach outside the cluster: a list of {cidr, ports}", kind="object"
     )
 
+    platform_egress: Annotated[str, one_of(PLATFORM_EGRESS)] = key(
+        "platformEgress",
+        "restricted",
+        "restricted: the OpenFaaS, edge and cert-manager pods reach only what each needs (DNS, each other, the API server; "
+        "async callbacks only functionEgressAllow; docs/security.md#network-policies); open: their egress is not restricted",
+    )
+    acme_server_cidrs: tuple[Cidr, ...] = key(
+        "acmeServerCidrs",
+        (),
+        "Address ranges of the ACME server (acmeServer, or Let's Encrypt's), which cert-manager may reach on port 443 "
+        "under platformEgress restricted; empty: any address on port 443 (warned about)",
+    )
+
     @property
     def functions_open(self) -> bool:
         return self.function_egress == "open"
@@ -100,6 +114,25 @@ class SovereigntySettings(Section):
             if host.endswith(f".{name}") if match["wild"] else host == name:
                 return True
         return False
+
+    @property
+    def platform_open(self) -> bool:
+        return self.platform_egress == "open"
+
+
+def acme_anywhere_warning() -> str:
+    return (
+        "acmeServerCidrs is empty: under platformEgress 'restricted' cert-manager may still reach any address on the ACME "
+        "server's port (443, or the one acmeServer names), as a host name cannot be a NetworkPolicy peer; list the ACME "
+        "server's addresses in acmeServerCidrs"
+    )
+
+
+def api_server_anywhere_warning(node: str) -> str:
+    return (
+        f"{node} is a name: under platformEgress 'restricted' the pods that use the API server may reach any address on its port "
+        "(a NetworkPolicy needs the servers' addresses); give the servers an IP as host or privateAddress"
+    )
 
 
 def open_egress_warning() -> str:

@@ -31,7 +31,7 @@ from settings.kernel import KernelSettings
 from settings.mirrors import MirrorsSettings
 from settings.nodes import NodeSpec, NodesSettings
 from settings.openfaas import OpenFaaSSettings
-from settings.sovereignty import SovereigntySettings, open_egress_warning
+from settings.sovereignty import SovereigntySettings, acme_anywhere_warning, api_server_anywhere_warning, open_egress_warning
 from settings.types import is_ip
 from settings.upgrades import UpgradeSettings
 
@@ -320,6 +320,7 @@ def _warnings(config: StackConfig) -> tuple[str, ...]:
     warnings = [] if config.edge.enabled else [plain_http_warning(config.openfaas.public_port)]
     if config.sovereignty.functions_open:
         warnings.append(open_egress_warning())
+    warnings += _platform_egress_warnings(config)
     servers = sum(1 for n in config.nodes.nodes if n.role == "server")
     if servers % 2 == 0:
         warnings.append(
@@ -327,6 +328,20 @@ def _warnings(config: StackConfig) -> tuple[str, ...]:
             f"failures than {servers - 1}; use 1, 3 or 5 servers"
         )
     return tuple(warnings)
+
+
+def _platform_egress_warnings(config: StackConfig) -> list[str]:
+    """Where platformEgress 'restricted' must leave a port open to any address."""
+    if config.sovereignty.platform_open:
+        return []
+    found = [
+        api_server_anywhere_warning(f"nodes[{i}].host {n.host!r}")
+        for i, n in enumerate(config.nodes.nodes)
+        if n.role == "server" and not is_ip(n.address) and "advertise-address" not in config.k3s.extra_config
+    ]
+    if config.edge.enabled and not config.sovereignty.acme_server_cidrs:
+        found.append(acme_anywhere_warning())
+    return found
 
 
 def load(typed_functions: tuple[Function, ...] = ()) -> Settings:

@@ -182,7 +182,7 @@ def test_strict_refuses_lets_encrypt_until_an_in_country_ca_is_allowed() -> None
         run_stack("ca", stack(**MIRRORED, **edge, acmeServer="https://acme.example.no/directory"))
     assert "acme.example.no:443" in str(err.value) and "egressAllowHosts" in str(err.value)
     declared = {**MIRRORED, "egressAllowHosts": [*MIRRORED["egressAllowHosts"], "acme.example.no"]}
-    run = run_stack("ok", stack(**declared, **edge, acmeServer="https://acme.example.no/directory",
+    run = run_stack("ok", stack(**declared, **edge, acmeServer="https://acme.example.no/directory", acmeServerCidrs=["203.0.113.53/32"],
                                gatewayApiCrds="https://mirror.example.no/gateway-api/standard-install.yaml"))
     assert run.of_type("kubernetes:helm.sh/v3:Release")
 
@@ -195,7 +195,7 @@ def test_strict_refuses_open_function_egress() -> None:
 
 # --- strict mode cannot be fooled (issue 18, "Why" 1-3) ------------------------------------------
 
-IN_COUNTRY_EDGE = {"domain": "faas.example.no", "acmeEmail": "ops@example.no", "k3sDisable": ["traefik"],
+IN_COUNTRY_EDGE = {"domain": "faas.example.no", "acmeEmail": "ops@example.no", "k3sDisable": ["traefik"], "acmeServerCidrs": ["203.0.113.53/32"],
                    "acmeServer": "https://acme.example.no/directory", "gatewayApiCrds": "https://mirror.example.no/gateway-api/standard-install.yaml"}
 DECLARED = {**MIRRORED, "egressAllowHosts": [*MIRRORED["egressAllowHosts"], "acme.example.no"]}
 
@@ -246,6 +246,10 @@ def test_the_honest_strict_stack_plans() -> None:
         ({"k3sExtraFlags": ["--kubelet-arg=pod-infra-container-image=registry.k8s.io/pause:3.10"]}, "k3sExtraFlags[0]: '--kubelet-arg=pod-infra-con"),
         ({"k3sExtraFlags": ["--flannel-backend=none"]}, "k3sExtraFlags[0]: '--flannel-backend=none' removes the CNI"),
         ({"k3sExtraFlags": ["--etcd-snapshot-dir=/mnt/elsewhere"]}, "k3sExtraFlags[0]: '--etcd-snapshot-dir' is managed by the stack"),
+        # The platform's own egress left open, or open in all but name.
+        ({"platformEgress": "open"}, "platformEgress: sovereignStrict needs 'restricted'"),
+        ({"acmeServerCidrs": []}, "acmeServerCidrs: sovereignStrict needs the ACME server's addresses"),
+        ({"nodes": [{"name": "tromso-1", "host": "node1.example.no"}], "firewall": False}, "nodes: sovereignStrict needs the servers' addresses (tromso-1 known by name)"),
         # Declaring an upstream, or a whole top-level domain, in the country.
         ({"egressAllowHosts": [*DECLARED["egressAllowHosts"], "objects.githubusercontent.com"]}, "egressAllowHosts[4]: 'objects.githubusercontent.com' is an upstream"),
         ({"egressAllowHosts": ["*.no"]}, "egressAllowHosts[0]: '*.no' would declare a whole top-level domain"),

@@ -18,7 +18,7 @@ import pytest
 
 from render import policies
 from tests.conftest import stack
-from tools.harness import StackRun, run_stack, unwrap
+from tools.harness import PROJECT_DIR, StackRun, run_stack, unwrap
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,18 @@ def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     return True
 
 
+def in_block(block: Mapping[str, Any], ip: str | None) -> bool:
+    """An ipBlock peer: inside `cidr` and in none of its `except` ranges."""
+    if ip is None or ipaddress.ip_address(ip) not in ipaddress.ip_network(block["cidr"]):
+        return False
+    return not any(ipaddress.ip_address(ip) in ipaddress.ip_network(e) for e in block.get("except", []))
+
+
 def peer_admits(peer: Mapping[str, Any], policy_ns: str, src: Pod) -> bool:
+    if "ipBlock" in peer:
+        return in_block(peer["ipBlock"], src.ip)
     if src.namespace is None:
-        return False  # ipBlock peers are not used by the stack
+        return False  # outside the cluster: only an ipBlock names it
     if "namespaceSelector" in peer:
         ns_labels = {policies.NAMESPACE_LABEL: src.namespace}
         if not selects(peer["namespaceSelector"], ns_labels):
@@ -66,12 +75,7 @@ def _port_matches(rule: Mapping[str, Any], port: int, protocol: str) -> bool:
 
 
 def egress_peer_admits(peer: Mapping[str, Any], policy_ns: str, dst: Pod) -> bool:
-    if "ipBlock" in peer:
-        block = peer["ipBlock"]
-        if dst.ip is None or ipaddress.ip_address(dst.ip) not in ipaddress.ip_network(block["cidr"]):
-            return False
-        return not any(ipaddress.ip_address(dst.ip) in ipaddress.ip_network(e) for e in block.get("except", []))
-    return peer_admits(peer, policy_ns, dst)
+    return peer_admits(peer, policy_ns, dst)  # the same peer semantics, for the destination
 
 
 def egress_allowed(all_policies: list[dict[str, Any]], src: Pod, dst: Pod, port: int, protocol: str = "TCP") -> bool:
@@ -196,7 +200,11 @@ FLOWS = [
     ("nats", "outside", 443, False),
     ("redis", "outside", 443, False),
     ("function", "coredns", 9153, False),
-    ("gateway", "outside", 443, True),  # the OpenFaaS namespace's egress is not restricted (CE's checkip)
+    ("gateway", "outside", 443, True),  # CE's checkip.amazonaws.com: any address on 443
+    ("gateway", "outside", 80, False),
+    ("queue-worker", "outside", 443, False),  # an async callback to anywhere
+    ("prometheus", "outside", 443, False),
+    ("connector", "outside", 443, False),
 ]
 
 
@@ -288,3 +296,264 @@ def test_evaluator_egress_ip_blocks_and_excepts() -> None:
     assert egress_allowed(found, Pod("a", {}), Pod(None, {}, ip="10.2.0.1"), 1)
     assert not egress_allowed(found, Pod("a", {}), Pod(None, {}, ip="10.1.0.1"), 1)
     assert egress_allowed(found, Pod("b", {}), Pod(None, {}, ip="10.1.0.1"), 1)  # not selected
+
+
+# --- the platform's egress (platformEgress restricted) ----------------------------------------
+#
+# The API server is no pod: K3s runs it in the k3s process on each server, behind the
+# `kubernetes` Service. kube-proxy rewrites 10.43.0.1:443 to an endpoint (a server's address on
+# 6443) before kube-router's policy chains see the packet, so the evaluator does the same:
+# a Service is reachable when each of its endpoints is (kube-proxy may pick any).
+
+
+@dataclass(frozen=True)
+class Service:
+    cluster_ip: str
+    port: int
+    endpoints: tuple[tuple[Pod, int], ...]
+
+
+def host(ip: str) -> Pod:
+    """An address outside every pod network: a node's own (host-network) process, or the internet."""
+    return Pod(None, {}, ip=ip)
+
+
+def service_allowed(all_policies: list[dict[str, Any]], src: Pod, service: Service) -> bool:
+    return all(allowed(all_policies, src, dst, port) for dst, port in service.endpoints)
+
+
+def kubernetes_service(*servers: str) -> Service:
+    return Service("10.43.0.1", 443, tuple((host(ip), 6443) for ip in servers))
+
+
+PLATFORM_PODS = {
+    "gateway": Pod("openfaas", {"app": "gateway"}),
+    "queue-worker": Pod("openfaas", {"app": "queue-worker"}),
+    "prometheus": Pod("openfaas", {"app": "prometheus"}),
+    "alertmanager": Pod("openfaas", {"app": "alertmanager"}),
+    "bundled-nats": Pod("openfaas", {"app": "nats"}),
+    "connector": Pod("openfaas", {"app.kubernetes.io/name": "nats-connector"}),
+    "function": Pod("openfaas-fn", {"faas_function": "img-resize"}),
+    "nats": Pod("faas-data", {"app.kubernetes.io/name": "nats"}),
+    "redis": Pod("faas-data", {"app.kubernetes.io/name": "redis"}),
+    "coredns": Pod("kube-system", {"k8s-app": "kube-dns"}),
+    "traefik": Pod("edge", {"app.kubernetes.io/name": "traefik"}),
+    "acme-solver": Pod("edge", {"acme.cert-manager.io/http01-solver": "true"}),
+    "cert-manager": Pod("cert-manager", {"app.kubernetes.io/name": "cert-manager"}),
+    "cert-manager-webhook": Pod("cert-manager", {"app.kubernetes.io/name": "webhook"}),
+    "cainjector": Pod("cert-manager", {"app.kubernetes.io/name": "cainjector"}),
+    "svclb": Pod("kube-system", {"svccontroller.k3s.cattle.io/svcname": "traefik"}),
+    "intruder": Pod("default", {"app": "anything"}),
+    # tromso's addresses: its server, its ACME CA (acmeServerCidrs), its functionEgressAllow range
+    "api-server": host("203.0.113.20"),
+    "acme-ca": host("203.0.113.53"),
+    "allowed-callback": host("198.51.100.7"),
+    "outside": host("93.184.215.14"),
+    "other-node": host("203.0.113.99"),
+}
+
+
+@pytest.fixture(scope="module")
+def tromso() -> StackRun:
+    """The strict example: Pro, the edge, functionEgressAllow, acmeServerCidrs."""
+    return run_stack("tromso")
+
+
+# docs/security.md#network-policies' rows (from, to, port), each with the flows on the strict
+# example (tromso) that prove it: (source, destination, port, protocol).
+DOCUMENTED = {
+    ("clients, Traefik, functions, the OpenFaaS namespace", "OpenFaaS gateway", "8080"): [
+        ("traefik", "gateway", 8080, "TCP"), ("function", "gateway", 8080, "TCP"), ("connector", "gateway", 8080, "TCP"),
+        ("queue-worker", "gateway", 8080, "TCP"), ("alertmanager", "gateway", 8080, "TCP"),
+    ],
+    ("the OpenFaaS namespace", "the OpenFaaS namespace", "any"): [
+        ("gateway", "prometheus", 9090, "TCP"), ("prometheus", "gateway", 8082, "TCP"), ("prometheus", "alertmanager", 9093, "TCP"),
+        ("alertmanager", "gateway", 8080, "TCP"), ("queue-worker", "bundled-nats", 4222, "TCP"),
+    ],
+    ("gateway, queue-worker", "function pods", "8080"): [("gateway", "function", 8080, "TCP"), ("queue-worker", "function", 8080, "TCP")],
+    ("OpenFaaS' Prometheus", "function pods", "any"): [("prometheus", "function", 8081, "TCP")],
+    ("OpenFaaS, function namespaces", "NATS", "4222"): [
+        ("gateway", "nats", 4222, "TCP"), ("queue-worker", "nats", 4222, "TCP"), ("connector", "nats", 4222, "TCP"), ("function", "nats", 4222, "TCP"),
+    ],
+    ("OpenFaaS' Prometheus", "NATS", "8222"): [("prometheus", "nats", 8222, "TCP")],
+    ("function namespace", "Redis", "6379"): [("function", "redis", 6379, "TCP")],
+    ("Traefik", "ACME solver pods (edge)", "8089"): [("traefik", "acme-solver", 8089, "TCP")],
+    ("function pods, the OpenFaaS, edge and cert-manager pods", "CoreDNS (kube-system)", "53 UDP/TCP"): [
+        (src, "coredns", 53, proto)
+        for src in ("function", "gateway", "queue-worker", "prometheus", "alertmanager", "connector", "traefik", "acme-solver", "cert-manager", "cert-manager-webhook")
+        for proto in ("UDP", "TCP")
+    ],
+    ("function pods", "`functionEgressAllow` ranges", "their ports"): [("function", "allowed-callback", 443, "TCP")],
+    ("queue-worker", "`functionEgressAllow` ranges", "their ports"): [("queue-worker", "allowed-callback", 443, "TCP")],
+    ("gateway, Prometheus, Traefik, cert-manager", "the API server (each server's address)", "6443"): [
+        (src, "api-server", 6443, "TCP") for src in ("gateway", "prometheus", "traefik", "cert-manager", "cert-manager-webhook", "cainjector")
+    ],
+    ("cert-manager's controller", "`acmeServerCidrs` (any address while empty)", "443"): [("cert-manager", "acme-ca", 443, "TCP")],
+    ("cert-manager's controller", "Traefik; servicelb", "8000; 80"): [("cert-manager", "traefik", 8000, "TCP"), ("cert-manager", "svclb", 80, "TCP")],
+}
+
+# Refused on the strict example: each a way data could leave, or a pod reaching what it has no use for.
+REFUSED = [
+    ("queue-worker", "outside", 443),  # X-Callback-Url: https://anywhere
+    ("queue-worker", "outside", 80),
+    ("queue-worker", "allowed-callback", 22),  # an allowed range, another port
+    ("queue-worker", "api-server", 6443),
+    ("function", "outside", 443),
+    ("function", "api-server", 6443),
+    ("gateway", "outside", 443),  # Pro: no checkip
+    ("gateway", "allowed-callback", 443),
+    ("prometheus", "outside", 443),
+    ("alertmanager", "outside", 443),  # no receivers outside the cluster
+    ("alertmanager", "api-server", 6443),
+    ("connector", "outside", 443),
+    ("connector", "api-server", 6443),
+    ("bundled-nats", "outside", 443),
+    ("traefik", "outside", 443),  # no update check, no backend outside
+    ("traefik", "function", 8080),  # only through the gateway
+    ("traefik", "nats", 4222),
+    ("acme-solver", "outside", 443),
+    ("acme-solver", "api-server", 6443),
+    ("cert-manager", "outside", 443),  # only the declared CA
+    ("cert-manager", "acme-ca", 80),
+    ("cert-manager", "gateway", 8080),
+    ("cert-manager-webhook", "acme-ca", 443),  # only the controller talks ACME
+    ("cert-manager", "other-node", 6443),  # not a server of this stack
+    ("gateway", "coredns", 9153),
+    ("traefik", "intruder", 80),
+]
+
+
+def documented_rows() -> list[tuple[str, str, str]]:
+    """The (from, to, port) cells of docs/security.md#network-policies' table."""
+    text = (PROJECT_DIR / "docs" / "security.md").read_text().split("## Network policies", 1)[1]
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| from ")]
+    return [tuple(cell.strip() for cell in row.strip("|").split("|")[:3]) for row in rows]  # type: ignore[misc]
+
+
+def test_the_documented_flows_are_the_ones_the_tests_check() -> None:
+    assert documented_rows() == list(DOCUMENTED)
+
+
+@pytest.mark.parametrize(
+    ("src", "dst", "port", "protocol"),
+    [flow for flows in DOCUMENTED.values() for flow in flows],
+    ids=[f"{s}->{d}:{p}/{proto}" for flows in DOCUMENTED.values() for s, d, p, proto in flows],
+)
+def test_every_documented_flow_is_allowed_on_the_strict_example(tromso: StackRun, src: str, dst: str, port: int, protocol: str) -> None:
+    assert allowed(network_policies(tromso), PLATFORM_PODS[src], PLATFORM_PODS[dst], port, protocol)
+
+
+@pytest.mark.parametrize(("src", "dst", "port"), REFUSED, ids=[f"{s}->{d}:{p}" for s, d, p in REFUSED])
+def test_what_the_strict_example_refuses(tromso: StackRun, src: str, dst: str, port: int) -> None:
+    assert not allowed(network_policies(tromso), PLATFORM_PODS[src], PLATFORM_PODS[dst], port)
+
+
+def test_every_platform_namespace_denies_egress_by_default(tromso: StackRun) -> None:
+    """A new pod in any of the stack's namespaces (a chart upgrade adds one) reaches only DNS
+    and its own namespace (in cert-manager's, where every pod is a controller, the API server too)."""
+    found = network_policies(tromso)
+    denied = {p["metadata"]["namespace"] for p in found if p["metadata"]["name"] == "default-deny-egress"}
+    assert denied == {"openfaas", "openfaas-fn", "faas-data", "edge", "cert-manager"}
+    for ns in ("openfaas", "edge", "cert-manager"):
+        newcomer = Pod(ns, {"app": "new-in-the-chart"})
+        assert allowed(found, newcomer, PLATFORM_PODS["coredns"], 53, "UDP")
+        assert allowed(found, newcomer, Pod(ns, {"app": "neighbour"}), 1234)
+        assert not allowed(found, newcomer, PLATFORM_PODS["outside"], 443), ns
+        assert allowed(found, newcomer, PLATFORM_PODS["api-server"], 6443) is (ns == "cert-manager"), ns
+
+
+def test_the_api_server_is_reached_at_the_servers_addresses_not_the_service_address(tromso: StackRun) -> None:
+    """What selects the API server: ipBlocks of the servers' addresses on 6443, because that is
+    what the policy sees once kube-proxy has rewritten the `kubernetes` Service's address."""
+    found = network_policies(tromso)
+    assert service_allowed(found, PLATFORM_PODS["gateway"], kubernetes_service("203.0.113.20"))
+    assert not service_allowed(found, PLATFORM_PODS["function"], kubernetes_service("203.0.113.20"))
+    # A policy allowing the Service's own address would not let the pod through:
+    naive = [policies.egress_policy("x", "a", {}, [policies.to_rule([policies.ip_block("10.43.0.1/32")], [443])])]
+    assert not service_allowed(naive, Pod("a", {}), kubernetes_service("203.0.113.20"))
+    assert allowed(naive, Pod("a", {}), host("10.43.0.1"), 443)  # what it does allow: never reached
+
+
+def test_the_api_server_of_an_ha_stack_is_every_server_at_its_private_address(ha: StackRun) -> None:
+    found = network_policies(ha)
+    gateway = PLATFORM_PODS["gateway"]
+    assert service_allowed(found, gateway, kubernetes_service("10.0.0.1", "10.0.0.2", "10.0.0.3"))
+    assert not allowed(found, gateway, host("198.51.100.1"), 6443)  # the public address is not advertised
+    assert not service_allowed(found, gateway, kubernetes_service("10.0.0.1", "10.0.0.4"))
+
+
+def test_advertise_address_and_port_flags_move_the_api_server() -> None:
+    run = run_stack("moved", stack(k3sExtraFlags=["--advertise-address=192.0.2.50", "--https-listen-port=7443"]))
+    found = network_policies(run)
+    assert allowed(found, PLATFORM_PODS["gateway"], host("192.0.2.50"), 7443)
+    assert not allowed(found, PLATFORM_PODS["gateway"], host("203.0.113.10"), 6443)
+
+
+def test_a_server_known_by_name_leaves_the_api_port_open_and_says_so() -> None:
+    run = run_stack("named", stack(nodes=[{"name": "a", "host": "a.example.no"}]))
+    found = network_policies(run)
+    assert allowed(found, PLATFORM_PODS["prometheus"], PLATFORM_PODS["outside"], 6443)
+    assert not allowed(found, PLATFORM_PODS["prometheus"], PLATFORM_PODS["outside"], 443)
+    assert not allowed(found, PLATFORM_PODS["queue-worker"], PLATFORM_PODS["outside"], 6443)
+    assert any("nodes[0].host 'a.example.no' is a name" in w and "platformEgress" in w for w in run.warnings())
+
+
+def test_without_acme_server_cidrs_cert_manager_reaches_any_address_on_443_only_and_says_so() -> None:
+    run = run_stack("le", stack(domain="faas.example.no", acmeEmail="ops@example.no", openfaasEdition="pro", openfaasLicense={"secure": "l"}))
+    found = network_policies(run)
+    assert allowed(found, PLATFORM_PODS["cert-manager"], PLATFORM_PODS["outside"], 443)  # Let's Encrypt's addresses change
+    assert not allowed(found, PLATFORM_PODS["cert-manager"], PLATFORM_PODS["outside"], 80)
+    assert not allowed(found, PLATFORM_PODS["cert-manager-webhook"], PLATFORM_PODS["outside"], 443)
+    assert any("acmeServerCidrs is empty" in w for w in run.warnings())
+    assert not any("acmeServerCidrs" in w for w in run_stack("tromso").warnings())
+
+
+def test_callbacks_follow_function_egress_allow() -> None:
+    allow = [{"cidr": "198.51.100.0/24", "ports": [443]}, {"cidr": "2001:db8:7::/48"}]
+    found = network_policies(run_stack("callbacks", stack(functionEgressAllow=allow)))
+    worker = PLATFORM_PODS["queue-worker"]
+    assert allowed(found, worker, host("198.51.100.7"), 443)
+    assert not allowed(found, worker, host("198.51.100.7"), 80)
+    assert allowed(found, worker, host("2001:db8:7::1"), 8443)  # no ports: every port
+    assert not allowed(found, worker, host("2001:db8:8::1"), 443)
+    assert not allowed(found, worker, host("203.0.113.99"), 443)
+
+
+def test_platform_egress_open_leaves_the_platform_namespaces_unrestricted() -> None:
+    run = run_stack("open", stack(platformEgress="open", domain="faas.example.no", acmeEmail="ops@example.no"))
+    found = network_policies(run)
+    for pod in ("queue-worker", "gateway", "traefik", "cert-manager"):
+        assert allowed(found, PLATFORM_PODS[pod], PLATFORM_PODS["outside"], 443), pod
+    assert not [p for p in found if "Egress" in p["spec"]["policyTypes"] and p["metadata"]["namespace"] in ("openfaas", "edge", "cert-manager")]
+    assert not allowed(found, PLATFORM_PODS["function"], PLATFORM_PODS["outside"], 443)  # functionEgress is apart
+    assert not any("acmeServerCidrs" in w for w in run.warnings())
+
+
+def test_platform_egress_refuses_other_values() -> None:
+    from settings.errors import ConfigError
+    from tests.conftest import settings_for
+
+    with pytest.raises(ConfigError, match="platformEgress"):
+        settings_for(stack(platformEgress="closed"))
+    with pytest.raises(ConfigError, match="acmeServerCidrs"):
+        settings_for(stack(acmeServerCidrs=["acme.example.no"]))
+
+
+def test_evaluator_ingress_ip_blocks_and_excepts() -> None:
+    found = [policies.ingress_policy("x", "a", {}, [policies.rule([{"ipBlock": {"cidr": "192.0.2.0/24", "except": ["192.0.2.128/25"]}}])])]
+    assert allowed(found, host("192.0.2.1"), Pod("a", {}), 80)
+    assert not allowed(found, host("192.0.2.200"), Pod("a", {}), 80)
+    assert not allowed(found, EXTERNAL, Pod("a", {}), 80)  # an unknown address is in no block
+
+
+def test_evaluator_a_service_needs_every_endpoint() -> None:
+    found = [policies.egress_policy("x", "a", {}, [policies.to_rule([policies.ip_block("10.0.0.1/32")], [6443])])]
+    assert service_allowed(found, Pod("a", {}), kubernetes_service("10.0.0.1"))
+    assert not service_allowed(found, Pod("a", {}), kubernetes_service("10.0.0.1", "10.0.0.2"))
+
+
+def test_cert_manager_reaches_the_acme_server_on_the_port_its_url_names() -> None:
+    tls = {"domain": "faas.example.no", "acmeEmail": "ops@example.no", "acmeServerCidrs": ["203.0.113.53/32"]}
+    found = network_policies(run_stack("ca", stack(acmeServer="https://acme.example.no:14000/directory", **tls)))
+    assert allowed(found, PLATFORM_PODS["cert-manager"], PLATFORM_PODS["acme-ca"], 14000)
+    assert not allowed(found, PLATFORM_PODS["cert-manager"], PLATFORM_PODS["acme-ca"], 443)
