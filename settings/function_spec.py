@@ -46,8 +46,8 @@ SECRETS_VOLUME_SUFFIX = "-projected-secrets"  # faas-netes' projected volume: <f
 MIN_MEMORY_LIMIT = 6 * 1024 * 1024
 # Secrets faas-netes creates carry this label; ours do too, so `faas-cli secret list` shows them.
 SECRET_LABELS = {"app.kubernetes.io/managed-by": "openfaas"}
-# Secrets the platform itself publishes in the function namespace (render/redis.py).
-PLATFORM_SECRETS = ("redis-password",)
+# Secrets the platform itself publishes in the function namespace (render/redis.py, render/nats.py).
+PLATFORM_SECRETS = ("redis-password", "nats-credentials")
 
 SCALE_MIN = "com.openfaas.scale.min"
 SCALE_MAX = "com.openfaas.scale.max"
