@@ -151,10 +151,10 @@ class NatsClient:
         data, self.buffer = self.buffer[:size], self.buffer[size + 2 :]
         return data
 
-    def subscribe(self, subject: str) -> str:
+    def subscribe(self, subject: str, queue: str | None = None) -> str:
         self._sids += 1
         sid = str(self._sids)
-        self.sock.sendall(f"SUB {subject} {sid}\r\n".encode())
+        self.sock.sendall(f"SUB {subject} {queue + ' ' if queue else ''}{sid}\r\n".encode())
         return sid
 
     def publish(self, subject: str, payload: bytes, reply: str | None = None) -> None:

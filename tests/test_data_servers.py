@@ -44,6 +44,7 @@ PASSWORD = "test-only-0123456789abcdefABCDEF"  # alphanumeric, like the generate
 TOPICS = ("image-upload", "orders")  # as functions' `topic` annotations would give them
 CE = nats.NatsClients(TOPICS)
 PRO = nats.NatsClients(TOPICS, pro_queue=True)
+CONNECTOR_QUEUE = "openfaas_nats_worker_group"  # nats-connector 0.3.0 nats/broker.go queueGroup
 
 
 def nats_check(config: Path) -> subprocess.CompletedProcess[str]:
@@ -140,7 +141,7 @@ def test_a_function_publishes_to_a_topic_and_the_connector_receives_it(nats_runn
     server, _ = nats_running
     with as_user(server, nats.CONNECTOR_USER) as connector, as_user(server, nats.FUNCTION_USER) as function:
         for topic in TOPICS:
-            connector.subscribe(topic)
+            connector.subscribe(topic, queue=CONNECTOR_QUEUE)  # as the connector subscribes
         connector.flush()  # no -ERR: both subscriptions accepted
         assert connector.info["max_payload"] == int(nats.NatsSettings().max_payload.removesuffix("Mi")) * 2**20
         image = bytes(range(256)) * 4096  # 1 MiB: over NATS' own default limit, within ours
