@@ -12,11 +12,13 @@ from components.cron_connector import CronConnector, CronConnectorArgs
 from components.data_namespace import data_namespace
 from components.edge import Edge, EdgeArgs
 from components.function_objects import Functions, FunctionsArgs
-from components.nats import Nats, NatsArgs, NatsConnector, NatsConnectorArgs
+from components.nats import Nats, NatsArgs, NatsConnector, NatsConnectorArgs, NatsCredentials, NatsCredentialsArgs
 from components.openfaas import OpenFaaS, OpenFaaSArgs
 from components.redis import Redis, RedisArgs
 from functions import FUNCTIONS
 from render import egress
+from render.function_objects import topics
+from render.nats import NatsClients
 from render.openfaas import CHART_REPO as openfaas_chart_repo
 from render.policies import function_egress, platform_egress
 from settings import outputs
@@ -63,6 +65,8 @@ nats = Nats(
         openfaas_namespace=settings.openfaas.namespace,
         function_namespace=settings.openfaas.function_namespace,
         provider=cluster.provider,
+        # Its users: functions, the nats-connector if any topic, Pro's queue (docs/data.md).
+        clients=NatsClients(topics(settings.functions.functions), pro_queue=settings.openfaas.pro),
         after=(data,),
     ),
 )
@@ -99,6 +103,16 @@ if settings.edge.enabled:
     )
 gateway_url = edge.url if edge else openfaas.gateway_url
 
+nats_credentials = NatsCredentials(
+    "nats-credentials",
+    NatsCredentialsArgs(
+        passwords=nats.passwords,
+        openfaas_namespace=settings.openfaas.namespace,
+        function_namespace=settings.openfaas.function_namespace,
+        provider=cluster.provider,
+        after=(openfaas.namespace, openfaas.function_namespace),
+    ),
+)
 redis = Redis(
     "redis",
     RedisArgs(
@@ -118,7 +132,7 @@ functions = Functions(
         namespace=settings.openfaas.function_namespace,
         openfaas_namespace=settings.openfaas.namespace,
         provider=cluster.provider,
-        after=(openfaas.release, redis.function_secret),
+        after=(openfaas.release, redis.function_secret, nats_credentials.function_secret),
         egress=function_egress(settings.sovereignty, settings.data.namespace),
     ),
 )
@@ -131,7 +145,7 @@ if functions.topics:  # no topics, no connector
             openfaas_namespace=settings.openfaas.namespace,
             upstream_timeout=settings.openfaas.upstream_timeout,
             provider=cluster.provider,
-            after=(openfaas.release,),
+            after=(openfaas.release, *nats_credentials.connector_secrets),
         ),
     )
 if functions.cron:  # no cron functions, no connector

@@ -1,16 +1,21 @@
-"""NATS on the cluster: the server (render/nats.py builds its objects) and the nats-connector."""
+"""NATS on the cluster: the server (render/nats.py builds its objects), its users' passwords
+from pulumi-random (secrets end to end), the clients' copies of them, and the nats-connector."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components.registration import gateway_client, stateful_service
 from render import nats
 from render.openfaas import ExternalNats
+from render.stateful import labels
 from settings.data_services import NatsSettings
+from settings.function_spec import SECRET_LABELS
 
 
 @dataclass(frozen=True)
@@ -20,24 +25,51 @@ class NatsArgs:
     openfaas_namespace: str
     function_namespace: str
     provider: k8s.Provider
+    clients: nats.NatsClients = field(default_factory=nats.NatsClients)
     after: tuple[pulumi.Resource, ...] = ()  # the data namespace
 
 
+def secret(
+    resource: str, name: str, namespace: str, labels_: Mapping[str, str], string_data: pulumi.Output[dict[str, str]], opts: pulumi.ResourceOptions
+) -> k8s.core.v1.Secret:
+    return k8s.core.v1.Secret(
+        resource,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels={**labels(nats.APP), **labels_}),
+        type="Opaque",
+        string_data=pulumi.Output.secret(string_data),
+        opts=opts,
+    )
+
+
 class Nats(pulumi.ComponentResource):
-    """The NATS server: config, Service, StatefulSet (JetStream on local-path), NetworkPolicy."""
+    """The NATS server: its users' passwords, Secret nats-auth, config, Service, StatefulSet
+    (JetStream on local-path), NetworkPolicy."""
 
     host: str
     url: str
+    passwords: dict[str, pulumi.Output[str]]  # user -> password, for NatsCredentials
     objects: dict[str, pulumi.CustomResource]
 
     def __init__(self, name: str, args: NatsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-faas:index:Nats", name, None, opts)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
-        objs = nats.manifests(args.settings, args.namespace, args.openfaas_namespace, args.function_namespace)
-        self.objects = stateful_service(name, objs, on_cluster)
+        self.passwords = {user: self._password(f"{name}-{user}-password") for user in args.clients.password_users}
+        passwords_conf = pulumi.Output.all(**self.passwords).apply(lambda pws: {nats.PASSWORDS_FILE: nats.passwords_config(pws)})
+        auth = secret(f"{name}-auth", nats.SERVER_SECRET, args.namespace, {}, passwords_conf, on_cluster)
+        objs = nats.manifests(args.settings, args.namespace, args.openfaas_namespace, args.function_namespace, args.clients)
+        self.objects = {"auth": auth, **stateful_service(name, objs, on_cluster, mounts=(auth,))}
         self.host = nats.host(args.namespace)
         self.url = nats.url(args.namespace)
         self.register_outputs({"url": self.url})
+
+    def _password(self, resource: str) -> pulumi.Output[str]:
+        generated = random.RandomPassword(
+            resource,
+            length=32,
+            special=False,  # it goes into nats-server.conf syntax and a nats:// URL: alphanumeric only
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return pulumi.Output.secret(generated.result)
 
     @property
     def external(self) -> ExternalNats:
@@ -51,13 +83,44 @@ class Nats(pulumi.ComponentResource):
 
 
 @dataclass(frozen=True)
+class NatsCredentialsArgs:
+    passwords: Mapping[str, pulumi.Output[str]]  # Nats.passwords
+    openfaas_namespace: str
+    function_namespace: str
+    provider: k8s.Provider
+    after: tuple[pulumi.Resource, ...] = ()  # both namespaces (OpenFaaS registers them after Nats)
+
+
+class NatsCredentials(pulumi.ComponentResource):
+    """The clients' copies of their NATS passwords, each in its client's namespace: Secret
+    nats-credentials for functions, nats-connector-credentials for the connector (if any)."""
+
+    secret_names: tuple[str, ...] = (nats.FUNCTION_SECRET,)
+    function_secret: k8s.core.v1.Secret
+    connector_secrets: tuple[k8s.core.v1.Secret, ...]  # one when there is a connector, else none
+
+    def __init__(self, name: str, args: NatsCredentialsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sovereign-faas:index:NatsCredentials", name, None, opts)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
+        function_password = args.passwords[nats.FUNCTION_USER]
+        self.function_secret = secret(
+            f"{name}-function", nats.FUNCTION_SECRET, args.function_namespace, SECRET_LABELS, function_password.apply(nats.function_credentials), on_cluster
+        )
+        self.connector_secrets = ()
+        if nats.CONNECTOR_USER in args.passwords:
+            connector_password = args.passwords[nats.CONNECTOR_USER].apply(lambda pw: {"password": pw})
+            self.connector_secrets = (secret(f"{name}-connector", nats.CONNECTOR_SECRET, args.openfaas_namespace, {}, connector_password, on_cluster),)
+        self.register_outputs({})
+
+
+@dataclass(frozen=True)
 class NatsConnectorArgs:
     topics: tuple[str, ...]  # the union of the functions' topics, sorted, no repeats
     broker_host: str  # Nats.host
     openfaas_namespace: str
     upstream_timeout: str  # the gateway's
     provider: k8s.Provider
-    after: tuple[pulumi.Resource, ...] = ()  # OpenFaaS' release: the gateway and basic-auth
+    after: tuple[pulumi.Resource, ...] = ()  # OpenFaaS' release (the gateway, basic-auth), its NATS password's Secret
 
 
 class NatsConnector(pulumi.ComponentResource):

@@ -6,17 +6,28 @@ edition OpenFaaS also uses it as its external NATS: the gateway queues `/async-f
 requests in JetStream and the Pro queue-worker consumes them. In `ce` the chart keeps its own
 bundled NATS Streaming queue for `/async-function`, and this NATS carries events only.
 
-NATS runs without client authentication: the nats-connector has no credentials setting.
-A NetworkPolicy admits only the OpenFaaS and function namespaces instead.
+Clients authenticate (`authorization`): each is a user in an account, and accounts share no
+subjects. Account EVENTS holds `function` (every function: publish to the functions' topics
+and under `events.`, subscribe under `events.` and to reply inboxes) and `nats-connector`
+(subscribe to the topics, publish nothing). Account QUEUE (Pro only) holds `openfaas`, the
+Pro gateway's and queue-worker's: chart 15.0.6 passes them no NATS credentials, so
+`no_auth_user` maps every client that sends none to it (docs/limits.md says what that allows).
+In CE there is no QUEUE account and a client without credentials is refused.
 
 Its configuration is data (`server_config`), rendered to nats-server's format by
-`render_config`; the tests start a real nats-server with the same text.
+`render_config`; the tests start a real nats-server with the same text. The passwords are not
+in it: the config names them as variables (`$function_password`) that `passwords.conf`
+defines, a file in Secret `nats-auth` the config includes. So no password is in a ConfigMap,
+a command line or an environment variable of the server; nats-server refuses to start if a
+variable is missing (and if the file defines one the config does not use).
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from render import stateful as data
@@ -29,13 +40,90 @@ CLIENT_PORT = NATS_CLIENT_PORT
 MONITOR_PORT = 8222
 CONFIG_DIR = "/etc/nats"
 CONFIG_FILE = "nats-server.conf"
+AUTH_DIR = "/etc/nats-auth"  # Secret nats-auth
+PASSWORDS_FILE = "passwords.conf"
 STORE_DIR = "/data"  # the volume claim; JetStream writes <store_dir>/jetstream
 
 # --- the configuration -----------------------------------------------------------------------
 
 
-def server_config(settings: NatsSettings) -> dict[str, Any]:
-    """nats-server's configuration as data. Sizes are bytes: unambiguous in every version."""
+@dataclass(frozen=True)
+class Var:
+    """A reference to a config variable, rendered `$name` (unquoted, as nats-server wants)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Include:
+    """An `include` directive. nats-server joins the path to the including file's directory
+    even when it is absolute (conf/parse.go, itemInclude: filepath.Join), so it is relative."""
+
+    path: str
+
+
+# Who connects, and what each may do. Subjects under FUNCTION_SUBJECTS are the functions' own
+# (events among themselves); the topics are where a function starts another one through the
+# nats-connector. Nothing else: not the JetStream API, not the Pro queue (another account).
+EVENTS_ACCOUNT = "EVENTS"
+QUEUE_ACCOUNT = "QUEUE"
+FUNCTION_USER = "function"
+CONNECTOR_USER = "nats-connector"
+QUEUE_USER = "openfaas"
+FUNCTION_SUBJECTS = "events.>"
+REPLY_INBOXES = "_INBOX.>"  # where a request's reply comes back (nats.go's default prefix)
+
+
+@dataclass(frozen=True)
+class NatsClients:
+    """What the stack connects to NATS, which decides its users."""
+
+    topics: tuple[str, ...] = ()  # the functions' topics (render/function_objects.topics)
+    pro_queue: bool = False  # OpenFaaS Pro queues /async-function here (openfaasEdition pro)
+
+    @property
+    def password_users(self) -> tuple[str, ...]:
+        """The users that have a password, in config order (the queue user cannot send one)."""
+        return (FUNCTION_USER, CONNECTOR_USER) if self.topics else (FUNCTION_USER,)
+
+
+def password_variable(user: str) -> str:
+    return f"{user.replace('-', '_')}_password"
+
+
+def _user(name: str, publish: Mapping[str, list[str]], subscribe: Mapping[str, list[str]], **more: bool) -> dict[str, Any]:
+    permissions = {"publish": dict(publish), "subscribe": dict(subscribe), **more}
+    return {"user": name, "password": Var(password_variable(name)), "permissions": permissions}
+
+
+def authorization(clients: NatsClients) -> dict[str, Any]:
+    """The accounts, their users and permissions, as config keys (nats-server docs,
+    configuration/securing_nats/accounts and authorization; server/opts.go parseAccounts)."""
+    topics = list(clients.topics)
+    # allow_responses: a function may answer a request it received, on its reply subject only.
+    users = [
+        _user(FUNCTION_USER, {"allow": [*topics, FUNCTION_SUBJECTS]}, {"allow": [FUNCTION_SUBJECTS, REPLY_INBOXES]}, allow_responses=True),
+    ]
+    if topics:
+        users.append(_user(CONNECTOR_USER, {"deny": [">"]}, {"allow": topics}))
+    accounts: dict[str, Any] = {EVENTS_ACCOUNT: {"users": users}}
+    if not clients.pro_queue:
+        return {"accounts": accounts}
+    # The Pro gateway and queue-worker: JetStream in an account of their own, entered without
+    # credentials because the chart gives them none to send.
+    accounts[QUEUE_ACCOUNT] = {"jetstream": "enabled", "users": [{"user": QUEUE_USER}]}
+    return {"accounts": accounts, "no_auth_user": QUEUE_USER}
+
+
+def passwords_config(passwords: Mapping[str, str]) -> str:
+    """Secret nats-auth's passwords.conf: a variable per user (the passwords are alphanumeric)."""
+    return "".join(f"{password_variable(user)}: {json.dumps(pw)}\n" for user, pw in passwords.items())
+
+
+
+def server_config(settings: NatsSettings, clients: NatsClients | None = None) -> dict[str, Any]:
+    """nats-server's configuration as data. Sizes are bytes: unambiguous in every version.
+    The include comes before the accounts: a variable is defined before it is used."""
     return {
         "listen": f"0.0.0.0:{CLIENT_PORT}",
         "http": f"0.0.0.0:{MONITOR_PORT}",  # /healthz for the probes, /varz, /jsz
@@ -48,10 +136,14 @@ def server_config(settings: NatsSettings) -> dict[str, Any]:
             # Memory-backed streams (Pro's queue uses file storage) get a quarter of the limit.
             "max_memory_store": int(quantity_value(settings.memory_limit) // 4),
         },
+        "include": Include(posixpath.relpath(f"{AUTH_DIR}/{PASSWORDS_FILE}", CONFIG_DIR)),
+        **authorization(clients or NatsClients()),
     }
 
 
 def _value(value: Any) -> str:
+    if isinstance(value, Var):
+        return f"${value.name}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -60,16 +152,24 @@ def _value(value: Any) -> str:
         return json.dumps(value)  # a double-quoted string with escapes, as NATS reads it
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot render {value!r} in a NATS config")
 
 
 def render_config(config: Mapping[str, Any], indent: int = 0) -> str:
-    """Data -> nats-server.conf text, in the mapping's own order; maps become blocks."""
+    """Data -> nats-server.conf text, in the mapping's own order; maps become blocks (maps in
+    lists stay inline), an Include its directive (`include "path"`, no colon: with one it
+    would be a key named include)."""
     pad = "  " * indent
     lines: list[str] = []
     for key, value in config.items():
-        if isinstance(value, Mapping):
+        if isinstance(value, Include):
+            lines.append(f"{pad}include {json.dumps(value.path)}")
+        elif isinstance(value, Mapping):
             lines += [f"{pad}{key} {{", render_config(value, indent + 1).rstrip("\n"), f"{pad}}}"]
+        elif isinstance(value, (list, tuple)) and any(isinstance(v, Mapping) for v in value):
+            lines += [f"{pad}{key}: [", *(f"{pad}  {_value(v)}" for v in value), f"{pad}]"]  # one per line
         else:
             lines.append(f"{pad}{key}: {_value(value)}")
     return "\n".join(lines) + "\n"
@@ -113,15 +213,21 @@ def container(settings: NatsSettings) -> dict[str, Any]:
         "securityContext": dict(data.CONTAINER_SECURITY),
         "volumeMounts": [
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "auth", "mountPath": AUTH_DIR, "readOnly": True},
             {"name": data.DATA_VOLUME, "mountPath": STORE_DIR},
         ],
     }
 
 
-def manifests(settings: NatsSettings, namespace: str, openfaas_namespace: str, function_namespace: str) -> dict[str, dict[str, Any]]:
-    """Every object of the NATS server, by role."""
-    text = render_config(server_config(settings))
-    volumes = [{"name": "config", "configMap": {"name": "nats-config"}}]
+def manifests(
+    settings: NatsSettings, namespace: str, openfaas_namespace: str, function_namespace: str, clients: NatsClients | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every object of the NATS server but Secret nats-auth (it carries the passwords), by role."""
+    text = render_config(server_config(settings, clients))
+    volumes = [
+        {"name": "config", "configMap": {"name": "nats-config"}},
+        {"name": "auth", "secret": {"secretName": SERVER_SECRET, "defaultMode": 0o440}},
+    ]
     return {
         "config": data.config_map("nats-config", namespace, APP, {CONFIG_FILE: text}),
         "service": data.service("nats", namespace, APP, {"client": CLIENT_PORT, "monitor": MONITOR_PORT}),
@@ -140,6 +246,19 @@ def manifests(settings: NatsSettings, namespace: str, openfaas_namespace: str, f
 host = nats_host
 url = nats_url
 
+# --- the clients' credentials ----------------------------------------------------------------
+
+SERVER_SECRET = "nats-auth"  # in the data namespace: passwords.conf
+# In the function namespace, for functions that list it in `secrets`: faas-netes mounts each key
+# as /var/openfaas/secrets/<key>.
+FUNCTION_SECRET = "nats-credentials"
+FUNCTION_SECRET_KEYS = ("nats-user", "nats-password")
+CONNECTOR_SECRET = "nats-connector-credentials"  # in the OpenFaaS namespace, key `password`
+
+
+def function_credentials(password: str) -> dict[str, str]:
+    return dict(zip(FUNCTION_SECRET_KEYS, (FUNCTION_USER, password), strict=True))
+
 
 # --- the nats-connector ----------------------------------------------------------------------
 
@@ -148,10 +267,18 @@ AUTH_MOUNT = "/var/secrets/gateway"  # where Secret basic-auth is mounted in the
 CONNECTOR_RESOURCES = {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"cpu": "250m", "memory": "64Mi"}}
 
 
+PASSWORD_ENV = "NATS_PASSWORD"
+
+
 def connector_env(topics: tuple[str, ...], broker_host: str, openfaas_namespace: str, upstream_timeout: str) -> dict[str, str]:
     return {
         "topics": ",".join(topics),
-        "broker_host": broker_host,  # the connector adds nats:// and :4222 itself
+        # The connector has no credentials setting, but it dials nats://<broker_host>:4222
+        # (nats/broker.go, 0.3.0) and nats.go takes user:password from a URL (nats.go v1.16.0
+        # connectProto). Kubernetes expands $(NATS_PASSWORD) from the Secret-backed variable
+        # before it, so the password is in no object but the Secret. It is in the connector's
+        # start-up banner, though (docs/limits.md).
+        "broker_host": f"{CONNECTOR_USER}:$({PASSWORD_ENV})@{broker_host}",
         "gateway_url": f"http://gateway.{openfaas_namespace}:8080",
         "basic_auth": "true",  # it lists functions through the authenticated /system/functions
         "secret_mount_path": AUTH_MOUNT,
@@ -202,7 +329,10 @@ def connector_manifests(topics: tuple[str, ...], broker_host: str, openfaas_name
         "image": versions.NATS_CONNECTOR_IMAGE,
         # The image's WORKDIR is /root (mode 0700): a non-root user could not start there.
         "workingDir": "/",
-        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "env": [
+            {"name": PASSWORD_ENV, "valueFrom": {"secretKeyRef": {"name": CONNECTOR_SECRET, "key": "password"}}},
+            *({"name": k, "value": v} for k, v in env.items()),
+        ],
         "resources": CONNECTOR_RESOURCES,
         **CONNECTOR_PROBES,
     }

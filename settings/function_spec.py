@@ -34,6 +34,7 @@ from upstream.kubernetes import (
     quantity_problem,
     service_name_problem,
 )
+from upstream.nats import is_valid_subject
 from upstream.robfig_cron import schedule_problem
 
 PORT = 8080
@@ -46,8 +47,8 @@ SECRETS_VOLUME_SUFFIX = "-projected-secrets"  # faas-netes' projected volume: <f
 MIN_MEMORY_LIMIT = 6 * 1024 * 1024
 # Secrets faas-netes creates carry this label; ours do too, so `faas-cli secret list` shows them.
 SECRET_LABELS = {"app.kubernetes.io/managed-by": "openfaas"}
-# Secrets the platform itself publishes in the function namespace (render/redis.py).
-PLATFORM_SECRETS = ("redis-password",)
+# Secrets the platform itself publishes in the function namespace (render/redis.py, render/nats.py).
+PLATFORM_SECRETS = ("redis-password", "nats-credentials")
 
 SCALE_MIN = "com.openfaas.scale.min"
 SCALE_MAX = "com.openfaas.scale.max"
@@ -237,6 +238,7 @@ def problems_with(fn: Function, pro: bool) -> list[tuple[str, str]]:
     found += _metadata_problems(fn)
     found += probes(fn)[1]
     found += _cron_problems(fn, pro)
+    found += _topic_problems(fn)
     labels = fn.pod_labels()
     found += _scale_problems(labels)
     if not pro:
@@ -257,6 +259,17 @@ def _cron_problems(fn: Function, pro: bool) -> list[tuple[str, str]]:
         return [(f"annotations.{SCHEDULE}", f"required with topic {CRON_TOPIC!r}: when to call the function, e.g. '*/5 * * * *'")]
     problem = schedule_problem(schedule)
     return [(f"annotations.{SCHEDULE}", f"{problem}, got {short(schedule)}")] if problem else []
+
+
+def _topic_problems(fn: Function) -> list[tuple[str, str]]:
+    """A topic becomes a subject in NATS' permissions (render/nats.py), and nats-server does not
+    start with an invalid one: refuse it here instead."""
+    topics = [t.strip() for t in (fn.topic or "").split(",") if t.strip()]
+    return [
+        ("topic", f"{short(t)} is not a NATS subject: expected tokens joined by '.', none empty, no whitespace, '>' only last (e.g. 'image-upload')")
+        for t in topics
+        if t != CRON_TOPIC and not is_valid_subject(t)
+    ]
 
 
 def cron_ce_problem(functions: tuple[Function, ...]) -> str | None:

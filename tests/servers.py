@@ -15,7 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,11 +111,14 @@ class NatsClient:
     """CONNECT/PING/SUB/PUB/MSG over one TCP connection: enough for a publish/subscribe round
     trip and JetStream's request/reply API (`$JS.API.*`), which is plain JSON over NATS."""
 
-    def __init__(self, port: int, timeout: float = 5) -> None:
+    def __init__(self, port: int, timeout: float = 5, user: str | None = None, password: str | None = None) -> None:
         self.sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
         self.buffer = b""
         self.info = json.loads(self._line().removeprefix(b"INFO "))
-        self.sock.sendall(b'CONNECT {"verbose":false,"pedantic":true,"headers":false,"name":"sovereign-faas-test"}\r\nPING\r\n')
+        options = {"verbose": False, "pedantic": True, "headers": False, "name": "sovereign-faas-test"}
+        if user is not None:
+            options |= {"user": user, "pass": password or ""}
+        self.sock.sendall(f"CONNECT {json.dumps(options)}\r\nPING\r\n".encode())
         reply = self._line()
         if reply != b"PONG":
             raise RuntimeError(f"NATS refused the connection: {reply!r}")
@@ -148,10 +151,10 @@ class NatsClient:
         data, self.buffer = self.buffer[:size], self.buffer[size + 2 :]
         return data
 
-    def subscribe(self, subject: str) -> str:
+    def subscribe(self, subject: str, queue: str | None = None) -> str:
         self._sids += 1
         sid = str(self._sids)
-        self.sock.sendall(f"SUB {subject} {sid}\r\n".encode())
+        self.sock.sendall(f"SUB {subject} {queue + ' ' if queue else ''}{sid}\r\n".encode())
         return sid
 
     def publish(self, subject: str, payload: bytes, reply: str | None = None) -> None:
@@ -208,11 +211,26 @@ def http_get(port: int, path: str, timeout: float = 5) -> tuple[int, bytes]:
 # Rendered by the very functions the components use; only what loopback needs changes.
 
 
-def loopback_nats_config(workdir: Path, port: int, monitor_port: int, settings: nats.NatsSettings | None = None) -> str:
-    config = nats.server_config(settings or nats.NatsSettings())
+def loopback_nats_config(
+    workdir: Path,
+    port: int,
+    monitor_port: int,
+    settings: nats.NatsSettings | None = None,
+    clients: nats.NatsClients | None = None,
+    passwords: Mapping[str, str] | None = None,
+) -> str:
+    """The NATS config as the stack renders it, with Secret nats-auth's passwords.conf written
+    under `workdir` (`passwords`: user -> password, one per user the clients need; by default
+    each user's password is `<user>-secret`)."""
+    clients = clients or nats.NatsClients()
+    passwords = passwords if passwords is not None else {user: f"{user}-secret" for user in clients.password_users}
+    (workdir / "nats-auth").mkdir(parents=True, exist_ok=True)
+    (workdir / "nats-auth" / nats.PASSWORDS_FILE).write_text(nats.passwords_config(passwords))
+    config = nats.server_config(settings or nats.NatsSettings(), clients)
     config["listen"] = f"{LOOPBACK}:{port}"
     config["http"] = f"{LOOPBACK}:{monitor_port}"
     config["jetstream"] = {**config["jetstream"], "store_dir": str(workdir / "jetstream-store")}
+    config["include"] = nats.Include(f"nats-auth/{nats.PASSWORDS_FILE}")  # beside the config, not ../
     return nats.render_config(config)
 
 

@@ -11,6 +11,7 @@ keep render/redis.py to 7.0's directives).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -40,9 +41,18 @@ PASSWORD = "test-only-0123456789abcdefABCDEF"  # alphanumeric, like the generate
 
 # --- NATS ------------------------------------------------------------------------------------
 
+TOPICS = ("image-upload", "orders")  # as functions' `topic` annotations would give them
+CE = nats.NatsClients(TOPICS)
+PRO = nats.NatsClients(TOPICS, pro_queue=True)
+CONNECTOR_QUEUE = "openfaas_nats_worker_group"  # nats-connector 0.3.0 nats/broker.go queueGroup
+
 
 def nats_check(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([require("nats-server"), "-c", str(config), "-t"], capture_output=True, text=True, timeout=30)
+
+
+def secret_of(user: str) -> str:
+    return f"{user}-secret"  # what loopback_nats_config writes by default
 
 
 @pytest.fixture
@@ -52,21 +62,62 @@ def nats_ports() -> tuple[int, int]:
 
 @pytest.fixture
 def nats_running(tmp_path: Path, nats_ports: tuple[int, int]) -> Iterator[tuple[Server, int]]:
+    """The stack's config in CE: functions and the connector, no queue account."""
     port, monitor = nats_ports
-    with nats_server(tmp_path, loopback_nats_config(tmp_path, port, monitor), port) as server:
+    with nats_server(tmp_path, loopback_nats_config(tmp_path, port, monitor, clients=CE), port) as server:
         yield server, monitor
 
 
+@pytest.fixture
+def nats_pro(tmp_path: Path, nats_ports: tuple[int, int]) -> Iterator[Server]:
+    port, monitor = nats_ports
+    with nats_server(tmp_path, loopback_nats_config(tmp_path, port, monitor, clients=PRO), port) as server:
+        yield server
+
+
+def as_user(server: Server, user: str) -> NatsClient:
+    return NatsClient(server.port, user=user, password=secret_of(user))
+
+
 def test_nats_server_accepts_the_rendered_config(tmp_path: Path) -> None:
-    path = tmp_path / "nats-server.conf"
-    path.write_text(loopback_nats_config(tmp_path, free_port(), free_port()))
-    checked = nats_check(path)
+    for clients in (nats.NatsClients(), CE, PRO):
+        path = tmp_path / "nats-server.conf"
+        path.write_text(loopback_nats_config(tmp_path, free_port(), free_port(), clients=clients))
+        checked = nats_check(path)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_include_finds_the_secret_where_the_pod_mounts_it(tmp_path: Path) -> None:
+    """The config exactly as rendered (only JetStream's directory moved), laid out as the pod
+    mounts it: <root>/etc/nats/nats-server.conf includes <root>/etc/nats-auth/passwords.conf."""
+    config = nats.server_config(nats.NatsSettings(), PRO)
+    config["jetstream"] = {**config["jetstream"], "store_dir": str(tmp_path / "js")}
+    conf = tmp_path / nats.CONFIG_DIR.lstrip("/") / nats.CONFIG_FILE
+    auth = tmp_path / nats.AUTH_DIR.lstrip("/") / nats.PASSWORDS_FILE
+    conf.parent.mkdir(parents=True)
+    auth.parent.mkdir(parents=True)
+    conf.write_text(nats.render_config(config))
+    auth.write_text(nats.passwords_config({u: secret_of(u) for u in PRO.password_users}))
+    checked = nats_check(conf)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    auth.unlink()  # the Secret not mounted: the server must not start
+    missing = nats_check(conf)
+    assert missing.returncode != 0 and "passwords.conf" in missing.stdout + missing.stderr
+
+
+def test_a_password_missing_from_the_secret_stops_the_server(tmp_path: Path) -> None:
+    """A user without its variable would otherwise not exist; nats-server refuses instead."""
+    path = tmp_path / "nats-server.conf"
+    path.write_text(loopback_nats_config(tmp_path, free_port(), free_port(), clients=CE, passwords={nats.FUNCTION_USER: "x"}))
+    checked = nats_check(path)
+    assert checked.returncode != 0 and "nats_connector_password" in checked.stdout + checked.stderr
 
 
 def test_nats_server_refuses_a_misspelt_key_and_a_broken_file(tmp_path: Path) -> None:
     config = nats.server_config(nats.NatsSettings())
     config["max_paylod"] = config.pop("max_payload")
+    loopback_nats_config(tmp_path, free_port(), free_port())  # writes the included passwords.conf
+    config["include"] = nats.Include(f"nats-auth/{nats.PASSWORDS_FILE}")
     misspelt = tmp_path / "misspelt.conf"
     misspelt.write_text(nats.render_config(config))
     checked = nats_check(misspelt)
@@ -76,21 +127,115 @@ def test_nats_server_refuses_a_misspelt_key_and_a_broken_file(tmp_path: Path) ->
     assert nats_check(truncated).returncode != 0
 
 
-def test_publish_subscribe_round_trip_with_the_configured_payload_limit(nats_running: tuple[Server, int]) -> None:
+# --- who may connect, and to what ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("user", "password"), [(None, None), (nats.FUNCTION_USER, "wrong"), (nats.QUEUE_USER, None), ("nobody", "x")])
+def test_ce_refuses_a_client_without_the_right_credentials(nats_running: tuple[Server, int], user: str | None, password: str | None) -> None:
     server, _ = nats_running
-    with NatsClient(server.port) as sub, NatsClient(server.port) as pub:
-        assert sub.info["max_payload"] == int(nats.NatsSettings().max_payload.removesuffix("Mi")) * 2**20
-        sub.subscribe("image-upload")
-        sub.flush()
+    with pytest.raises((RuntimeError, ConnectionError), match="Authorization Violation|closed"):
+        NatsClient(server.port, user=user, password=password)
+
+
+def test_a_function_publishes_to_a_topic_and_the_connector_receives_it(nats_running: tuple[Server, int]) -> None:
+    server, _ = nats_running
+    with as_user(server, nats.CONNECTOR_USER) as connector, as_user(server, nats.FUNCTION_USER) as function:
+        for topic in TOPICS:
+            connector.subscribe(topic, queue=CONNECTOR_QUEUE)  # as the connector subscribes
+        connector.flush()  # no -ERR: both subscriptions accepted
+        assert connector.info["max_payload"] == int(nats.NatsSettings().max_payload.removesuffix("Mi")) * 2**20
         image = bytes(range(256)) * 4096  # 1 MiB: over NATS' own default limit, within ours
-        pub.publish("image-upload", image)
-        pub.flush()
-        assert sub.next_message() == ("image-upload", image)
+        function.publish("image-upload", image)
+        function.flush()
+        assert connector.next_message() == ("image-upload", image)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "not-a-topic",  # a subject no function listens to
+        "faas-request",  # the Pro queue's subject (another account anyway)
+        "$JS.API.STREAM.LIST",  # JetStream
+        "$SYS.REQ.SERVER.PING",  # the system account
+        "_INBOX.someone-else",  # a reply inbox the function was not asked to answer
+    ],
+)
+def test_a_function_may_not_publish_where_the_stack_does_not_let_it(nats_running: tuple[Server, int], subject: str) -> None:
+    server, _ = nats_running
+    with as_user(server, nats.FUNCTION_USER) as function:
+        function.publish(subject, b"exfiltrate")
+        with pytest.raises(RuntimeError, match=f'Permissions Violation for Publish to "{re.escape(subject)}"'):
+            function.flush()
+
+
+def test_functions_talk_among_themselves_under_their_prefix_and_answer_requests(nats_running: tuple[Server, int]) -> None:
+    server, _ = nats_running
+    with as_user(server, nats.FUNCTION_USER) as a, as_user(server, nats.FUNCTION_USER) as b:
+        b.subscribe("events.resized")
+        b.flush()
+        a.subscribe("_INBOX.a.1")
+        a.publish("events.resized", b"img/1.jpg", reply="_INBOX.a.1")
+        a.flush()
+        assert b.next_message() == ("events.resized", b"img/1.jpg")
+        b.publish("_INBOX.a.1", b"done")  # allow_responses: the reply subject it was given
+        b.flush()
+        assert a.next_message() == ("_INBOX.a.1", b"done")
+
+
+def test_a_function_may_not_listen_to_a_topic(nats_running: tuple[Server, int]) -> None:
+    """Topic messages are for the functions the connector calls, not for every function."""
+    server, _ = nats_running
+    with as_user(server, nats.FUNCTION_USER) as function:
+        function.subscribe("image-upload")
+        with pytest.raises(RuntimeError, match='Permissions Violation for Subscription to "image-upload"'):
+            function.flush()
+
+
+@pytest.mark.parametrize("subject", ["image-upload", "events.x"])
+def test_the_connector_may_not_publish(nats_running: tuple[Server, int], subject: str) -> None:
+    server, _ = nats_running
+    with as_user(server, nats.CONNECTOR_USER) as connector:
+        connector.publish(subject, b"x")
+        with pytest.raises(RuntimeError, match="Permissions Violation for Publish"):
+            connector.flush()
+
+
+def test_the_connector_may_not_listen_beyond_the_topics(nats_running: tuple[Server, int]) -> None:
+    server, _ = nats_running
+    with as_user(server, nats.CONNECTOR_USER) as connector:
+        connector.subscribe("events.>")
+        with pytest.raises(RuntimeError, match='Permissions Violation for Subscription to "events.>"'):
+            connector.flush()
+
+
+def test_pro_lets_a_client_without_credentials_into_the_queue_account_only(nats_pro: Server) -> None:
+    """What the Pro gateway and queue-worker get (they cannot send credentials), and so what
+    any client without them gets: JetStream in QUEUE, nothing of EVENTS (docs/limits.md)."""
+    with NatsClient(nats_pro.port) as anonymous, as_user(nats_pro, nats.CONNECTOR_USER) as connector:
+        assert anonymous.js_api("INFO")["type"] == "io.nats.jetstream.api.v1.account_info_response"
+        connector.subscribe("image-upload")
+        connector.flush()
+        anonymous.publish("image-upload", b"from the queue account")  # allowed there, heard nowhere
+        anonymous.flush()
+        with as_user(nats_pro, nats.FUNCTION_USER) as function:
+            function.publish("image-upload", b"from a function")
+            function.flush()
+        assert connector.next_message() == ("image-upload", b"from a function")
+
+
+def test_pro_keeps_functions_away_from_the_queue(nats_pro: Server) -> None:
+    with as_user(nats_pro, nats.FUNCTION_USER) as function:
+        function.publish("$JS.API.STREAM.INFO.faas-request", b"")
+        with pytest.raises(RuntimeError, match="Permissions Violation for Publish"):
+            function.flush()
+    with pytest.raises((RuntimeError, ConnectionError), match="Authorization Violation|closed"):
+        NatsClient(nats_pro.port, user=nats.FUNCTION_USER, password="wrong")  # no falling back to anonymous
 
 
 def test_jetstream_stores_a_stream_on_disk_that_survives_a_restart(tmp_path: Path, nats_ports: tuple[int, int]) -> None:
+    """In the queue account, as the Pro queue-worker uses it."""
     port, monitor = nats_ports
-    conf = loopback_nats_config(tmp_path, port, monitor)
+    conf = loopback_nats_config(tmp_path, port, monitor, clients=PRO)
     stream = {"name": "EVENTS", "subjects": ["events.>"], "storage": "file", "retention": "limits"}
     with nats_server(tmp_path, conf, port) as server, NatsClient(server.port) as client:
         client.js_api("STREAM.CREATE.EVENTS", stream)
@@ -119,7 +264,7 @@ def test_connector_probe_sees_an_established_connection_to_nats(nats_running: tu
         return subprocess.run(["sh", "-c", script], timeout=10).returncode
 
     assert probe() == 1  # the server listens, nobody is connected
-    with NatsClient(server.port):
+    with as_user(server, nats.CONNECTOR_USER):
         assert probe() == 0
     deadline = time.monotonic() + 5
     while probe() == 0 and time.monotonic() < deadline:  # TIME_WAIT is not ESTABLISHED

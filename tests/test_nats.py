@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,14 @@ from render import nats
 from render import stateful as data
 from settings import versions
 from settings.data_services import NatsSettings
+from settings.function_spec import PLATFORM_SECRETS
 from tests.conftest import stack
-from tools.harness import ProgramError, StackRun, masked, run_stack
+from tools.harness import ProgramError, StackRun, is_secret, masked, run_stack, unwrap
 
 NATS_OBJECTS = {
+    "nats-function-password": "random:index/randomPassword:RandomPassword",
+    "nats-nats-connector-password": "random:index/randomPassword:RandomPassword",  # img-resize has a topic
+    "nats-auth": "kubernetes:core/v1:Secret",
     "nats-config": "kubernetes:core/v1:ConfigMap",
     "nats-service": "kubernetes:core/v1:Service",
     "nats-statefulset": "kubernetes:apps/v1:StatefulSet",
@@ -47,13 +52,13 @@ def pro() -> StackRun:
 
 def test_nats_objects_live_in_the_data_namespace_on_the_cluster_provider(oslo: StackRun) -> None:
     assert {r.name: r.type for r in oslo.children("nats")} == NATS_OBJECTS
-    for name in NATS_OBJECTS:
+    for name in (n for n, t in NATS_OBJECTS.items() if t.startswith("kubernetes:")):
         r = oslo.get(name)
         assert r.provider == "cluster-k8s" and "data-namespace" in r.options["dependsOn"]
         assert obj(oslo, name)["metadata"]["namespace"] == "faas-data"
     namespace = obj(oslo, "data-namespace")["metadata"]
     assert namespace["name"] == "faas-data" and namespace["labels"]["app.kubernetes.io/managed-by"] == "sovereign-faas"
-    assert "nats-config" in oslo.get("nats-statefulset").options["dependsOn"]
+    assert {"nats-config", "nats-auth"} <= set(oslo.get("nats-statefulset").options["dependsOn"])
 
 
 def test_config_is_rendered_from_data_into_the_config_map(oslo: StackRun) -> None:
@@ -67,8 +72,19 @@ def test_config_is_rendered_from_data_into_the_config_map(oslo: StackRun) -> Non
         "  max_file_store: 4831838208\n"
         "  max_memory_store: 67108864\n"
         "}\n"
+        'include "../nats-auth/passwords.conf"\n'
+        "accounts {\n"
+        "  EVENTS {\n"
+        "    users: [\n"
+        '      {user: "function", password: $function_password, permissions: {publish: {allow: ["image-upload", "events.>"]}, '
+        'subscribe: {allow: ["events.>", "_INBOX.>"]}, allow_responses: true}}\n'
+        '      {user: "nats-connector", password: $nats_connector_password, permissions: {publish: {deny: [">"]}, '
+        'subscribe: {allow: ["image-upload"]}}}\n'
+        "    ]\n"
+        "  }\n"
+        "}\n"
     )
-    assert text == nats.render_config(nats.server_config(NatsSettings()))
+    assert text == nats.render_config(nats.server_config(NatsSettings(), nats.NatsClients(("image-upload",))))
     # A config change rolls the pod: nats-server does not reread its file.
     assert pod(oslo, "nats-statefulset")["metadata"]["annotations"] == {"checksum/config": data.checksum(text)}
 
@@ -76,6 +92,8 @@ def test_config_is_rendered_from_data_into_the_config_map(oslo: StackRun) -> Non
 def test_render_config_writes_blocks_lists_and_quoted_strings_in_order() -> None:
     text = nats.render_config({"b": True, "a": {"x": [1, "y"], "s": 'q"uote'}, "n": 3})
     assert text == 'b: true\na {\n  x: [1, "y"]\n  s: "q\\"uote"\n}\nn: 3\n'
+    listed = nats.render_config({"i": nats.Include("../x.conf"), "u": [{"user": "a", "password": nats.Var("p")}]})
+    assert listed == 'include "../x.conf"\nu: [\n  {user: "a", password: $p}\n]\n'
     with pytest.raises(TypeError):
         nats.render_config({"bad": 1.5})
 
@@ -95,7 +113,9 @@ def test_statefulset_runs_the_pinned_image_non_root_with_jetstream_on_local_path
     assert ctr["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
     assert ctr["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}}
     assert ctr["env"] == [{"name": "GOMEMLIMIT", "value": "230MiB"}]
-    assert {m["mountPath"]: m["name"] for m in ctr["volumeMounts"]} == {"/etc/nats": "config", "/data": "data"}
+    assert {m["mountPath"]: m["name"] for m in ctr["volumeMounts"]} == {"/etc/nats": "config", "/etc/nats-auth": "auth", "/data": "data"}
+    volumes = {v["name"]: v for v in template["volumes"]}
+    assert volumes["auth"]["secret"] == {"secretName": "nats-auth", "defaultMode": 0o440}
     assert {p["name"]: p["containerPort"] for p in ctr["ports"]} == {"client": 4222, "monitor": 8222}
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert ctr[probe]["httpGet"]["port"] == "monitor" and ctr[probe]["httpGet"]["path"].startswith("/healthz")
@@ -149,6 +169,62 @@ def test_pro_points_openfaas_at_this_nats(pro: StackRun) -> None:
 
 def test_ce_keeps_its_bundled_queue(oslo: StackRun) -> None:
     assert "nats" not in masked(oslo.get("openfaas-release").inputs)["values"]
+    text = obj(oslo, "nats-config")["data"]["nats-server.conf"]
+    assert "QUEUE" not in text and "no_auth_user" not in text  # no credentials, no connection
+
+
+def test_pro_queues_in_an_account_of_its_own_entered_without_credentials(pro: StackRun) -> None:
+    """Chart 15.0.6 gives the Pro gateway and queue-worker nats_host/nats_port and nothing else."""
+    text = obj(pro, "nats-config")["data"]["nats-server.conf"]
+    assert text.endswith('  QUEUE {\n    jetstream: "enabled"\n    users: [\n      {user: "openfaas"}\n    ]\n  }\n}\nno_auth_user: "openfaas"\n')
+    assert "openfaas-password" not in [r.name for r in pro.children("nats")]  # it could not send one
+
+
+# --- passwords -------------------------------------------------------------------------------
+
+
+def passwords(run: StackRun) -> dict[str, str]:
+    """Each user's password, read from its client's copy (not from the server's file)."""
+    found = {"function": unwrap(run.get("nats-credentials-function").inputs["stringData"])["nats-password"]}
+    if any(r.name == "nats-credentials-connector" for r in run.resources):
+        found["nats-connector"] = unwrap(run.get("nats-credentials-connector").inputs["stringData"])["password"]
+    return found
+
+
+def test_each_user_has_a_random_password_that_reaches_nats_only_through_a_secret(oslo: StackRun) -> None:
+    pws = passwords(oslo)
+    assert {len(pw) for pw in pws.values()} == {32} and len(set(pws.values())) == 2
+    for name in ("nats-function-password", "nats-nats-connector-password"):
+        assert unwrap(oslo.get(name).inputs) == {"length": 32, "special": False}
+    auth = oslo.get("nats-auth")
+    assert is_secret(auth.inputs["stringData"])
+    assert unwrap(auth.inputs["stringData"]) == {
+        "passwords.conf": f'function_password: "{pws["function"]}"\nnats_connector_password: "{pws["nats-connector"]}"\n'
+    }
+    # Nowhere in plain: not in the ConfigMap, any other input, an output, a command line or env.
+    plain = json.dumps([masked(r.inputs) for r in oslo.resources]) + json.dumps(masked(oslo.outputs))
+    assert not [pw for pw in pws.values() if pw in plain]
+    (ctr,) = obj(oslo, "nats-statefulset")["spec"]["template"]["spec"]["containers"]
+    assert ctr["env"] == [{"name": "GOMEMLIMIT", "value": "230MiB"}]
+
+
+def test_functions_get_their_credentials_as_a_faas_netes_secret(oslo: StackRun) -> None:
+    secret = oslo.get("nats-credentials-function")
+    meta = unwrap(secret.inputs)["metadata"]
+    assert (meta["name"], meta["namespace"]) == ("nats-credentials", "openfaas-fn")
+    assert meta["labels"]["app.kubernetes.io/managed-by"] == "openfaas"  # faas-cli secret list shows it
+    assert is_secret(secret.inputs["stringData"])
+    assert unwrap(secret.inputs["stringData"]) == {"nats-user": "function", "nats-password": passwords(oslo)["function"]}
+    assert {"openfaas-namespace", "openfaas-function-namespace"} <= set(secret.options["dependsOn"])
+    assert "nats-credentials" in PLATFORM_SECRETS
+    assert "nats-credentials-function" in oslo.get("function-img-resize").options["dependsOn"]
+
+
+def test_a_function_may_mount_the_credentials(project_tmp: Path) -> None:
+    file = stack_file(project_tmp, "  pub:\n    image: ghcr.io/acme/pub:1\n    secrets: [nats-credentials]\n")
+    run = run_stack("publisher", stack(functionsFile=file))
+    volumes = obj(run, "function-pub")["spec"]["template"]["spec"]["volumes"]
+    assert {"secret": {"name": "nats-credentials"}} in volumes[0]["projected"]["sources"]
 
 
 # --- the nats-connector ----------------------------------------------------------------------
@@ -163,9 +239,12 @@ def test_connector_subscribes_to_the_functions_topics_through_the_gateway(oslo: 
     spec = manifest["spec"]["template"]["spec"]
     (ctr,) = spec["containers"]
     assert ctr["image"] == versions.NATS_CONNECTOR_IMAGE == "ghcr.io/openfaas/nats-connector:0.3.0"
-    assert {e["name"]: e["value"] for e in ctr["env"]} == {
+    password, *env = ctr["env"]
+    # The password comes from the connector's Secret and goes into the URL it dials.
+    assert password == {"name": "NATS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "nats-connector-credentials", "key": "password"}}}
+    assert {e["name"]: e["value"] for e in env} == {
         "topics": "image-upload",  # img-resize's topic, from functions/stack.yml
-        "broker_host": "nats.faas-data.svc.cluster.local",
+        "broker_host": "nats-connector:$(NATS_PASSWORD)@nats.faas-data.svc.cluster.local",
         "gateway_url": "http://gateway.openfaas:8080",
         "basic_auth": "true",
         "secret_mount_path": "/var/secrets/gateway",
@@ -178,6 +257,9 @@ def test_connector_subscribes_to_the_functions_topics_through_the_gateway(oslo: 
     assert ctr["volumeMounts"] == [{"name": "auth", "mountPath": "/var/secrets/gateway", "readOnly": True}]
     assert spec["volumes"] == [{"name": "auth", "secret": {"secretName": "basic-auth", "defaultMode": 0o440}}]
     assert ctr["workingDir"] == "/" and spec["securityContext"]["runAsNonRoot"] is True
+    secret = oslo.get("nats-credentials-connector")
+    assert (unwrap(secret.inputs)["metadata"]["namespace"], unwrap(secret.inputs["stringData"])) == ("openfaas", {"password": passwords(oslo)["nats-connector"]})
+    assert is_secret(secret.inputs["stringData"]) and "nats-credentials-connector" in dep.options["dependsOn"]
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert ctr[probe]["exec"]["command"] == ["sh", "-c", nats.connector_probe_script()]
     assert ":107E 01 " in nats.connector_probe_script()  # 4222, ESTABLISHED
@@ -195,8 +277,10 @@ def test_connector_topics_are_the_union_sorted_without_repeats(project_tmp: Path
         "  d:\n    image: ghcr.io/acme/d:1\n",
     )
     run = run_stack("topics", stack(functionsFile=file, gatewayUpstreamTimeout="30s", openfaasNamespace="faas"))
-    env = {e["name"]: e["value"] for e in obj(run, "nats-connector-deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in obj(run, "nats-connector-deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["topics"] == "invoices,orders"
+    text = obj(run, "nats-config")["data"]["nats-server.conf"]
+    assert 'publish: {allow: ["invoices", "orders", "events.>"]}' in text and 'subscribe: {allow: ["invoices", "orders"]}' in text
     assert env["upstream_timeout"] == "30s" and env["gateway_url"] == "http://gateway.faas:8080"
 
 
@@ -204,8 +288,10 @@ def test_connector_topics_are_the_union_sorted_without_repeats(project_tmp: Path
 def test_no_topics_no_connector(project_tmp: Path, functions: str) -> None:
     file = stack_file(project_tmp, functions) if functions else ""
     run = run_stack("quiet", stack(functionsFile=file))
-    assert not [r.name for r in run.resources if r.name.startswith("nats-connector")]
+    assert not [r.name for r in run.resources if r.name.startswith("nats-connector") or r.name == "nats-credentials-connector"]
     assert run.get("nats-statefulset")  # the server stays: functions may still publish
+    assert [r.name for r in run.children("nats") if r.type.startswith("random:")] == ["nats-function-password"]
+    assert "nats-connector" not in obj(run, "nats-config")["data"]["nats-server.conf"]
 
 
 def test_the_component_refuses_an_empty_topic_list() -> None:

@@ -79,6 +79,10 @@ def test_declared_secrets_are_created_labelled_and_mounted(project_tmp: Path) ->
         ("  a:\n    image: a:1\n", {"functionSecrets": {"k": "plain"}}, "sovereign-faas:functionSecrets: must be a secret"),
         ("  a:\n    image: a:1\n", {"functionSecrets": {"redis-password": {"secure": "x"}}}, "sovereign-faas:functionSecrets.redis-password: expected a name of your own: this one is published by the platform itself"),
         ("  a:\n    image: a:1\n", {"functionsNonRoot": "maybe"}, "sovereign-faas:functionsNonRoot: expected true or false, got 'maybe'"),
+        ("  a:\n    image: a:1\n", {"functionSecrets": {"nats-credentials": {"secure": "x"}}}, "sovereign-faas:functionSecrets.nats-credentials: expected a name of your own"),
+        # A topic is a subject in NATS' permissions: an invalid one would stop nats-server.
+        ("  a:\n    image: a:1\n    annotations: {topic: orders..new}\n", {}, "functions.a.topic: 'orders..new' is not a NATS subject: expected tokens joined by '.'"),
+        ("  a:\n    image: a:1\n    annotations: {topic: 'image upload'}\n", {}, "functions.a.topic: 'image upload' is not a NATS subject"),
     ],
 )
 def test_function_mistakes_stop_the_preview(project_tmp: Path, functions: str, extra: dict, expected: str) -> None:
