@@ -23,6 +23,7 @@ from render.k3s import ClusterK3s, cluster_identifier, k3s_config_text, kubelet_
 from render.node.command import render_command
 from render.node.steps import node_facts, node_steps
 from settings.firewall import FirewallSettings
+from settings.host import HostSettings
 from settings.kernel import KernelSettings
 from settings.nodes import NodeSpec
 from settings.stack import Settings
@@ -46,6 +47,7 @@ class ClusterArgs:
     k3s_config: ClusterK3s  # what every node's config.yaml is made of
     kernel: KernelSettings
     firewall: FirewallSettings
+    host: HostSettings
     upgrades: UpgradeSettings
     public_ports: tuple[int, ...]
 
@@ -58,6 +60,7 @@ class ClusterArgs:
             k3s_config=ClusterK3s.of(settings),
             kernel=settings.kernel,
             firewall=settings.firewall,
+            host=settings.host,
             upgrades=settings.upgrades,
             public_ports=settings.public_ports,
         )
@@ -131,6 +134,8 @@ class Cluster(pulumi.ComponentResource):
                 upgrades=args.upgrades,
                 public_ports=args.public_ports,
                 kubelet_config=kubelet_config(cluster.k3s),
+                host=args.host,
+                backups=cluster.backups,
             )
             node = Node(
                 spec.name,

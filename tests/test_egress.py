@@ -27,6 +27,8 @@ MIRRORED: dict[str, Any] = {
     "openfaasEdition": "pro",
     "openfaasLicense": LICENSE,
     "sovereignStrict": True,
+    "nodeEgress": "restricted",  # the nodes' own traffic (tests/test_node_egress.py)
+    "dnsResolvers": ["198.51.100.53"],
     "k3sMirror": "https://mirror.example.no/k3s",
     "registryMirrors": {"*": ["https://registry.example.no"]},
     "chartRepositories": {"openfaas": "https://charts.example.no", "traefik": "https://charts.example.no", "cert-manager": "oci://registry.example.no/charts"},
@@ -161,7 +163,8 @@ def test_strict_refuses_ce_with_the_reason() -> None:
 
 def test_strict_names_each_endpoint_and_the_key_that_fixes_it_before_registering_anything() -> None:
     with pytest.raises(ProgramError) as err:
-        run_stack("strict", stack(sovereignStrict=True, openfaasEdition="pro", openfaasLicense=LICENSE))
+        run_stack("strict", stack(sovereignStrict=True, openfaasEdition="pro", openfaasLicense=LICENSE, nodeEgress="restricted",
+                                  dnsResolvers=["198.51.100.53"]))
     text = str(err.value)
     assert "sovereign-faas:k3sMirror: sovereignStrict: raw.githubusercontent.com:443" in text
     assert "sovereign-faas:registryMirrors: sovereignStrict: docker.io:443" in text

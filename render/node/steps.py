@@ -44,7 +44,9 @@ from dataclasses import dataclass
 
 from render.node import command, firewall, registries
 from render.node.table import JOIN_AFTER, Entry, NodeSteps, Secret, Slot, Step, Uploads, render_steps, run
+from settings.backups import BackupsSettings
 from settings.firewall import FirewallSettings
+from settings.host import HostSettings
 from settings.k3s import K3sSettings
 from settings.kernel import KernelSettings
 from settings.mirrors import MirrorsSettings
@@ -77,6 +79,9 @@ class NodeFacts:
     uploads: tuple[tuple[str, str], ...]  # (local file, remote path): the air-gap assets
     drain: bool  # cordon and drain around an upgrade: the pods have another node to go to
     removable: bool  # drain and delete the Node when it leaves the config
+    # firewall-apply.sh's --api=HOST:PORT: the API server the node must still reach once its
+    # output policy is on (or the previous firewall is put back); empty: nothing to check.
+    api_check: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.checker.role != "server":
@@ -96,14 +101,19 @@ def node_facts(
     upgrades: UpgradeSettings,
     public_ports: tuple[int, ...],
     kubelet_config: str,
+    host: HostSettings | None = None,
+    backups: BackupsSettings | None = None,
 ) -> NodeFacts:
     """`spec` of `nodes` (the first is the bootstrap server) with what its steps need."""
     first = nodes[0]
     ruleset = None
+    egress = firewall.node_egress(host, mirrors, backups or BackupsSettings()) if host else None
     if firewall_settings.enabled:
         ruleset = firewall.ruleset(
-            spec, nodes, firewall_settings, k3s, embedded_registry=mirrors.embedded_registry, public_ports=public_ports
+            spec, nodes, firewall_settings, k3s, embedded_registry=mirrors.embedded_registry, public_ports=public_ports, egress=egress
         )
+    # The first server's API is on its own loopback, which the policy always admits.
+    api_check = (f"--api={_host_port(first.address, firewall.API_PORT)}",) if egress and spec.name != first.name else ()
     stdin = registries.registries_stdin(mirrors)
     return NodeFacts(
         spec=spec,
@@ -120,7 +130,12 @@ def node_facts(
         # One node has nowhere to move its pods to: it is upgraded in place.
         drain=len(nodes) > 1,
         removable=spec.name != first.name,
+        api_check=api_check if ruleset else (),
     )
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def sysctl_conf(settings: tuple[tuple[str, str], ...]) -> str:
@@ -150,11 +165,12 @@ def table(n: NodeFacts) -> tuple[Entry, ...]:
             delete_first=True,
         ),
         # Before K3s opens its ports; the script refuses a ruleset that would shut this SSH
-        # session's address out of the next connection.
+        # session's address out of the next connection, or (with the output policy) this
+        # node out of the API server.
         Step(
             "firewall",
             when=n.firewall is not None,
-            apply=run("firewall-apply.sh", firewall.RULES_FILE),
+            apply=run("firewall-apply.sh", firewall.RULES_FILE, *n.api_check),
             remove=run("firewall-remove.sh", firewall.RULES_FILE),
             stdin=n.firewall,
             ssh_client=True,
