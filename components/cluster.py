@@ -107,6 +107,7 @@ class Cluster(pulumi.ComponentResource):
                 additional_secret_outputs=["stdout"],
             ),
         )
+        self._coredns_resolvers(args, server)
         self.kubeconfig = pulumi.Output.secret(read.stdout.apply(lambda text: public_kubeconfig(text, first.host)))
         self.provider = k8s.Provider(
             f"{name}-k8s",
@@ -118,6 +119,21 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"kubeconfig": self.kubeconfig})
+
+    def _coredns_resolvers(self, args: ClusterArgs, server: Node) -> None:
+        """CoreDNS reads its resolvers when it starts: restart it, on the first server, once
+        every node has them, whenever dnsResolvers change (scripts/resolvers/)."""
+        first, resolvers = args.first_server, args.host.dns_resolvers
+        if not resolvers or "coredns" in args.k3s_config.k3s.disable:
+            return
+        last = self.nodes[args.join_order()[-1].name]
+        remote.Command(
+            f"{first.name}-coredns-resolvers",
+            connection=connection(first, args.ssh_private_key),
+            create=render_command("coredns-restart.sh", (), sudo=first.sudo),
+            triggers=[first.host, *resolvers],
+            opts=pulumi.ResourceOptions(parent=server, depends_on=list(last.done)),
+        )
 
     def _nodes(self, args: ClusterArgs, token: pulumi.Output[str]) -> dict[str, Node]:
         nodes: dict[str, Node] = {}

@@ -26,6 +26,7 @@ from render import nats, redis
 from render.cron_connector import cron_manifests
 from render.edge import CERT_MANAGER_REPO, TRAEFIK_REPO, traefik_values
 from render.function_objects import cron_functions, deployment, topics
+from render.host_egress import host_rows
 from render.openfaas import CHART_REPO as OPENFAAS_REPO
 from settings import chart_images
 from settings.edge import ACME_SERVERS, CERT_MANAGER_NAMESPACE
@@ -35,10 +36,11 @@ from settings.stack import Settings
 from upstream import kubernetes
 
 NODE_INSTALL = "node install"
+HOST = "host run time"  # the nodes' own endpoints: render/host_egress.py
 CLUSTER = "cluster run time"
 FUNCTIONS = "function run time"
 OPERATOR = "operator"
-PHASES = (NODE_INSTALL, CLUSTER, FUNCTIONS, OPERATOR)
+PHASES = (NODE_INSTALL, HOST, CLUSTER, FUNCTIONS, OPERATOR)
 HTTPS = 443
 CE_CHECK_URL = "https://checkip.amazonaws.com"  # faas-netes pkg/config/connectivity.go
 TRAEFIK_UPDATE_HOST = "update.traefik.io"  # Traefik's global.checkNewVersion
@@ -163,6 +165,7 @@ def inventory(settings: Settings, images: Iterable[Workload] | None = None) -> l
     workload_list = list(workloads(settings) if images is None else images)
     found = _Inventory(settings)
     found.node_install()
+    found.host_run_time()
     found.cluster_run_time([w for w in workload_list if w.namespace != settings.openfaas.function_namespace])
     found.function_run_time([w for w in workload_list if w.namespace == settings.openfaas.function_namespace])
     found.operator_side()
@@ -215,6 +218,11 @@ class _Inventory:
             self.add(NODE_INSTALL, "raw.githubusercontent.com", HTTPS, who, f"the K3s {self.settings.k3s.version} installer (install.sh)", mirrored=False, fix=fix)
             self.add(NODE_INSTALL, "github.com", HTTPS, who, "the K3s binary and its sha256 sums (release assets)",
                      mirrored=False, fix=fix, note="redirects to GitHub's asset host (*.githubusercontent.com)")
+
+    def host_run_time(self) -> None:
+        """The nodes' own endpoints (render/host_egress.py)."""
+        for r in host_rows(self.settings):
+            self.add(HOST, r.host, r.port, r.who, r.why, mirrored=False, allowed=r.in_country, fix=r.fix, note=r.note)
 
     def cluster_run_time(self, platform: list[Workload]) -> None:
         """K3s' own images (unless the images tarball is installed), the platform's images and

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from pydantic import field_validator
+
 from settings.base import Section, key
+from settings.errors import expected
 from settings.types import Cidr, IpAddress, Port, matching, one_of
 
 NODE_EGRESS = ("open", "restricted")
@@ -52,6 +55,13 @@ class HostSettings(Section):
         "In-country DNS resolvers (IP addresses): CoreDNS forwards to them instead of the nodes' /etc/resolv.conf, and the "
         "output policy admits DNS to them; sovereignStrict needs them",
     )
+
+    @field_validator("dns_resolvers", mode="after")
+    @classmethod
+    def _at_most_three(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(value) > 3:
+            raise expected(f"expected at most 3 resolvers (glibc and the kubelet read only the first 3), got {len(value)}")
+        return value
 
     @property
     def restricted(self) -> bool:

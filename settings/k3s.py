@@ -50,6 +50,7 @@ MANAGED_FLAGS: dict[str, str] = {
     "disable-default-registry-endpoint": "use registryMirrorsOnly",
     "embedded-registry": "use embeddedRegistry",
     "private-registry": "the stack writes /etc/rancher/k3s/registries.yaml (registryMirrors)",
+    "resolv-conf": "use dnsResolvers (the stack writes the file K3s gives the kubelet and CoreDNS)",
 }
 # From K3s 1.37 the Gateway API CRDs are a packaged component of their own (gateway-api-crd,
 # Gateway API v1.6.1, not turned off by disabling traefik). With the edge on, the stack owns

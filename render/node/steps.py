@@ -1,10 +1,10 @@
 """The node's steps, as one table: a VPS turned into a tuned K3s node, one idempotent remote
 step after another.
 
-    sysctl -> host-tuning -> [firewall] -> kubelet-config -> [registries] -> k3s-config
+    sysctl -> host-tuning -> [resolvers] -> [firewall] -> kubelet-config -> [registries] -> k3s-config
            -> [k3s-assets] -> k3s-install -> ready
 
-(firewall while `firewall` is on; registries only with image mirrors or the embedded
+(resolvers with dnsResolvers; firewall while `firewall` is on; registries only with image mirrors or the embedded
 registry; k3s-assets, the K3s release assets uploaded by `remote.CopyToRemote`, only with
 `k3sAirgapDir`.)
 
@@ -82,6 +82,7 @@ class NodeFacts:
     # firewall-apply.sh's --api=HOST:PORT: the API server the node must still reach once its
     # output policy is on (or the previous firewall is put back); empty: nothing to check.
     api_check: tuple[str, ...] = ()
+    resolvers: tuple[str, ...] = ()  # dnsResolvers: the node's and CoreDNS' in-country resolvers
 
     def __post_init__(self) -> None:
         if self.checker.role != "server":
@@ -131,6 +132,7 @@ def node_facts(
         drain=len(nodes) > 1,
         removable=spec.name != first.name,
         api_check=api_check if ruleset else (),
+        resolvers=host.dns_resolvers if host else (),
     )
 
 
@@ -163,6 +165,14 @@ def table(n: NodeFacts) -> tuple[Entry, ...]:
             apply=run("host-tuning-apply.sh", n.kernel.transparent_huge_pages, n.kernel.io_scheduler),
             remove=run("host-tuning-remove.sh"),
             delete_first=True,
+        ),
+        # The in-country resolvers, before the output policy refuses every other one: for the
+        # node's own lookups and for CoreDNS (K3s' resolv-conf, render/k3s.py).
+        Step(
+            "resolvers",
+            when=bool(n.resolvers),
+            apply=run("resolvers-apply.sh", *n.resolvers),
+            remove=run("resolvers-remove.sh"),
         ),
         # Before K3s opens its ports; the script refuses a ruleset that would shut this SSH
         # session's address out of the next connection, or (with the output policy) this
