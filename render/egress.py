@@ -222,7 +222,7 @@ class _Inventory:
     def host_run_time(self) -> None:
         """The nodes' own endpoints (render/host_egress.py)."""
         for r in host_rows(self.settings):
-            self.add(HOST, r.host, r.port, r.who, r.why, mirrored=False, allowed=r.in_country, fix=r.fix, note=r.note)
+            self.add(HOST, r.host, r.port, r.who, r.why, mirrored=r.mirrored, allowed=r.in_country, fix=r.fix, note=r.note)
 
     def cluster_run_time(self, platform: list[Workload]) -> None:
         """K3s' own images (unless the images tarball is installed), the platform's images and

@@ -17,9 +17,10 @@ from pydantic import field_validator
 
 from settings.base import Section, key
 from settings.errors import expected
-from settings.types import Cidr, IpAddress, Port, matching, one_of
+from settings.types import Cidr, Host, IpAddress, Port, Url, matching, one_of
 
 NODE_EGRESS = ("open", "restricted")
+PHONE_HOME = ("keep", "off")
 PROTOCOLS = ("tcp", "udp")
 # It becomes a comment in the ruleset: no newline, no quote, nothing nft would read.
 Why = Annotated[str, matching(r"[A-Za-z0-9 ._:/@()+-]{0,80}", "up to 80 letters, digits, spaces and . _ : / @ ( ) + -")]
@@ -55,6 +56,23 @@ class HostSettings(Section):
         "In-country DNS resolvers (IP addresses): CoreDNS forwards to them instead of the nodes' /etc/resolv.conf, and the "
         "output policy admits DNS to them; sovereignStrict needs them",
     )
+
+    ntp_servers: tuple[Host, ...] = key(
+        "ntpServers", (), "In-country NTP servers (names or addresses) for systemd-timesyncd or chrony, with no fallback to the distribution's"
+    )
+    apt_mirror: Url | None = key(
+        "aptMirror", None, "In-country mirror of the Ubuntu archive (every pocket, security included), e.g. https://mirror.example.no/ubuntu; replaces the distribution's sources"
+    )
+    phone_home: Annotated[str, one_of(PHONE_HOME)] = key(
+        "distroPhoneHome",
+        "keep",
+        "off: turn off Ubuntu's calls home (motd-news, apport/whoopsie crash reports, Ubuntu Pro timers and apt news, snapd refreshes); keep: leave them",
+    )
+
+    @property
+    def host_endpoints(self) -> bool:
+        """Whether the host-endpoints step has anything to do."""
+        return bool(self.ntp_servers or self.apt_mirror or self.phone_home == "off")
 
     @field_validator("dns_resolvers", mode="after")
     @classmethod

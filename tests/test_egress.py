@@ -29,6 +29,9 @@ MIRRORED: dict[str, Any] = {
     "sovereignStrict": True,
     "nodeEgress": "restricted",  # the nodes' own traffic (tests/test_node_egress.py)
     "dnsResolvers": ["198.51.100.53"],
+    "ntpServers": ["ntp.example.no"],  # the host's own endpoints (tests/test_host_endpoints.py)
+    "aptMirror": "https://mirror.example.no/ubuntu",
+    "distroPhoneHome": "off",
     "k3sMirror": "https://mirror.example.no/k3s",
     "registryMirrors": {"*": ["https://registry.example.no"]},
     "chartRepositories": {"openfaas": "https://charts.example.no", "traefik": "https://charts.example.no", "cert-manager": "oci://registry.example.no/charts"},
@@ -66,7 +69,7 @@ def test_the_default_example_lists_k3s_registries_chart_repository_and_ce_phone_
     assert not any(e.in_country for e in egress.outside(endpoints))
     ce = next(e for e in endpoints if e.host == "checkip.amazonaws.com")
     assert ce.port == 443 and "gateway" in ce.who[0] and ce.fix == "openfaasEdition: pro"
-    assert egress.summary(endpoints).startswith("egress: 8 endpoints outside the cluster, 0 mirrored or allowed, 8 not (checkip.amazonaws.com, docker.io,")
+    assert egress.summary(endpoints).startswith("egress: 15 endpoints outside the cluster, 0 mirrored or allowed, 15 not (api.snapcraft.io, archive.ubuntu.com, checkip.amazonaws.com,")
 
 
 def test_the_https_example_adds_the_edge_charts_quay_and_lets_encrypt(examples: dict) -> None:
@@ -142,7 +145,7 @@ def test_plan_writes_the_inventory_and_prints_its_summary(tmp_path: Path, capsys
 
 
 def test_the_program_logs_the_summary_line(oslo: StackRun) -> None:
-    assert any(level == "INFO" and m.startswith("egress: 8 endpoints outside the cluster") for level, m in oslo.logs)
+    assert any(level == "INFO" and m.startswith("egress: 15 endpoints outside the cluster") for level, m in oslo.logs)
 
 
 def test_chart_image_lists_were_read_for_the_pinned_charts() -> None:

@@ -117,7 +117,8 @@ def every_step(tmp_path: Path) -> tuple[Entry, ...]:
     for name in ("install.sh", "k3s", "sha256sum-amd64.txt", "k3s-airgap-images-amd64.tar.zst"):
         (folder / name).write_text("x")
     mirrors = {"docker.io": ["https://registry.example.no"]}
-    settings = settings_for(stack(nodes=THREE_NODES, registryMirrors=mirrors, k3sAirgapDir=str(folder), dnsResolvers=["198.51.100.53"]))
+    settings = settings_for(stack(nodes=THREE_NODES, registryMirrors=mirrors, k3sAirgapDir=str(folder), dnsResolvers=["198.51.100.53"],
+                                  distroPhoneHome="off"))
     entries = table(facts(settings, "bergen-2"))
     assert all(e.when for e in entries)
     return entries
@@ -126,7 +127,7 @@ def every_step(tmp_path: Path) -> tuple[Entry, ...]:
 def test_every_step_applies_somewhere_in_its_order(tmp_path: Path) -> None:
     names = [e.name for e in every_step(tmp_path)]
     assert names == [
-        "sysctl", "host-tuning", "resolvers", "firewall", "kubelet-config", "registries", "k3s-config", steps.UPLOADS,
+        "sysctl", "host-tuning", "resolvers", "host-endpoints", "firewall", "kubelet-config", "registries", "k3s-config", steps.UPLOADS,
         "node-object", "drain", "k3s-install", "ready", "uncordon", "evict",
     ]
 

@@ -41,6 +41,7 @@ FLANNEL_WIREGUARD = (51820, 51821)  # v4, v6
 # embeddedRegistry: Spegel's peer-to-peer port; its registry is served on 6443, open anyway.
 EMBEDDED_REGISTRY = 5001
 DNS_PORT = 53
+NTP_PORT = 123
 DROP_COUNTER = "egress_dropped"
 DROP_LOG_PREFIX = "sovereign-faas egress drop: "
 # What a node sends that is no connection of its own: neighbour discovery and multicast
@@ -78,9 +79,11 @@ def node_egress(host: HostSettings, mirrors: MirrorsSettings, backups: BackupsSe
     if not host.restricted:
         return None
     found = [Destination(_host_cidr(ip), "tcp+udp", (DNS_PORT,), "DNS: dnsResolvers") for ip in host.dns_resolvers]
+    found += [Destination(_host_cidr(s), "udp", (NTP_PORT,), "NTP: ntpServers") for s in host.ntp_servers if _is_ip(s)]
     found += [Destination(a.cidr, a.protocol, a.ports, a.why or f"nodeEgressAllow[{i}]") for i, a in enumerate(host.node_egress_allow)]
     urls = [(url, "registryMirrors") for urls in mirrors.registry_mirrors.values() for url in urls]
     urls += [(mirrors.k3s_mirror, "k3sMirror")] if mirrors.k3s_mirror else []
+    urls += [(host.apt_mirror, "aptMirror")] if host.apt_mirror else []
     urls += [(f"https://{backups.s3_endpoint}", "etcdS3Endpoint")] if backups.s3 and backups.s3_endpoint else []
     for url, why in urls:
         parts = urlsplit(url)

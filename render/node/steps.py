@@ -1,10 +1,10 @@
 """The node's steps, as one table: a VPS turned into a tuned K3s node, one idempotent remote
 step after another.
 
-    sysctl -> host-tuning -> [resolvers] -> [firewall] -> kubelet-config -> [registries] -> k3s-config
+    sysctl -> host-tuning -> [resolvers] -> [host-endpoints] -> [firewall] -> kubelet-config -> [registries] -> k3s-config
            -> [k3s-assets] -> k3s-install -> ready
 
-(resolvers with dnsResolvers; firewall while `firewall` is on; registries only with image mirrors or the embedded
+(resolvers with dnsResolvers; host-endpoints with ntpServers, aptMirror or distroPhoneHome: off; firewall while `firewall` is on; registries only with image mirrors or the embedded
 registry; k3s-assets, the K3s release assets uploaded by `remote.CopyToRemote`, only with
 `k3sAirgapDir`.)
 
@@ -83,6 +83,7 @@ class NodeFacts:
     # output policy is on (or the previous firewall is put back); empty: nothing to check.
     api_check: tuple[str, ...] = ()
     resolvers: tuple[str, ...] = ()  # dnsResolvers: the node's and CoreDNS' in-country resolvers
+    host_endpoints: tuple[str, ...] = ()  # host-endpoints-apply.sh's arguments; empty: no such step
 
     def __post_init__(self) -> None:
         if self.checker.role != "server":
@@ -133,7 +134,16 @@ def node_facts(
         removable=spec.name != first.name,
         api_check=api_check if ruleset else (),
         resolvers=host.dns_resolvers if host else (),
+        host_endpoints=host_endpoint_args(host) if host else (),
     )
+
+
+def host_endpoint_args(host: HostSettings) -> tuple[str, ...]:
+    """host-endpoints-apply.sh's arguments: only what the stack sets."""
+    args = [f"--ntp={','.join(host.ntp_servers)}"] if host.ntp_servers else []
+    args += [f"--apt={host.apt_mirror}"] if host.apt_mirror else []
+    args += ["--phone-home=off"] if host.phone_home == "off" else []
+    return tuple(args)
 
 
 def _host_port(host: str, port: int) -> str:
@@ -173,6 +183,16 @@ def table(n: NodeFacts) -> tuple[Entry, ...]:
             when=bool(n.resolvers),
             apply=run("resolvers-apply.sh", *n.resolvers),
             remove=run("resolvers-remove.sh"),
+        ),
+        # NTP, the package mirror and the distribution's calls home, before the output policy
+        # refuses the defaults. Delete before replace: the remove puts back what the apply
+        # kept (the distribution's sources, chrony.conf, the services it disabled).
+        Step(
+            "host-endpoints",
+            when=bool(n.host_endpoints),
+            apply=run("host-endpoints-apply.sh", *n.host_endpoints),
+            remove=run("host-endpoints-remove.sh"),
+            delete_first=True,
         ),
         # Before K3s opens its ports; the script refuses a ruleset that would shut this SSH
         # session's address out of the next connection, or (with the output policy) this
