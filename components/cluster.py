@@ -23,6 +23,7 @@ from render.k3s import ClusterK3s, cluster_identifier, k3s_config_text, kubelet_
 from render.node.command import render_command
 from render.node.steps import NodeFacts, node_facts, node_steps
 from settings.firewall import FirewallSettings
+from settings.host import HostSettings
 from settings.kernel import KernelSettings
 from settings.nodes import NodeSpec
 from settings.stack import Settings
@@ -46,6 +47,7 @@ class ClusterArgs:
     k3s_config: ClusterK3s  # what every node's config.yaml is made of
     kernel: KernelSettings
     firewall: FirewallSettings
+    host: HostSettings
     upgrades: UpgradeSettings
     public_ports: tuple[int, ...]
 
@@ -58,6 +60,7 @@ class ClusterArgs:
             k3s_config=ClusterK3s.of(settings),
             kernel=settings.kernel,
             firewall=settings.firewall,
+            host=settings.host,
             upgrades=settings.upgrades,
             public_ports=settings.public_ports,
         )
@@ -79,6 +82,8 @@ class ClusterArgs:
             upgrades=self.upgrades,
             public_ports=self.public_ports,
             kubelet_config=kubelet_config(cluster.k3s),
+            host=self.host,
+            backups=cluster.backups,
         )
 
     def join_order(self) -> tuple[NodeSpec, ...]:
@@ -119,6 +124,7 @@ class Cluster(pulumi.ComponentResource):
                 additional_secret_outputs=["stdout"],
             ),
         )
+        self._coredns_resolvers(args, server)
         self.kubeconfig = pulumi.Output.secret(read.stdout.apply(lambda text: public_kubeconfig(text, first.host)))
         self.provider = k8s.Provider(
             f"{name}-k8s",
@@ -130,6 +136,21 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"kubeconfig": self.kubeconfig})
+
+    def _coredns_resolvers(self, args: ClusterArgs, server: Node) -> None:
+        """CoreDNS reads its resolvers when it starts: restart it, on the first server, once
+        every node has them, whenever dnsResolvers change (scripts/resolvers/)."""
+        first, resolvers = args.first_server, args.host.dns_resolvers
+        if not resolvers or "coredns" in args.k3s_config.k3s.disable:
+            return
+        last = self.nodes[args.join_order()[-1].name]
+        remote.Command(
+            f"{first.name}-coredns-resolvers",
+            connection=connection(first, args.ssh_private_key),
+            create=render_command("coredns-restart.sh", (), sudo=first.sudo),
+            triggers=[first.host, *resolvers],
+            opts=pulumi.ResourceOptions(parent=server, depends_on=list(last.done)),
+        )
 
     def _nodes(self, args: ClusterArgs, token: pulumi.Output[str]) -> dict[str, Node]:
         nodes: dict[str, Node] = {}

@@ -27,6 +27,7 @@ from render import nats, redis
 from render.cron_connector import cron_manifests
 from render.edge import CERT_MANAGER_REPO, TRAEFIK_REPO, traefik_values
 from render.function_objects import cron_functions, deployment, topics
+from render.host_egress import host_rows
 from render.openfaas import CHART_REPO as OPENFAAS_REPO
 from settings import chart_images
 from settings.edge import ACME_SERVERS, CERT_MANAGER_NAMESPACE
@@ -38,11 +39,12 @@ from settings.types import is_ip
 from upstream import kubernetes
 
 NODE_INSTALL = "node install"
+HOST = "host run time"  # the nodes' own endpoints: render/host_egress.py
 CLUSTER = "cluster run time"
 BACKUPS = "backups"
 FUNCTIONS = "function run time"
 OPERATOR = "operator"
-PHASES = (NODE_INSTALL, CLUSTER, BACKUPS, FUNCTIONS, OPERATOR)
+PHASES = (NODE_INSTALL, HOST, CLUSTER, BACKUPS, FUNCTIONS, OPERATOR)
 HTTPS = 443
 CE_CHECK_URL = "https://checkip.amazonaws.com"  # faas-netes pkg/config/connectivity.go
 TRAEFIK_UPDATE_HOST = "update.traefik.io"  # Traefik's global.checkNewVersion
@@ -171,6 +173,7 @@ def inventory(settings: Settings, images: Iterable[Workload] | None = None) -> l
     workload_list = list(workloads(settings) if images is None else images)
     found = _Inventory(settings)
     found.node_install()
+    found.host_run_time()
     found.cluster_run_time([w for w in workload_list if w.namespace != settings.openfaas.function_namespace])
     found.backups()
     found.function_run_time([w for w in workload_list if w.namespace == settings.openfaas.function_namespace])
@@ -237,6 +240,14 @@ class _Inventory:
             self.add(NODE_INSTALL, "raw.githubusercontent.com", HTTPS, who, f"the K3s {self.settings.k3s.version} installer (install.sh)", mirrored=False, fix=fix)
             self.add(NODE_INSTALL, "github.com", HTTPS, who, "the K3s binary and its sha256 sums (release assets)",
                      mirrored=False, fix=fix, note="redirects to GitHub's asset host (*.githubusercontent.com)")
+
+    def host_run_time(self) -> None:
+        """The nodes' own endpoints (render/host_egress.py)."""
+        for r in host_rows(self.settings):
+            # A server the config names counts only as render/egress.py's other sources do:
+            # never an upstream, and under strict mode only when declared.
+            named = r.in_country and self.in_country(r.host, r.port)
+            self.add(HOST, r.host, r.port, r.who, r.why, mirrored=r.mirrored and named, allowed=named and not r.mirrored, fix=r.fix, note=r.note)
 
     def cluster_run_time(self, platform: list[Workload]) -> None:
         """K3s' own images (unless the images tarball is installed), the platform's images and
@@ -386,6 +397,11 @@ def sources(settings: Settings) -> list[tuple[str, str, int | None]]:
     for key, url in (("k3sMirror", mirrors.k3s_mirror), ("gatewayApiCrds", mirrors.gateway_api_crds), ("acmeServer", settings.edge.acme_server)):
         if url:
             found.append((key, *_host_port(url)))
+    host = settings.host
+    found += [(f"dnsResolvers[{i}]", ip, 53) for i, ip in enumerate(host.dns_resolvers)]
+    found += [(f"ntpServers[{i}]", server, 123) for i, server in enumerate(host.ntp_servers)]
+    if host.apt_mirror:
+        found.append(("aptMirror", *_host_port(host.apt_mirror)))
     if settings.backups.s3_bucket and settings.backups.s3_endpoint:
         found.append(("etcdS3Endpoint", *_registry_port(settings.backups.s3_endpoint)))
     return found

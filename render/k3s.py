@@ -24,6 +24,7 @@ from settings.nodes import NodeSpec
 from settings.stack import Settings
 
 API_PORT = 6443
+RESOLV_CONF = "/etc/sovereign-faas/resolv.conf"  # written by the resolvers step (dnsResolvers)
 
 
 def api_url(host: str) -> str:
@@ -43,10 +44,11 @@ class ClusterK3s:
     backups: BackupsSettings
     mirrors: MirrorsSettings
     edge: bool  # the edge is on: it owns the Gateway API CRDs
+    dns_resolvers: tuple[str, ...] = ()  # dnsResolvers: the kubelet (and so CoreDNS) gets RESOLV_CONF
 
     @classmethod
     def of(cls, settings: Settings) -> ClusterK3s:
-        return cls(settings.first_server, settings.k3s, settings.backups, settings.mirrors, settings.edge.enabled)
+        return cls(settings.first_server, settings.k3s, settings.backups, settings.mirrors, settings.edge.enabled, settings.host.dns_resolvers)
 
 
 def k3s_config(spec: NodeSpec, cluster: ClusterK3s, token: str) -> dict[str, Any]:
@@ -62,6 +64,10 @@ def k3s_config(spec: NodeSpec, cluster: ClusterK3s, token: str) -> dict[str, Any
     }
     if spec.private_address:
         config["node-ip"] = spec.private_address
+    if cluster.dns_resolvers:
+        # K3s' CoreDNS forwards to the kubelet's resolv.conf; a coredns-custom `.override`
+        # cannot replace that `forward .` (the packaged one comes first and takes every name).
+        config["resolv-conf"] = RESOLV_CONF
     if spec.name != first.name:
         config["server"] = api_url(first.address)
     config.update(registries.k3s_flags(spec, settings.mirrors))

@@ -63,6 +63,7 @@ MANAGED_FLAGS: dict[str, str] = {
     "etcd-s3-insecure": "the snapshots travel over verified TLS",
     "etcd-s3-skip-ssl-verify": "the snapshots travel over verified TLS",
     "kubelet-arg=pod-infra-container-image": "the pause image's registry would escape the egress inventory; use systemDefaultRegistry",
+    "resolv-conf": "use dnsResolvers (the stack writes the file K3s gives the kubelet and CoreDNS)",
 }
 # From K3s 1.37 the Gateway API CRDs are a packaged component of their own (gateway-api-crd,
 # Gateway API v1.6.1, not turned off by disabling traefik). With the edge on, the stack owns

@@ -27,13 +27,24 @@ UPSTREAM_DOMAINS = (
     "docker.io", "docker.com", "quay.io", "k8s.io", "gcr.io", "pkg.dev", "googleapis.com",
     "ecr.aws", "amazonaws.com", "cloudfront.net",
     "letsencrypt.org", "jetstack.io", "traefik.io", "k3s.io", "openfaas.com",
+    # The nodes' own: the distribution's archive and services, public time and DNS services.
+    "ubuntu.com", "canonical.com", "snapcraft.io", "debian.org", "ntp.org", "google.com", "cloudflare.com",
 )
+# Public resolvers by address: a resolver abroad sees every name the cluster looks up.
+UPSTREAM_ADDRESSES = {
+    "8.8.8.8": "Google Public DNS", "8.8.4.4": "Google Public DNS", "2001:4860:4860::8888": "Google Public DNS",
+    "2001:4860:4860::8844": "Google Public DNS", "1.1.1.1": "Cloudflare", "1.0.0.1": "Cloudflare",
+    "2606:4700:4700::1111": "Cloudflare", "2606:4700:4700::1001": "Cloudflare", "9.9.9.9": "Quad9", "149.112.112.112": "Quad9",
+    "208.67.222.222": "OpenDNS", "208.67.220.220": "OpenDNS",
+}
 _DECLARED = re.compile(r"(?P<wild>\*\.)?(?P<host>\[[0-9a-fA-F:.]+\]|[^:\[\]]+)(?::(?P<port>[0-9]{1,5}))?")
 
 
 def upstream_of(host: str) -> str | None:
     """The upstream domain `host` is (or is under), or None."""
     host = host.lower().strip("[]").removesuffix(".")
+    if host in UPSTREAM_ADDRESSES:
+        return UPSTREAM_ADDRESSES[host]
     return next((d for d in UPSTREAM_DOMAINS if host == d or host.endswith(f".{d}")), None)
 
 

@@ -26,6 +26,7 @@ from settings.edge import NAMESPACE as EDGE_NAMESPACE
 from settings.errors import PROJECT, ConfigError, Report, rules
 from settings.firewall import FirewallSettings
 from settings.function_spec import PLATFORM_SECRETS, Function, FunctionsSettings, ce_count_problem, cron_ce_problem, problems_with
+from settings.host import HostSettings
 from settings.k3s import K3sSettings
 from settings.kernel import KernelSettings
 from settings.mirrors import MirrorsSettings
@@ -53,6 +54,7 @@ class StackConfig(BaseModel):
     backups: BackupsSettings = _section()
     kernel: KernelSettings = _section()
     firewall: FirewallSettings = _section()
+    host: HostSettings = _section()
     edge: EdgeSettings = _section()
     openfaas: OpenFaaSSettings = _section()
     data: DataSettings = _section()
@@ -80,7 +82,7 @@ class StackConfig(BaseModel):
 
     @model_validator(mode="after")
     def _between_sections(self) -> StackConfig:
-        rules([*self._edge_needs(), *self._namespaces_differ(), *self._firewall_needs_addresses(), self._strict_needs_pro()])
+        rules([*self._edge_needs(), *self._namespaces_differ(), *self._firewall_needs_addresses(), self._strict_needs_pro(), *self._host_egress_rules()])
         if not self.edge.enabled and self.openfaas.service_type == "LoadBalancer" and "servicelb" in self.k3s.disable:
             rules([("gatewayServiceType", "'LoadBalancer' needs K3s' servicelb, which k3sDisable turns off; use 'NodePort' or keep servicelb")])
         return self
@@ -107,6 +109,19 @@ class StackConfig(BaseModel):
             "'ce' cannot run under sovereignStrict: at start-up OpenFaaS CE (faas-netes) GETs https://checkip.amazonaws.com "
             "and exits when it cannot reach it; use 'pro' (Standard/Enterprise runs without it) or turn sovereignStrict off",
         )
+
+    def _host_egress_rules(self) -> list[tuple[str, str] | None]:
+        """The output policy lives in the host firewall's table; strict mode needs it on, and
+        in-country resolvers (settings/host.py)."""
+        host, strict = self.host, self.sovereignty.strict
+        return [
+            ("nodeEgress", "'restricted' needs the host firewall (firewall: true): the output policy is a chain of its table")
+            if host.restricted and not self.firewall.enabled else None,
+            ("nodeEgress", "sovereignStrict needs 'restricted': with 'open' any process on a node can send data anywhere")
+            if strict and not host.restricted else None,
+            ("dnsResolvers", "sovereignStrict needs the in-country DNS resolvers (IP addresses) the nodes and CoreDNS forward to")
+            if strict and not host.dns_resolvers else None,
+        ]
 
     def _namespaces_differ(self) -> list[tuple[str, str]]:
         """Each namespace gets its own NetworkPolicies: two parts of the stack in one would
@@ -179,6 +194,7 @@ class Settings:
     backups: BackupsSettings
     kernel: KernelSettings
     firewall: FirewallSettings
+    host: HostSettings
     edge: EdgeSettings
     openfaas: OpenFaaSSettings  # as deployed: behind the edge the gateway's Service is ClusterIP
     data: DataSettings
@@ -211,6 +227,7 @@ def settings_of(stack: str, config: StackConfig, **secrets_and_functions: Any) -
         backups=config.backups,
         kernel=config.kernel,
         firewall=config.firewall,
+        host=config.host,
         edge=config.edge,
         openfaas=openfaas,
         data=config.data,

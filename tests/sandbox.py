@@ -16,6 +16,8 @@ writes /usr/local/bin/k3s (a stand-in that answers `--version` and the readiness
 
 State files a test may set (`Sandbox.set_state`):
     fail-restart            `systemctl restart|start` fails while it exists
+    active/<unit>           `systemctl is-active <unit>` says active (start/restart set it)
+    enabled/<unit>          `systemctl is-enabled <unit>` says enabled (enable/disable set it)
     curl-fail               `curl` fails like a 404 (exit 22)
     urls/<url, / as %2F>    a file `curl` serves at that URL (`Sandbox.serve`): a mirror
     installer-fail          the fake installer fails after logging `install ...`
@@ -218,6 +220,15 @@ elif verb == "is-active" and name:
     active = (ACTIVE / name).exists()
     print("active" if active else "inactive")
     sys.exit(0 if active else 3)
+elif verb in ("enable", "disable") and name:
+    # Remembered, so `is-enabled` answers as systemd would (enabled/<unit>, a test may set it).
+    flag = STATE / "enabled" / name
+    flag.parent.mkdir(exist_ok=True)
+    flag.touch() if verb == "enable" else flag.unlink(missing_ok=True)
+elif verb == "is-enabled" and name:
+    enabled = (STATE / "enabled" / name).exists()
+    print("enabled" if enabled else "disabled")
+    sys.exit(0 if enabled else 1)
 elif verb in ("daemon-reload", "enable", "disable"):
     pass
 else:

@@ -27,11 +27,16 @@ MIRRORED: dict[str, Any] = {
     "openfaasEdition": "pro",
     "openfaasLicense": LICENSE,
     "sovereignStrict": True,
+    "nodeEgress": "restricted",  # the nodes' own traffic (tests/test_node_egress.py)
+    "dnsResolvers": ["198.51.100.53"],
+    "ntpServers": ["ntp.example.no"],  # the host's own endpoints (tests/test_host_endpoints.py)
+    "aptMirror": "https://mirror.example.no/ubuntu",
+    "distroPhoneHome": "off",
     "k3sMirror": "https://mirror.example.no/k3s",
     "registryMirrors": {"*": ["https://registry.example.no"]},
     "chartRepositories": {"openfaas": "https://charts.example.no", "traefik": "https://charts.example.no", "cert-manager": "oci://registry.example.no/charts"},
     "registryMirrorsOnly": True,
-    "egressAllowHosts": ["mirror.example.no", "registry.example.no", "charts.example.no"],
+    "egressAllowHosts": ["mirror.example.no", "registry.example.no", "charts.example.no", "ntp.example.no", "198.51.100.53"],
 }
 
 
@@ -66,7 +71,7 @@ def test_the_default_example_lists_k3s_registries_chart_repository_and_ce_phone_
     assert not any(e.in_country for e in egress.outside(endpoints))
     ce = next(e for e in endpoints if e.host == "checkip.amazonaws.com")
     assert ce.port == 443 and "gateway" in ce.who[0] and ce.fix == "openfaasEdition: pro"
-    assert egress.summary(endpoints).startswith("egress: 7 endpoints outside the cluster, 0 mirrored or allowed, 7 not (checkip.amazonaws.com, docker.io,")
+    assert egress.summary(endpoints).startswith("egress: 15 endpoints outside the cluster, 0 mirrored or allowed, 15 not (api.snapcraft.io, archive.ubuntu.com, checkip.amazonaws.com,")
 
 
 def test_the_https_example_adds_the_edge_charts_quay_and_lets_encrypt(examples: dict) -> None:
@@ -142,7 +147,7 @@ def test_plan_writes_the_inventory_and_prints_its_summary(tmp_path: Path, capsys
 
 
 def test_the_program_logs_the_summary_line(oslo: StackRun) -> None:
-    assert any(level == "INFO" and m.startswith("egress: 7 endpoints outside the cluster") for level, m in oslo.logs)
+    assert any(level == "INFO" and m.startswith("egress: 15 endpoints outside the cluster") for level, m in oslo.logs)
 
 
 def test_chart_image_lists_were_read_for_the_pinned_charts() -> None:
@@ -163,7 +168,8 @@ def test_strict_refuses_ce_with_the_reason() -> None:
 
 def test_strict_names_each_endpoint_and_the_key_that_fixes_it_before_registering_anything() -> None:
     with pytest.raises(ProgramError) as err:
-        run_stack("strict", stack(sovereignStrict=True, openfaasEdition="pro", openfaasLicense=LICENSE))
+        run_stack("strict", stack(sovereignStrict=True, openfaasEdition="pro", openfaasLicense=LICENSE, nodeEgress="restricted",
+                                  dnsResolvers=["198.51.100.53"]))
     text = str(err.value)
     assert "sovereign-faas:k3sMirror: sovereignStrict: raw.githubusercontent.com:443" in text
     assert "sovereign-faas:registryMirrors: sovereignStrict: docker.io:443" in text
@@ -226,7 +232,8 @@ def test_the_honest_strict_stack_plans() -> None:
         ({"systemDefaultRegistry": "ghcr.io"}, "systemDefaultRegistry: sovereignStrict: ghcr.io:443 is the upstream itself (ghcr.io)"),
         # A mirror the operator did not declare in the country, or on another port than declared.
         ({"registryMirrors": {"*": ["https://registry.example.se"]}}, "registryMirrors.*[0]: sovereignStrict: registry.example.se:443 is not declared"),
-        ({"registryMirrors": {"*": ["https://registry.example.no:5000"]}, "egressAllowHosts": ["registry.example.no:443", "mirror.example.no", "charts.example.no", "acme.example.no"]},
+        ({"registryMirrors": {"*": ["https://registry.example.no:5000"]},
+          "egressAllowHosts": ["registry.example.no:443", "mirror.example.no", "charts.example.no", "acme.example.no", "ntp.example.no", "198.51.100.53"]},
          "registryMirrors.*[0]: sovereignStrict: registry.example.no:5000 is not declared"),
         # Open egress in all but name, and the fallback to upstream.
         ({"functionEgressAllow": [{"cidr": "0.0.0.0/0"}]}, "functionEgressAllow[0].cidr: sovereignStrict: 0.0.0.0/0 is open egress in all but name"),
@@ -249,9 +256,14 @@ def test_the_honest_strict_stack_plans() -> None:
         # The platform's own egress left open, or open in all but name.
         ({"platformEgress": "open"}, "platformEgress: sovereignStrict needs 'restricted'"),
         ({"acmeServerCidrs": []}, "acmeServerCidrs: sovereignStrict needs the ACME server's addresses"),
-        ({"nodes": [{"name": "tromso-1", "host": "node1.example.no"}], "firewall": False}, "nodes: sovereignStrict needs the servers' addresses (tromso-1 known by name)"),
+        ({"nodes": [{"name": "tromso-1", "host": "node1.example.no"}]}, "nodes: sovereignStrict needs the servers' addresses (tromso-1 known by name)"),
+        # The nodes' own servers: a public resolver, a time or package server abroad.
+        ({"dnsResolvers": ["8.8.8.8"]}, "dnsResolvers[0]: sovereignStrict: 8.8.8.8:53 is the upstream itself (Google Public DNS)"),
+        ({"ntpServers": ["time.google.com"]}, "ntpServers[0]: sovereignStrict: time.google.com:123 is the upstream itself (google.com)"),
+        ({"ntpServers": ["no.pool.ntp.org"]}, "ntpServers[0]: sovereignStrict: no.pool.ntp.org:123 is the upstream itself (ntp.org)"),
+        ({"aptMirror": "http://archive.ubuntu.com/ubuntu"}, "aptMirror: sovereignStrict: archive.ubuntu.com:80 is the upstream itself (ubuntu.com)"),
         # Declaring an upstream, or a whole top-level domain, in the country.
-        ({"egressAllowHosts": [*DECLARED["egressAllowHosts"], "objects.githubusercontent.com"]}, "egressAllowHosts[4]: 'objects.githubusercontent.com' is an upstream"),
+        ({"egressAllowHosts": [*DECLARED["egressAllowHosts"], "objects.githubusercontent.com"]}, "egressAllowHosts[6]: 'objects.githubusercontent.com' is an upstream"),
         ({"egressAllowHosts": ["*.no"]}, "egressAllowHosts[0]: '*.no' would declare a whole top-level domain"),
     ],
 )
@@ -260,7 +272,7 @@ def test_strict_mode_cannot_be_fooled(changes: dict[str, Any], wanted: str) -> N
 
 
 def test_a_declared_domain_covers_its_hosts_and_a_port_only_itself() -> None:
-    run_stack("domain", stack(**{**DECLARED, **IN_COUNTRY_EDGE, "egressAllowHosts": ["*.example.no"]}))
+    run_stack("domain", stack(**{**DECLARED, **IN_COUNTRY_EDGE, "egressAllowHosts": ["*.example.no", "198.51.100.53"]}))
     text = strict_refusal(egressAllowHosts=["*.example.no:5000"])
     assert "registryMirrors.*[0]: sovereignStrict: registry.example.no:443 is not declared" in text
 

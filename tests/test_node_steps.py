@@ -104,7 +104,8 @@ def every_step(tmp_path: Path) -> tuple[Entry, ...]:
     for name in ("install.sh", "k3s", "sha256sum-amd64.txt", "k3s-airgap-images-amd64.tar.zst"):
         (folder / name).write_text("x")
     mirrors = {"docker.io": ["https://registry.example.no"]}
-    settings = settings_for(stack(nodes=THREE_NODES, registryMirrors=mirrors, k3sAirgapDir=str(folder)))
+    settings = settings_for(stack(nodes=THREE_NODES, registryMirrors=mirrors, k3sAirgapDir=str(folder), dnsResolvers=["198.51.100.53"],
+                                  distroPhoneHome="off"))
     entries = table(facts(settings, "bergen-2"))
     assert all(e.when for e in entries)
     return entries
@@ -113,7 +114,7 @@ def every_step(tmp_path: Path) -> tuple[Entry, ...]:
 def test_every_step_applies_somewhere_in_its_order(tmp_path: Path) -> None:
     names = [e.name for e in every_step(tmp_path)]
     assert names == [
-        "sysctl", "host-tuning", "firewall", "kubelet-config", "registries", "k3s-config", steps.UPLOADS,
+        "sysctl", "host-tuning", "resolvers", "host-endpoints", "firewall", "kubelet-config", "registries", "k3s-config", steps.UPLOADS,
         "node-object", "drain", "k3s-install", "ready", "uncordon", "evict",
     ]
 
@@ -124,9 +125,11 @@ def test_each_script_lives_in_the_folder_of_the_first_step_that_runs_it(tmp_path
         for script in (r.script for r in (entry.apply, entry.remove) if r is not None):
             owner.setdefault(script, entry.name)
             assert script_path(script).parent.name == owner[script], f"{script} belongs in scripts/{owner[script]}/"
-    # The one script no node step runs: the cluster reads the kubeconfig on the first server.
-    assert set(SCRIPTS.names) - set(owner) == {"k3s-kubeconfig.sh"}
+    # The scripts no node step runs: the cluster reads the kubeconfig on the first server, and
+    # restarts CoreDNS there when the resolvers change (it lives with the resolvers step).
+    assert set(SCRIPTS.names) - set(owner) == {"k3s-kubeconfig.sh", "coredns-restart.sh"}
     assert script_path("k3s-kubeconfig.sh").parent.name == "kubeconfig"
+    assert script_path("coredns-restart.sh").parent.name == "resolvers"
 
 
 def test_one_node_waits_for_ready_and_several_for_uncordon() -> None:

@@ -18,9 +18,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from settings.backups import BackupsSettings
 from settings.firewall import FirewallSettings
+from settings.host import HostSettings
 from settings.k3s import K3sSettings
+from settings.mirrors import MirrorsSettings
 from settings.nodes import NodeSpec
 
 TABLE = "sovereign_faas"
@@ -35,6 +40,69 @@ FLANNEL_VXLAN = 8472
 FLANNEL_WIREGUARD = (51820, 51821)  # v4, v6
 # embeddedRegistry: Spegel's peer-to-peer port; its registry is served on 6443, open anyway.
 EMBEDDED_REGISTRY = 5001
+DNS_PORT = 53
+NTP_PORT = 123
+DROP_COUNTER = "egress_dropped"
+DROP_LOG_PREFIX = "sovereign-faas egress drop: "
+# What a node sends that is no connection of its own: neighbour discovery and multicast
+# listener reports (IPv6 needs them to reach anything), DHCP requests (the lease).
+_OUTPUT_BASICS = (
+    "ct state established,related accept  # replies, and errors about our own connections",
+    'oif "lo" accept',
+    "icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } accept",
+    "udp sport 68 udp dport 67 accept  # DHCP",
+    "udp sport 546 udp dport 547 accept  # DHCPv6",
+)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """An address range outside the cluster a node may connect to, and why."""
+
+    cidr: str
+    protocol: str  # "tcp", "udp" or "tcp+udp"
+    ports: tuple[int, ...]  # empty: every port
+    why: str
+
+
+@dataclass(frozen=True)
+class NodeEgress:
+    """The output policy's declared destinations (nodeEgress: restricted)."""
+
+    destinations: tuple[Destination, ...]
+
+
+def node_egress(host: HostSettings, mirrors: MirrorsSettings, backups: BackupsSettings) -> NodeEgress | None:
+    """The destinations of a restricted output policy; None while nodeEgress is open. IP-literal
+    endpoints of the settings are admitted by themselves; named ones only through
+    nodeEgressAllow (settings/host.py says why)."""
+    if not host.restricted:
+        return None
+    found = [Destination(_host_cidr(ip), "tcp+udp", (DNS_PORT,), "DNS: dnsResolvers") for ip in host.dns_resolvers]
+    found += [Destination(_host_cidr(s), "udp", (NTP_PORT,), "NTP: ntpServers") for s in host.ntp_servers if _is_ip(s)]
+    found += [Destination(a.cidr, a.protocol, a.ports, a.why or f"nodeEgressAllow[{i}]") for i, a in enumerate(host.node_egress_allow)]
+    urls = [(url, "registryMirrors") for urls in mirrors.registry_mirrors.values() for url in urls]
+    urls += [(mirrors.k3s_mirror, "k3sMirror")] if mirrors.k3s_mirror else []
+    urls += [(host.apt_mirror, "aptMirror")] if host.apt_mirror else []
+    urls += [(f"https://{backups.s3_endpoint}", "etcdS3Endpoint")] if backups.s3 and backups.s3_endpoint else []
+    for url, why in urls:
+        parts = urlsplit(url)
+        if parts.hostname and _is_ip(parts.hostname):
+            found.append(Destination(_host_cidr(parts.hostname), "tcp", (parts.port or (80 if parts.scheme == "http" else 443),), why))
+    return NodeEgress(tuple(dict.fromkeys(found)))
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _host_cidr(ip: str) -> str:
+    address = ipaddress.ip_address(ip)
+    return f"{address}/{address.max_prefixlen}"
 
 
 def ruleset(
@@ -45,10 +113,12 @@ def ruleset(
     *,
     embedded_registry: bool,
     public_ports: tuple[int, ...],
+    egress: NodeEgress | None = None,
 ) -> str:
     """The nftables script for `node` of `nodes`: replaces our table atomically, nothing else.
     `embedded_registry` opens Spegel's port between the nodes; `public_ports` are where the
-    gateway is served (the edge's 80/443, or the gateway's own port)."""
+    gateway is served (the edge's 80/443, or the gateway's own port); `egress`, when given,
+    adds the output policy."""
     peers = _ips(a for n in nodes if n is not node for a in (n.host, n.private_address))
     # Dual-stack clusters give both families, comma-separated.
     cluster = _split(k3s.networks)
@@ -91,12 +161,45 @@ def ruleset(
     if ports:
         rules.append(f"tcp dport {_set(ports)} accept  # public: the gateway")
     body = "\n".join([*(f"\t{s}" for s in sets), "\tchain input {", "\t\ttype filter hook input priority filter; policy drop;", *(f"\t\t{r}" for r in rules), "\t}"])
+    if egress is not None:
+        body += "\n" + _output_chain(egress, admin=admin, cluster=cluster, peers=peers, admin_ports=[node.port, API_PORT])
     return (
         f"# Written by sovereign-faas (Pulumi) for {node.name}. Local changes are overwritten.\n"
         f"table inet {TABLE}\n"
         f"delete table inet {TABLE}\n"  # the two lines make a re-apply replace, atomically
         f"table inet {TABLE} {{\n{body}\n}}\n"
     )
+
+
+def _output_chain(egress: NodeEgress, *, admin: dict[str, list[str]], cluster: dict[str, list[str]], peers: dict[str, list[str]],
+                  admin_ports: list[int]) -> str:
+    """The output policy: what this node's own processes may connect to (module docstring)."""
+    rules: list[str] = list(_OUTPUT_BASICS)
+    for family, ip in (("v4", "ip"), ("v6", "ip6")):
+        if cluster[family]:
+            rules.append(f"{ip} daddr @cluster_{family} accept  # pods and Services")
+        if peers[family]:
+            rules.append(f"{ip} daddr @nodes_{family} accept  # the other nodes")
+        if admin[family]:
+            # Not only `established`: the session that applies this must survive a lost
+            # conntrack entry too (firewall-apply.sh checks its client is in the admin set).
+            rules.append(f"{ip} daddr @admin_{family} tcp sport {_set(sorted(set(admin_ports)))} accept  # replies to SSH and API sessions")
+    rules += [_destination_rule(d) for d in egress.destinations]
+    rules += [
+        f'limit rate 10/minute burst 5 packets log prefix "{DROP_LOG_PREFIX}" level info',
+        # Reject, not drop: the refused process fails at once (connect: No route to host; a
+        # datagram: Operation not permitted) instead of hanging; nothing leaves the node.
+        f"counter name {DROP_COUNTER} reject with icmpx type admin-prohibited",
+    ]
+    lines = [f"\tcounter {DROP_COUNTER} {{\n\t}}", "\tchain output {", "\t\ttype filter hook output priority filter; policy drop;"]
+    return "\n".join([*lines, *(f"\t\t{r}" for r in rules), "\t}"])
+
+
+def _destination_rule(d: Destination) -> str:
+    ip = "ip6" if ipaddress.ip_network(d.cidr).version == 6 else "ip"
+    protocols = ("tcp", "udp") if d.protocol == "tcp+udp" else (d.protocol,)
+    match = f"meta l4proto {_set(protocols)}" + (f" th dport {_set(d.ports)}" if d.ports else "")
+    return f"{ip} daddr {d.cidr} {match} accept  # {d.why}"
 
 
 def _ips(addresses: Iterable[str | None]) -> dict[str, list[str]]:

@@ -1,10 +1,10 @@
 """The node's steps, as one table: a VPS turned into a tuned K3s node, one idempotent remote
 step after another.
 
-    sysctl -> host-tuning -> [firewall] -> kubelet-config -> [registries] -> k3s-config
+    sysctl -> host-tuning -> [resolvers] -> [host-endpoints] -> [firewall] -> kubelet-config -> [registries] -> k3s-config
            -> [k3s-assets] -> k3s-install -> ready
 
-(firewall while `firewall` is on; registries only with image mirrors or the embedded
+(resolvers with dnsResolvers; host-endpoints with ntpServers, aptMirror or distroPhoneHome: off; firewall while `firewall` is on; registries only with image mirrors or the embedded
 registry; k3s-assets, the K3s release assets uploaded by `remote.CopyToRemote`, only with
 `k3sAirgapDir`.)
 
@@ -44,7 +44,9 @@ from dataclasses import dataclass
 
 from render.node import command, firewall, registries
 from render.node.table import JOIN_AFTER, Entry, NodeSteps, Secret, Slot, Step, Uploads, render_steps, run
+from settings.backups import BackupsSettings
 from settings.firewall import FirewallSettings
+from settings.host import HostSettings
 from settings.k3s import K3sSettings
 from settings.kernel import KernelSettings
 from settings.mirrors import MirrorsSettings
@@ -77,6 +79,11 @@ class NodeFacts:
     uploads: tuple[tuple[str, str], ...]  # (local file, remote path): the air-gap assets
     drain: bool  # cordon and drain around an upgrade: the pods have another node to go to
     removable: bool  # drain and delete the Node when it leaves the config
+    # firewall-apply.sh's --api=HOST:PORT: the API server the node must still reach once its
+    # output policy is on (or the previous firewall is put back); empty: nothing to check.
+    api_check: tuple[str, ...] = ()
+    resolvers: tuple[str, ...] = ()  # dnsResolvers: the node's and CoreDNS' in-country resolvers
+    host_endpoints: tuple[str, ...] = ()  # host-endpoints-apply.sh's arguments; empty: no such step
 
     def __post_init__(self) -> None:
         if self.checker.role != "server":
@@ -96,14 +103,19 @@ def node_facts(
     upgrades: UpgradeSettings,
     public_ports: tuple[int, ...],
     kubelet_config: str,
+    host: HostSettings | None = None,
+    backups: BackupsSettings | None = None,
 ) -> NodeFacts:
     """`spec` of `nodes` (the first is the bootstrap server) with what its steps need."""
     first = nodes[0]
     ruleset = None
+    egress = firewall.node_egress(host, mirrors, backups or BackupsSettings()) if host else None
     if firewall_settings.enabled:
         ruleset = firewall.ruleset(
-            spec, nodes, firewall_settings, k3s, embedded_registry=mirrors.embedded_registry, public_ports=public_ports
+            spec, nodes, firewall_settings, k3s, embedded_registry=mirrors.embedded_registry, public_ports=public_ports, egress=egress
         )
+    # The first server's API is on its own loopback, which the policy always admits.
+    api_check = (f"--api={_host_port(first.address, firewall.API_PORT)}",) if egress and spec.name != first.name else ()
     stdin = registries.registries_stdin(mirrors)
     return NodeFacts(
         spec=spec,
@@ -120,7 +132,22 @@ def node_facts(
         # One node has nowhere to move its pods to: it is upgraded in place.
         drain=len(nodes) > 1,
         removable=spec.name != first.name,
+        api_check=api_check if ruleset else (),
+        resolvers=host.dns_resolvers if host else (),
+        host_endpoints=host_endpoint_args(host) if host else (),
     )
+
+
+def host_endpoint_args(host: HostSettings) -> tuple[str, ...]:
+    """host-endpoints-apply.sh's arguments: only what the stack sets."""
+    args = [f"--ntp={','.join(host.ntp_servers)}"] if host.ntp_servers else []
+    args += [f"--apt={host.apt_mirror}"] if host.apt_mirror else []
+    args += ["--phone-home=off"] if host.phone_home == "off" else []
+    return tuple(args)
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def sysctl_conf(settings: tuple[tuple[str, str], ...]) -> str:
@@ -149,12 +176,31 @@ def table(n: NodeFacts) -> tuple[Entry, ...]:
             remove=run("host-tuning-remove.sh"),
             delete_first=True,
         ),
+        # The in-country resolvers, before the output policy refuses every other one: for the
+        # node's own lookups and for CoreDNS (K3s' resolv-conf, render/k3s.py).
+        Step(
+            "resolvers",
+            when=bool(n.resolvers),
+            apply=run("resolvers-apply.sh", *n.resolvers),
+            remove=run("resolvers-remove.sh"),
+        ),
+        # NTP, the package mirror and the distribution's calls home, before the output policy
+        # refuses the defaults. Delete before replace: the remove puts back what the apply
+        # kept (the distribution's sources, chrony.conf, the services it disabled).
+        Step(
+            "host-endpoints",
+            when=bool(n.host_endpoints),
+            apply=run("host-endpoints-apply.sh", *n.host_endpoints),
+            remove=run("host-endpoints-remove.sh"),
+            delete_first=True,
+        ),
         # Before K3s opens its ports; the script refuses a ruleset that would shut this SSH
-        # session's address out of the next connection.
+        # session's address out of the next connection, or (with the output policy) this
+        # node out of the API server.
         Step(
             "firewall",
             when=n.firewall is not None,
-            apply=run("firewall-apply.sh", firewall.RULES_FILE),
+            apply=run("firewall-apply.sh", firewall.RULES_FILE, *n.api_check),
             remove=run("firewall-remove.sh", firewall.RULES_FILE),
             stdin=n.firewall,
             ssh_client=True,

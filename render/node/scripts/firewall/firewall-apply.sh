@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: firewall-apply.sh FILE [CLIENT]   (the nftables ruleset comes on stdin)
+# Usage: firewall-apply.sh FILE [--api=HOST:PORT] [CLIENT]   (the nftables ruleset comes on stdin)
 #
 # Make the node's host firewall (nftables table `inet sovereign_faas`) the ruleset on stdin,
 # keep it in FILE, and load FILE at every boot before the network and K3s come up. Only our
@@ -12,13 +12,19 @@
 # SSH connection from it, the previous table is put back and the step fails: an operator is
 # never locked out by a typo in adminCidrs. (This session's own connection survives anyway:
 # established connections are accepted.)
+# --api=HOST:PORT is the API server this node must reach (a ruleset with an output policy):
+# a TCP connection to it is tried before and after loading, each try bounded (5 s, 3 tries
+# after). If the new ruleset refuses it (connect fails and our output chain's drop counter
+# grew), or it answered before and no longer does, the previous table is put back and the step
+# fails. A server that did not answer before either is reported, not held against the ruleset.
 # Last stdout line: "sovereign-faas: firewall-apply.sh: changed ..." or "... unchanged".
 set -euo pipefail
 
 readonly SELF=firewall-apply.sh  # die, report: lib/common.bash, put in front by render_command
 readonly TABLE=sovereign_faas
 readonly UNIT=/etc/systemd/system/sovereign-faas-firewall.service
-tmp=""
+readonly PROBE_SECONDS=5 PROBE_TRIES=3
+file="" api="" client="" api_state="" tmp=""
 
 cleanup() {
   if [[ -n $tmp ]]; then rm -f -- "$tmp"; fi
@@ -26,9 +32,19 @@ cleanup() {
 trap cleanup EXIT
 
 check_args() {
-  [[ $# -eq 1 || $# -eq 2 ]] || die "usage: $SELF FILE [CLIENT] (the ruleset comes on stdin)"
-  [[ $1 =~ ^/etc/sovereign-faas/[A-Za-z0-9_.-]+\.nft$ ]] ||
-    die "FILE must look like /etc/sovereign-faas/<name>.nft, got '$1'"
+  local usage="usage: $SELF FILE [--api=HOST:PORT] [CLIENT] (the ruleset comes on stdin)"
+  (($# >= 1 && $# <= 3)) || die "$usage"
+  file=$1
+  shift
+  if [[ ${1:-} == --api=* ]]; then
+    api=${1#--api=}
+    shift
+    [[ $api =~ ^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$ ]] || die "--api must be HOST:PORT or [IPv6]:PORT, got '$api'"
+  fi
+  (($# <= 1)) || die "$usage"
+  client=${1:-}
+  [[ $file =~ ^/etc/sovereign-faas/[A-Za-z0-9_.-]+\.nft$ ]] ||
+    die "FILE must look like /etc/sovereign-faas/<name>.nft, got '$file'"
 }
 
 check_host() {
@@ -100,6 +116,49 @@ admits() {
   nft get element inet "$TABLE" "admin_$family" "{ $client }" >/dev/null 2>&1
 }
 
+# Packets our output policy refused so far (its named counter; 0 without one).
+drops() {
+  local text
+  text=$(nft list counter inet "$TABLE" egress_dropped 2>/dev/null) || text=""
+  if [[ $text =~ packets\ ([0-9]+) ]]; then echo "${BASH_REMATCH[1]}"; else echo 0; fi
+}
+
+# How HOST:PORT answers one TCP connection from this node: open, refused (by the server: it
+# is reachable), blocked (by this node's own output policy: its counter grew while connect
+# failed) or silent (no answer within PROBE_SECONDS, or unreachable for another reason).
+probe() {
+  local host=${1%:*} port=${1##*:} out counted
+  host=${host#[}
+  host=${host%]}
+  counted=$(drops)
+  # shellcheck disable=SC2016 # $0 and $1 are the inner shell's: bash opens /dev/tcp itself
+  if out=$(LC_ALL=C timeout "$PROBE_SECONDS" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>&1); then
+    echo open
+  elif [[ $out == *"Connection refused"* ]]; then
+    echo refused
+  elif (($(drops) > counted)); then
+    echo blocked
+  else
+    echo silent
+  fi
+}
+
+# After loading: the API server as reachable as before ($1: the answer before), or roll back.
+check_api() {
+  local before=$1 previous=$2 after try
+  for ((try = 1; try <= PROBE_TRIES; try++)); do
+    after=$(probe "$api")
+    [[ $after == silent && $before != silent ]] || break
+    sleep 1
+  done
+  case $after in
+    blocked) roll_back "$previous" "the new output policy refuses this node's connection to the API server $api (counted in egress_dropped); admit it (nodeEgressAllow) or check the nodes' addresses" ;;
+    silent) [[ $before == silent ]] ||
+      roll_back "$previous" "the API server $api answered before the new ruleset and not after it ($PROBE_TRIES tries of ${PROBE_SECONDS}s)" ;;
+  esac
+  api_state=$after
+}
+
 persist() {
   local file=$1
   chmod 0644 -- "$tmp"
@@ -115,7 +174,7 @@ persist() {
 
 main() {
   check_args "$@"
-  local file=$1 client=${2:-} previous
+  local previous before=""
   check_host
   mkdir -p -- "${file%/*}"
   tmp=$(mktemp -- "${file%/*}/.${file##*/}.XXXXXX")
@@ -128,15 +187,20 @@ main() {
   fi
   check_scope "$tmp"
   nft -c -f "$tmp" || die "nft refused the ruleset (see above); nothing was changed"
+  if [[ -n $api ]]; then before=$(probe "$api"); fi
   nft -f "$tmp" || die "loading the ruleset failed (see above); nft applies all or nothing, so nothing was changed"
   if [[ -n $client ]] && ! admits "$client"; then
     roll_back "$previous" "this SSH session comes from $client, which adminCidrs does not include: the next connection would be refused"
   fi
+  if [[ -n $api ]]; then check_api "$before" "$previous"; fi
   persist "$file"
+  local note=""
+  if [[ -n $api ]]; then note="; the API server $api: $api_state"; fi
+  if [[ $api_state == silent ]]; then note+=" (it did not answer before either)"; fi
   if [[ -z $previous ]]; then
-    report "changed (loaded table inet $TABLE from $file)"
+    report "changed (loaded table inet $TABLE from $file$note)"
   else
-    report "changed (replaced table inet $TABLE from $file)"
+    report "changed (replaced table inet $TABLE from $file$note)"
   fi
 }
 
