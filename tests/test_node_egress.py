@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from components.cluster import ClusterArgs
 from render.node import firewall
 from render.node.command import render_command
-from render.node.steps import node_facts
 from settings import stack as s
 from tests.conftest import settings_for, stack
 from tests.sandbox import Result, Sandbox, open_sandbox
@@ -97,23 +97,21 @@ def test_ip_literal_mirrors_and_s3_are_admitted_and_names_are_not() -> None:
     settings = settings_for(stack(
         nodeEgress="restricted",
         registryMirrors={"*": ["https://198.51.100.40:5000", "https://registry.example.no"]},
-        k3sMirror="http://[2001:db8::40]/k3s",
+        k3sMirror="https://[2001:db8::40]/k3s",
         etcdS3Bucket="snapshots",
         etcdS3Endpoint="198.51.100.41:9000",
         etcdS3Credentials={"accessKey": {"secure": "a"}, "secretKey": {"secure": "b"}},
     ), SECRETS)
     output = egress_rules(settings, "oslo-1").split("chain output")[1]
     assert "ip daddr 198.51.100.40/32 meta l4proto tcp th dport 5000 accept  # registryMirrors" in output
-    assert "ip6 daddr 2001:db8::40/128 meta l4proto tcp th dport 80 accept  # k3sMirror" in output
+    assert "ip6 daddr 2001:db8::40/128 meta l4proto tcp th dport 443 accept  # k3sMirror" in output
     assert "ip daddr 198.51.100.41/32 meta l4proto tcp th dport 9000 accept  # etcdS3Endpoint" in output
     assert "registry.example.no" not in output  # a name: only through nodeEgressAllow
 
 
 def test_the_step_checks_the_api_server_from_every_node_but_the_first() -> None:
     settings = load(nodes=NODES, **RESTRICTED)
-    facts = {n.name: node_facts(n, nodes=settings.nodes, k3s=settings.k3s, kernel=settings.kernel, firewall_settings=settings.firewall,
-                                mirrors=settings.mirrors, upgrades=settings.upgrades, public_ports=settings.public_ports,
-                                kubelet_config="", host=settings.host, backups=settings.backups) for n in settings.nodes}
+    facts = {n.name: ClusterArgs.of(settings).node_facts(n) for n in settings.nodes}
     assert facts["n1"].api_check == () and facts["n2"].api_check == ("--api=10.20.0.11:6443",)
     assert facts["n2"].firewall is not None and "chain output" in facts["n2"].firewall
 

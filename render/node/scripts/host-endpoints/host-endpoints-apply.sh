@@ -54,22 +54,6 @@ read_distro() {
   read -r distro codename < <(. /etc/os-release && printf '%s %s\n' "${ID:-unknown}" "${VERSION_CODENAME:--}")
 }
 
-# Write $2 to $1 atomically unless it already holds exactly that; 0: written, 1: unchanged.
-write_if_different() {
-  local file=$1 dir=${1%/*}
-  mkdir -p -- "$dir"
-  tmp=$(mktemp -- "$dir/.${file##*/}.XXXXXX")
-  printf '%s\n' "$2" >"$tmp"
-  if cmp -s -- "$tmp" "$file"; then
-    rm -f -- "$tmp"
-    tmp=""
-    return 1
-  fi
-  chmod 0644 -- "$tmp"
-  mv -f -- "$tmp" "$file"
-  tmp=""
-}
-
 running() {
   systemctl is-active "$1" >/dev/null 2>&1
 }

@@ -78,21 +78,6 @@ disks() {
   done
 }
 
-# Write the lines $2 (plus a final newline) to $1 through a temp file in the same directory
-# (atomic rename, mode 0644). Returns 1 and writes nothing when $1 already holds exactly that.
-write_if_different() {
-  local file=$1 dir=${1%/*}
-  if [[ -f $file ]] && cmp -s -- <(printf '%s\n' "$2") "$file"; then
-    return 1
-  fi
-  mkdir -p -- "$dir"
-  tmp=$(mktemp -- "$dir/.${file##*/}.XXXXXX")
-  printf '%s\n' "$2" >"$tmp"
-  chmod 0644 -- "$tmp"
-  mv -f -- "$tmp" "$file"
-  tmp=""
-}
-
 # Record the live values once, before the first change; later runs leave the file alone, so
 # host-tuning-remove.sh always goes back to what the host had before sovereign-faas.
 save_previous() {

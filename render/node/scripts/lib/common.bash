@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# What every script in components/scripts shares. render_command puts this text in front of
+# What every script in render/node/scripts shares. render_command puts this text in front of
 # the script's own, so each remote step is still one self-contained command on the node
 # (there is no library to install there). Each script sets SELF to its own name.
 
@@ -52,4 +52,21 @@ offered() {
 # Whether choice file $1 offers value $2.
 offers() {
   [[ " $(offered "$1") " == *" $2 "* ]]
+}
+
+# Write $2 to $1 atomically unless it already holds exactly that; 0: written, 1: unchanged.
+# The temporary file is in $tmp while it exists: the caller's EXIT trap removes it.
+write_if_different() {
+  local file=$1 dir=${1%/*}
+  mkdir -p -- "$dir"
+  tmp=$(mktemp -- "$dir/.${file##*/}.XXXXXX")
+  printf '%s\n' "$2" >"$tmp"
+  if cmp -s -- "$tmp" "$file"; then
+    rm -f -- "$tmp"
+    tmp=""
+    return 1
+  fi
+  chmod 0644 -- "$tmp"
+  mv -f -- "$tmp" "$file"
+  tmp=""
 }

@@ -41,22 +41,6 @@ resolved_text() {
   printf '%s\n' "$HEADER" "[Resolve]" "DNS=$*" "Domains=~."
 }
 
-# Write $2 to $1 atomically unless it already holds exactly that; 0: written, 1: unchanged.
-write_if_different() {
-  local file=$1 dir=${1%/*}
-  mkdir -p -- "$dir"
-  tmp=$(mktemp -- "$dir/.${file##*/}.XXXXXX")
-  printf '%s\n' "$2" >"$tmp"
-  if cmp -s -- "$tmp" "$file"; then
-    rm -f -- "$tmp"
-    tmp=""
-    return 1
-  fi
-  chmod 0644 -- "$tmp"
-  mv -f -- "$tmp" "$file"
-  tmp=""
-}
-
 main() {
   check_args "$@"
   local changed=() note=""

@@ -63,7 +63,7 @@ apply() {
 
 # Write stdin to FILE through a temp file in the same directory, so the rename is atomic and
 # a reader never sees half a file. Returns 1 (and writes nothing) when FILE already matches.
-write_if_different() {
+write_stdin_if_different() {
   local file=$1 dir=${1%/*}
   mkdir -p -- "$dir"
   tmp=$(mktemp -- "$dir/.${file##*/}.XXXXXX")
@@ -80,7 +80,7 @@ write_if_different() {
 main() {
   check_args "$@"
   local file=$1 drifted
-  if write_if_different "$file"; then
+  if write_stdin_if_different "$file"; then
     apply "$file"
     report "changed (wrote and applied $file)"
     return
