@@ -1,0 +1,84 @@
+"""`make plan` against the bare-SDK floor, each timed as a whole process of its own.
+
+For N in 1, 100 and 500 functions it runs, alternately and --repeat times each:
+- the floor, `python bench/sdk_floor.py N`: N Deployments under Pulumi's standard mocks, no
+  code of ours (not even tools/harness.py);
+- the command `make plan` runs, `python -m tools.plan`, for the example stack (oslo) with a
+  functions file of N functions (edition `pro`, so CE's limit of 15 does not apply);
+and prints the median wall time of each (interpreter start to exit, as a user waits for it)
+and their ratio. Alternating the two keeps whatever else the machine does from favouring one.
+Run: `make bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.plan_speed import stack_file
+from tools.harness import PROJECT_DIR
+
+SIZES = (1, 100, 500)
+TARGET = 1.5  # issue 17, item 7: `make plan` at most 1.5x the floor
+
+
+def floor_command(count: int) -> list[str]:
+    return [sys.executable, str(PROJECT_DIR / "bench" / "sdk_floor.py"), str(count)]
+
+
+def plan_command(functions: Path, out: Path) -> list[str]:
+    """What `make plan SET="functionsFile=... openfaasEdition=pro" SECRET=openfaasLicense=...` runs."""
+    return [
+        sys.executable, "-m", "tools.plan", "--stack", "oslo", "--out", str(out),
+        "--set", f"functionsFile={functions.relative_to(PROJECT_DIR)}",
+        "--set", "openfaasEdition=pro",
+        "--set", "openfaasLicense={secure: bench}",
+    ]
+
+
+def wall(command: list[str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
+    return elapsed
+
+
+def measure(count: int, folder: Path, repeat: int) -> tuple[float, float]:
+    """Median seconds of the floor and of the plan for `count` functions."""
+    floor_cmd = floor_command(count)
+    plan_cmd = plan_command(stack_file(folder, count), folder / f"plan-{count}")
+    wall(floor_cmd), wall(plan_cmd)  # the first run of each reads the files into the page cache
+    floors, plans = [], []
+    for _ in range(repeat):
+        floors.append(wall(floor_cmd))
+        plans.append(wall(plan_cmd))
+    return statistics.median(floors), statistics.median(plans)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=7, help="runs of each per size; the median counts")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), metavar="N")
+    args = parser.parse_args()
+    scratch = PROJECT_DIR / "build"  # the functions file must be inside the project
+    scratch.mkdir(exist_ok=True)
+    print(f"whole processes, median of {args.repeat} (alternating floor and plan)")
+    print(f"{'functions':>9} {'floor s':>8} {'make plan s':>11} {'ratio':>6}")
+    worst = 0.0
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+        for count in args.sizes:
+            floor, plan = measure(count, Path(tmp), args.repeat)
+            worst = max(worst, plan / floor)
+            print(f"{count:>9} {floor:>8.3f} {plan:>11.3f} {plan / floor:>6.2f}", flush=True)
+    print(f"\nworst make plan/floor: {worst:.2f} (target <= {TARGET})")
+
+
+if __name__ == "__main__":
+    main()
