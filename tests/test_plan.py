@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tools import plan
 from tools.harness import unwrap
@@ -74,3 +77,49 @@ def test_set_changes_config_for_one_plan(tmp_path: Path, capsys: pytest.CaptureF
 def test_plan_warns_about_plain_http(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert plan.main(["--stack", "oslo", "--out", str(tmp_path / "oslo")]) == 0
     assert "warning: no domain set: the gateway is served over plain HTTP" in capsys.readouterr().err
+
+
+# --- the manifests' YAML: libyaml's speed, PyYAML's bytes ---------------------------------
+
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300) | st.sampled_from(
+    ["", " ", "yes", "1.0", "~", "a: b", "- x", "#", "line\n  indented\n", "x " * 70, "\t", "'q'", '"dq"', "\u2028", "é" * 90]
+)
+# Keys as manifests have them (where libyaml writes the text), and odd ones (where it must not).
+_KEYS = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=140) | _TEXT
+_LEAVES = _TEXT | st.integers() | st.booleans() | st.none() | st.floats(allow_nan=False)
+_DOCS = st.recursive(_LEAVES, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=4), max_leaves=30)
+
+
+def _pure_python(data: object) -> str:
+    return yaml.dump(data, Dumper=yaml.SafeDumper, sort_keys=False, default_flow_style=False, width=100)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(_KEYS, _DOCS, max_size=6))
+def test_manifest_yaml_is_the_pure_python_emitters_bytes(doc: dict) -> None:
+    assert plan._dump(doc) == _pure_python(doc)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        # libyaml folds a long double-quoted scalar at a space, PyYAML escapes the break: a
+        # config file in a ConfigMap is such a scalar.
+        {"data": {"nats.conf": 'listen: "0.0.0.0:4222"\njetstream {\n  store_dir: "/data"\n}\n' * 3}},
+        {"": None},  # PyYAML writes an empty key as `? ''`
+        {"\r": []},  # libyaml takes a carriage return for a line break
+        {"x" * 125: 1},  # PyYAML's simple keys end at 122 characters, libyaml's at 128
+    ],
+    ids=["folded", "empty-key", "cr-key", "long-key"],
+)
+def test_where_the_emitters_differ_the_pure_python_bytes_are_written(doc: dict) -> None:
+    fast = yaml.dump(doc, Dumper=yaml.CSafeDumper, sort_keys=False, default_flow_style=False, width=100)
+    assert fast != _pure_python(doc)  # why _dump cannot hand every document to libyaml
+    assert plan._dump(doc) == _pure_python(doc)
+
+
+def test_every_example_manifest_is_the_pure_python_emitters_bytes(oslo) -> None:
+    for r in oslo.resources:
+        if plan.is_kubernetes_object(r):
+            obj = plan.manifest(r)
+            assert plan._dump(obj) == _pure_python(obj), r.name
