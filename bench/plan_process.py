@@ -54,7 +54,8 @@ def measure(count: int, folder: Path, repeat: int) -> tuple[float, float]:
     """Median seconds of the floor and of the plan for `count` functions."""
     floor_cmd = floor_command(count)
     plan_cmd = plan_command(stack_file(folder, count), folder / f"plan-{count}")
-    wall(floor_cmd), wall(plan_cmd)  # the first run of each reads the files into the page cache
+    for command in (floor_cmd, plan_cmd):  # a first run of each reads the files into the page cache
+        wall(command)
     floors, plans = [], []
     for _ in range(repeat):
         floors.append(wall(floor_cmd))

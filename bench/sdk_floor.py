@@ -13,6 +13,7 @@ against `make plan` for a stack of N functions.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apps.v1 import Deployment
@@ -41,6 +42,7 @@ def probe(period: int, delay: int) -> dict:
 def deployment(i: int) -> Deployment:
     name = f"fn-{i}"
     labels = {"faas_function": name}
+    annotations = {"prometheus.io.scrape": "false"}
     container = {
         "name": name,
         "image": f"ghcr.io/acme/{name}:1.0.{i}",
@@ -59,25 +61,22 @@ def deployment(i: int) -> Deployment:
         },
         "volumeMounts": [{"mountPath": "/tmp", "name": "temp", "readOnly": False}],  # noqa: S108 - a container path
     }
-    return Deployment(
-        name,
-        metadata={"name": name, "namespace": "openfaas-fn", "labels": labels},
-        spec={
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [container],
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-                    "volumes": [{"name": "temp", "emptyDir": {}}],
-                },
+    spec: Any = {  # plain dicts, as a program writes them (the SDK's TypedDicts are for checkers)
+        "replicas": 1,
+        "selector": {"matchLabels": labels},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "template": {
+            "metadata": {"labels": {**labels, "com.openfaas.scale.min": "1", "com.openfaas.scale.max": "10"}, "annotations": annotations},
+            "spec": {
+                "containers": [container],
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                "volumes": [{"name": "temp", "emptyDir": {}}],
             },
         },
-    )
+    }
+    return Deployment(name, metadata={"name": name, "namespace": "openfaas-fn", "labels": labels, "annotations": annotations}, spec=spec)
 
 
 def main() -> None:

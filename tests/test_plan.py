@@ -123,3 +123,30 @@ def test_every_example_manifest_is_the_pure_python_emitters_bytes(oslo) -> None:
         if plan.is_kubernetes_object(r):
             obj = plan.manifest(r)
             assert plan._dump(obj) == _pure_python(obj), r.name
+
+
+# --- the settings, validated once -------------------------------------------------------
+
+
+def test_plan_validates_the_config_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from settings import stack as stack_module
+
+    calls: list[object] = []
+    validate = stack_module.StackConfig.model_validate
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(stack_module.StackConfig, "model_validate", counted)
+    assert plan.main(["--stack", "oslo", "--out", str(tmp_path / "o")]) == 0
+    assert len(calls) == 1  # the program's own; the inventory reuses its Settings
+
+
+def test_inventory_from_the_programs_settings_is_the_one_from_the_stack_file() -> None:
+    from tools.harness import run_stack
+
+    overrides = {"domain": "faas.example.no", "acmeEmail": "ops@example.no", "openfaasEdition": "pro", "openfaasLicense": {"secure": "x"}}
+    run = run_stack("oslo", overrides=overrides)
+    assert run.settings is not None and run.settings.edge.enabled
+    assert plan.egress_endpoints(run) == plan.egress_endpoints(run, plan.stack_settings("oslo", overrides=overrides))

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import yaml
@@ -37,6 +37,9 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from settings.errors import ConfigError
 from settings.source import parse_yaml, read_text
+
+if TYPE_CHECKING:
+    from settings.stack import Settings
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 SECRET = "[secret]"
@@ -103,6 +106,9 @@ class StackRun:
     outputs: dict[str, Any]  # raw: secrets still wrapped
     logs: list[tuple[str, str]] = field(default_factory=list)
     references: list[str] = field(default_factory=list)  # stacks read through a StackReference
+    # The Settings the program validated (its global `settings`): what the plan's inventory
+    # reads, so the config is not validated a second time. None if the program has none.
+    settings: Settings | None = None
 
     def get(self, name: str) -> Registration:
         for r in self.resources:
@@ -420,6 +426,7 @@ def run_stack(
     path = program or PROJECT_DIR / "__main__.py"
     sys.path.insert(0, str(PROJECT_DIR))
     order: dict[str, int] = {}
+    namespace: dict[str, Any] = {}  # the program's globals, once it has run
     # A run allocates many long-lived objects; with the default thresholds the cyclic
     # collector rescans them ever more often and the cost per resource grows with the stack
     # (measured: 500 functions took 6x 100 functions, 5.1x with this).
@@ -428,7 +435,7 @@ def run_stack(
     try:
         def main() -> None:
             _record_construction_order(order)
-            runpy.run_path(str(path), run_name="__main__")
+            namespace.update(runpy.run_path(str(path), run_name="__main__"))
 
         _sync_await(run_pulumi_func(main))
         root = pulumi.runtime.settings.get_root_resource()
@@ -442,4 +449,13 @@ def run_stack(
         asyncio.set_event_loop(None)
         loop.close()
     resources = sorted(monitor.registrations, key=lambda r: order.get(r.name, len(order)))
-    return StackRun(stack=stack, resources=resources, outputs=outputs, logs=capture.records, references=stack_mocks.references)
+    return StackRun(
+        stack=stack, resources=resources, outputs=outputs, logs=capture.records, references=stack_mocks.references, settings=_settings_in(namespace)
+    )
+
+
+def _settings_in(namespace: Mapping[str, Any]) -> Settings | None:
+    from settings.stack import Settings  # the program has imported it by now
+
+    found = namespace.get("settings")
+    return found if isinstance(found, Settings) else None

@@ -168,8 +168,12 @@ def stack_settings(stack: str, config: dict[str, Any] | None = None, overrides: 
         raise ProgramError(str(err)) from None
 
 
-def egress_endpoints(run: StackRun, settings: Settings) -> list[egress.Endpoint]:
-    """The inventory, with the images read from the objects the program registered."""
+def egress_endpoints(run: StackRun, settings: Settings | None = None) -> list[egress.Endpoint]:
+    """The inventory, with the images read from the objects the program registered (the
+    settings: those the program loaded, unless given)."""
+    settings = settings or run.settings
+    if settings is None:
+        raise ProgramError("the program defines no `settings`: the egress inventory needs the stack's settings")
     images = [w for r in run.resources if is_kubernetes_object(r) for w in egress.workloads_of(unwrap(r.inputs))]
     return egress.inventory(settings, images)
 
@@ -220,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or PROJECT_DIR / "build" / args.stack
     write_plan(run, out)
-    endpoints = egress_endpoints(run, stack_settings(args.stack, overrides=maps["set"]))
+    endpoints = egress_endpoints(run)
     write_egress(run, endpoints, out)
     for message in run.warnings():
         print(f"warning: {message}", file=sys.stderr)
