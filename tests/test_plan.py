@@ -150,3 +150,34 @@ def test_inventory_from_the_programs_settings_is_the_one_from_the_stack_file() -
     run = run_stack("oslo", overrides=overrides)
     assert run.settings is not None and run.settings.edge.enabled
     assert plan.egress_endpoints(run) == plan.egress_endpoints(run, plan.stack_settings("oslo", overrides=overrides))
+
+
+def test_the_command_prints_everything_and_passes_the_exit_code_on(tmp_path: Path) -> None:
+    # `python -m tools.plan` ends with the collector off and frozen (tools.plan.command).
+    import subprocess
+    import sys
+
+    from tools.harness import PROJECT_DIR
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "tools.plan", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120, check=False)
+
+    done = command("--stack", "oslo", "--out", str(tmp_path / "o"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith(f"wrote {tmp_path / 'o'}/")
+    assert (tmp_path / "o" / "node" / "order.txt").read_text().endswith("\n")
+    failed = command("--stack", "does-not-exist", "--out", str(tmp_path / "x"))
+    assert failed.returncode == 2 and "no such stack file" in failed.stderr
+
+
+def test_a_run_leaves_the_sdk_and_the_collector_as_it_found_them() -> None:
+    import gc
+
+    from pulumi.runtime import resource as sdk_resource
+
+    from tools.harness import run_stack
+
+    collect = sdk_resource._get_stack_trace
+    run_stack("oslo")
+    assert sdk_resource._get_stack_trace is collect
+    assert gc.isenabled()

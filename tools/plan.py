@@ -14,6 +14,7 @@ Secrets appear as "[secret]". Two runs write byte-identical files.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import re
 import shutil
@@ -51,9 +52,15 @@ def is_kubernetes_object(r: Registration) -> bool:
     return r.type.startswith("kubernetes:") and not r.type.startswith(_NOT_OBJECTS)
 
 
-def manifest(r: Registration) -> dict[str, Any]:
-    """The object the provider would send to the API server (secret leaves masked)."""
-    obj = sorted_keys(masked(r.inputs))
+def shown(r: Registration) -> dict[str, Any]:
+    """A resource's inputs as every output file shows them: secret leaves masked, keys sorted."""
+    return sorted_keys(masked(r.inputs))
+
+
+def manifest(r: Registration, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The object the provider would send to the API server (secret leaves masked);
+    `inputs`: `shown(r)` where the caller has it already."""
+    obj = shown(r) if inputs is None else inputs
     meta = obj.get("metadata") or {}
     if not meta.get("name"):
         raise ProgramError(f"{r.type} {r.name!r} has no metadata.name: give every object an explicit name")
@@ -66,10 +73,12 @@ def manifest_filename(obj: dict[str, Any]) -> str:
     return "-".join(p for p in parts if p) + ".yaml"
 
 
-def plan_document(run: StackRun) -> dict[str, Any]:
+def plan_document(run: StackRun, inputs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """plan.json; `inputs`: each resource's `shown()` inputs, where the caller has them."""
+    inputs = [shown(r) for r in run.resources] if inputs is None else inputs
     return {
         "stack": run.stack,
-        "resources": [r.plan_entry() for r in run.resources],
+        "resources": [r.plan_entry(i) for r, i in zip(run.resources, inputs, strict=True)],
         "outputs": sorted_keys(masked(run.outputs)),
     }
 
@@ -106,14 +115,15 @@ def write_plan(run: StackRun, out: Path) -> None:
     if out.exists():
         shutil.rmtree(out)
     (out / "manifests").mkdir(parents=True)
-    (out / "plan.json").write_text(json.dumps(plan_document(run), indent=2, sort_keys=False) + "\n")
-    for r in run.resources:
+    inputs = [shown(r) for r in run.resources]  # once, for plan.json and the files
+    (out / "plan.json").write_text(json.dumps(plan_document(run, inputs), indent=2, sort_keys=False) + "\n")
+    for r, given in zip(run.resources, inputs, strict=True):
         if is_kubernetes_object(r):
-            obj = manifest(r)
+            obj = manifest(r, given)
             (out / "manifests" / manifest_filename(obj)).write_text(_dump(obj))
         elif r.type == "kubernetes:helm.sh/v3:Release":
             (out / "helm").mkdir(exist_ok=True)
-            values = sorted_keys(masked(r.inputs)).get("values") or {}
+            values = given.get("values") or {}
             release = r.inputs.get("name") or r.name  # the Helm release's own name
             (out / "helm" / f"{release}.values.yaml").write_text(_dump(values))
         elif r.type == "command:remote:Command":
@@ -234,5 +244,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def command() -> None:
+    """`python -m tools.plan`: `main()` in a process of its own, without the cyclic garbage
+    collector. A plan keeps nearly all it allocates until it ends (resources, outputs, the
+    documents it writes), so the collector would only rescan the same objects over and over
+    (measured at 500 functions: 1.6 s of collections, a fifth of the process, to free some
+    10 MB); and at exit, frozen, it does not traverse them all again once the run is over
+    (0.3-0.4 s). Reference counting still frees the rest; exit handlers still run and open
+    files are still flushed."""
+    gc.disable()
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()
