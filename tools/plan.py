@@ -20,6 +20,7 @@ import re
 import shutil
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,8 @@ import yaml
 
 from components import egress
 from functions import FUNCTIONS
-from settings.errors import ConfigError
-from settings.source import parse_yaml
+from settings.errors import ConfigError, Origin, keys_given
+from settings.source import parse_yaml, read_text
 from settings.stack import Settings, from_config
 from tools.harness import (
     PROJECT_DIR,
@@ -157,12 +158,13 @@ def day_two_order(run: StackRun) -> str:
     lines = ["# A new k3sVersion: each node in turn (create or update, in this order)"]
     lines += [f"{r.name}: {_script(r.inputs.get('create'))}" for r in commands if r.name.removeprefix(f"{r.parent}-") in UPGRADE_STEPS]
     lines.append("\n# A node removed from nodes: its day-two deletes, in this order (then its host steps)")
+    removals = []
     for node in dict.fromkeys(r.parent for r in commands):
         steps = {r.name.removeprefix(f"{node}-"): r for r in commands if r.parent == node}
-        if "evict" in steps:
-            lines += [f"{steps[s].name}: {_script(steps[s].inputs.get('delete'))}" for s in REMOVAL_STEPS]
-    if len(lines) == 2:
-        lines.append("(none: the first server cannot be removed)")
+        if "evict" in steps:  # every node but the first server (components/cluster.py: removable)
+            removals += [f"{steps[s].name}: {_script(steps[s].inputs.get('delete'))}" for s in REMOVAL_STEPS]
+    first = masked(run.outputs.get("firstServer")) or "the first server"
+    lines += removals or [f"(none: no node but {first}, the first server, which cannot be removed)"]
     return "\n".join(lines) + "\n"
 
 
@@ -202,34 +204,137 @@ def summary(run: StackRun) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stack", default="oslo")
-    parser.add_argument("--out", type=Path, default=None, help="default: build/<stack>")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="change a config key for this plan only, e.g. --set domain=faas.example.no (VALUE is YAML)",
-    )
-    parser.add_argument(
+# --- the command line ----------------------------------------------------------------------
+
+CONFIG_HELP = """
+Config for this plan only (the stack file is not changed), later ones winning:
+  --set-file FILE        a YAML map of keys to values (make plan SET_FILE=FILE): for maps and
+                         lists, which SET cannot carry (make splits SET on spaces); a value
+                         written {secure: VALUE} is a secret
+  --set KEY=VALUE        one key, VALUE is YAML (make plan SET="KEY=VALUE KEY=VALUE")
+  --set-secret KEY=VALUE one secret key, as `pulumi config set --secret` would store it
+                         (make plan SECRET="openfaasLicense=..."): like the stack file's
+                         secure values, the plan uses "[secret]" in place of each value
+A secret scalar the stack file leaves out (sshPrivateKey, openfaasLicense, acmeEabHmacKey)
+needs none of these: the plan puts "[secret]" in its place. A secret map (functionSecrets,
+registryAuth, etcdS3Credentials) needs its keys: SET_FILE with {secure: VALUE} leaves.
+"""
+
+
+@dataclass
+class GivenConfig:
+    """Config keys from the command line (names without the project prefix) and, for each,
+    where it was given: a problem with one names that place, not the stack file."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    origins: dict[str, Origin] = field(default_factory=dict)
+
+    def add(self, key: str, value: Any, where: str, as_secret: str) -> None:
+        key = key.removeprefix(f"{project_name()}:")
+        self.values[key] = value
+        self.origins[key] = Origin(where, as_secret)
+
+
+# make splits SET on spaces: `SET="nodes=[{name: a}]"` arrives as two broken halves.
+_SPLIT_HINT = " (make plan splits SET and SECRET on spaces: give maps and lists in a file, SET_FILE=plan.yaml)"
+
+
+def _pair(item: str, option: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        hint = _SPLIT_HINT if option in ("set", "set-secret") else ""
+        raise ConfigError(f"--{option} expects KEY=VALUE, got {item!r}{hint}")
+    return key, value
+
+
+def _value(text: str, option: str, key: str) -> Any:
+    try:
+        return parse_yaml(text, f"--{option} {key}")
+    except ConfigError as err:
+        raise ConfigError(f"{err}{_SPLIT_HINT}") from None
+
+
+def _secured(value: Any) -> Any:
+    """`value` as `pulumi config set --secret` stores it: each scalar in it secure."""
+    if isinstance(value, dict):
+        return {k: _secured(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_secured(v) for v in value]
+    return {"secure": value}
+
+
+def _set_file(path: Path) -> dict[str, Any]:
+    name = f"{path} (--set-file)"
+    doc = parse_yaml(read_text(path, name), name)
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{name}: expected a map of config keys to values (domain: faas.example.no), got {type(doc).__name__}")
+    odd = [k for k in doc if not isinstance(k, str) or not k]
+    if odd:
+        raise ConfigError(f"{name}: keys must be config keys like `domain` or `{project_name()}:domain`, got {odd[0]!r}")
+    return doc
+
+
+def given_config(args: argparse.Namespace) -> GivenConfig:
+    """What --set-file, --set and --set-secret give, in the order they win."""
+    given = GivenConfig()
+    for path in args.set_file:
+        for key, value in _set_file(path).items():
+            given.add(key, value, f"{path} (--set-file, make plan SET_FILE)", f"`{key}: {{secure: VALUE}}` in {path}")
+    for item in args.set:
+        key, text = _pair(item, "set")
+        value = _value(text, "set", key)
+        given.add(key, value, f"--set {key} (make plan SET)", f'--set-secret {key}=VALUE (make plan SECRET="{key}=VALUE")')
+    for item in args.set_secret:
+        key, text = _pair(item, "set-secret")
+        value = _secured(_value(text, "set-secret", key))
+        given.add(key, value, f"--set-secret {key} (make plan SECRET)", f"--set-secret {key}=VALUE")
+    return given
+
+
+def previous_outputs(items: list[str]) -> dict[str, Any]:
+    found = {}
+    for item in items:
+        key, text = _pair(item, "previous")
+        found[key] = parse_yaml(text, f"--previous {key}")
+    return found
+
+
+def parser() -> argparse.ArgumentParser:
+    found = argparse.ArgumentParser(description=__doc__, epilog=CONFIG_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    found.add_argument("--stack", default="oslo")
+    found.add_argument("--out", type=Path, default=None, help="default: build/<stack>")
+    found.add_argument("--set-file", action="append", default=[], type=Path, metavar="FILE", help="config keys from a YAML map (see below)")
+    found.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="one config key, e.g. --set domain=faas.example.no (VALUE is YAML)")
+    found.add_argument("--set-secret", action="append", default=[], metavar="KEY=VALUE", help="one secret config key, e.g. --set-secret openfaasLicense=...")
+    found.add_argument(
         "--previous", action="append", default=[], metavar="OUTPUT=VALUE",
         help="an output of the previous deployment, e.g. --previous k3sVersion=v1.35.2+k3s1 (default: a first deploy)",
     )
-    args = parser.parse_args(argv)
-    maps: dict[str, dict[str, Any]] = {"set": {}, "previous": {}}
-    for option, items in (("set", args.set), ("previous", args.previous)):
-        for item in items:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                print(f"plan failed: --{option} expects KEY=VALUE, got {item!r}", file=sys.stderr)
-                return 2
-            try:
-                maps[option][key] = parse_yaml(value, f"--{option} {key}")
-            except ConfigError as err:
-                print(f"plan failed: {err}", file=sys.stderr)
-                return 2
+    return found
+
+
+def addresses(run: StackRun, shown: int = 10) -> str:
+    """The gateway's URL and each function's, from the stack outputs (the first `shown`)."""
+    outputs = masked(run.outputs)
+    lines = [f"gateway: {outputs.get('gatewayUrl', '(no gatewayUrl output)')}"]
+    functions = outputs.get("functions") or {}
+    if functions:
+        width = max(len(name) for name in list(functions)[:shown])
+        lines.append("functions:")
+        lines += [f"  {name.ljust(width)}  {url}" for name, url in list(functions.items())[:shown]]
+        if len(functions) > shown:
+            lines.append(f"  ... and {len(functions) - shown} more (plan.json: outputs.functions)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
-        run = run_stack(args.stack, overrides=maps["set"], previous=maps["previous"])
-    except ProgramError as err:
+        given = given_config(args)
+        previous = previous_outputs(args.previous)
+        with keys_given(given.origins):
+            run = run_stack(args.stack, overrides=given.values, previous=previous)
+    except (ConfigError, ProgramError) as err:
         print(f"plan failed: {err}", file=sys.stderr)
         return 2
     out = args.out or PROJECT_DIR / "build" / args.stack
@@ -240,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {message}", file=sys.stderr)
     print(summary(run))
     print(egress.summary(endpoints))
+    print(addresses(run))
     print(f"\nwrote {out.relative_to(PROJECT_DIR) if out.is_relative_to(PROJECT_DIR) else out}/")
     return 0
 
