@@ -35,12 +35,12 @@ def floor_command(count: int) -> list[str]:
 
 
 def plan_command(functions: Path, out: Path) -> list[str]:
-    """What `make plan SET="functionsFile=... openfaasEdition=pro" SECRET=openfaasLicense=...` runs."""
+    """What `make plan SET="functionsFile=... openfaasEdition=pro" SECRET=openfaasLicense=bench` runs."""
     return [
         sys.executable, "-m", "tools.plan", "--stack", "oslo", "--out", str(out),
         "--set", f"functionsFile={functions.relative_to(PROJECT_DIR)}",
         "--set", "openfaasEdition=pro",
-        "--set", "openfaasLicense={secure: bench}",
+        "--set-secret", "openfaasLicense=bench",
     ]
 
 

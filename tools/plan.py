@@ -8,7 +8,8 @@
     build/<stack>/helm/<release>.values.yaml
     build/<stack>/egress.json, egress.md  every endpoint outside the cluster (components/egress.py)
 
-Secrets appear as "[secret]". Two runs write byte-identical files.
+It prints the resources by type, the egress summary, and the gateway's and the functions'
+URLs from the stack outputs. Secrets appear as "[secret]". Two runs write byte-identical files.
 """
 
 from __future__ import annotations
