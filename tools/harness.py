@@ -27,7 +27,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 import yaml
@@ -39,9 +39,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from settings.errors import ConfigError
 from settings.source import parse_yaml, read_text
-
-if TYPE_CHECKING:
-    from settings.stack import Settings
+from settings.stack import Settings
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 SECRET = "[secret]"
@@ -449,8 +447,9 @@ def run_stack(
     namespace: dict[str, Any] = {}  # the program's globals, once it has run
     # A run allocates many objects that live to its end (resources, outputs, their futures)
     # and little garbage in cycles: the cyclic collector would rescan the live ones again and
-    # again (measured at 500 functions: 1.6 s of collections, a fifth of the process, for
-    # 10 MB it would free). Reference counting still frees the rest; it resumes after the run.
+    # again (at 500 functions some 1.5 s, for 10 MB it would free). Reference counting still
+    # frees the rest. It resumes after the run if it was on (tests); `make plan` keeps it off
+    # to the end (tools/plan.py: command).
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -478,7 +477,5 @@ def run_stack(
 
 
 def _settings_in(namespace: Mapping[str, Any]) -> Settings | None:
-    from settings.stack import Settings  # the program has imported it by now
-
     found = namespace.get("settings")
     return found if isinstance(found, Settings) else None
