@@ -26,8 +26,8 @@ quote_all = $(if $(2),$(1) $(call quoted,$(2)))
 ##   PREVIOUS="k3sVersion=v1.35.2+k3s1 firstServer=oslo-1": the previous deployment's outputs
 ##   `.venv/bin/python -m tools.plan --help` says the same
 plan: $(VENV)/.runtime
-	$(PY) -m tools.plan --stack $(STACK) $(call quote_all,--set-file,$(SET_FILE)) $(call quote,--set,$(SET)) \
-		$(call quote,--set-secret,$(SECRET)) $(call quote,--previous,$(PREVIOUS))
+	$(strip $(PY) -m tools.plan --stack $(STACK) $(call quote_all,--set-file,$(SET_FILE)) $(call quote,--set,$(SET)) \
+		$(call quote,--set-secret,$(SECRET)) $(call quote,--previous,$(PREVIOUS)))
 
 ## test: every test (mocks, strict schemas, shellcheck, sandboxed scripts)
 test: $(VENV)/.installed $(SCAN)/.installed
