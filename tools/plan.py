@@ -271,6 +271,8 @@ def _secured(value: Any) -> Any:
 def _set_file(path: Path) -> dict[str, Any]:
     name = f"{path} (--set-file)"
     doc = parse_yaml(read_text(path, name), name)
+    if doc is None:  # an empty file: nothing to change
+        return {}
     if not isinstance(doc, dict):
         raise ConfigError(f"{name}: expected a map of config keys to values (domain: faas.example.no), got {type(doc).__name__}")
     odd = [k for k in doc if not isinstance(k, str) or not k]
@@ -318,17 +320,18 @@ def parser() -> argparse.ArgumentParser:
     return found
 
 
-def addresses(run: StackRun, shown: int = 10) -> str:
-    """The gateway's URL and each function's, from the stack outputs (the first `shown`)."""
+def addresses(run: StackRun, most: int = 10) -> str:
+    """The gateway's URL and each function's, from the stack outputs (the first `most`)."""
     outputs = masked(run.outputs)
     lines = [f"gateway: {outputs.get('gatewayUrl', '(no gatewayUrl output)')}"]
     functions = outputs.get("functions") or {}
     if functions:
-        width = max(len(name) for name in list(functions)[:shown])
+        listed = list(functions.items())[:most]
+        width = max(len(name) for name, _ in listed)
         lines.append("functions:")
-        lines += [f"  {name.ljust(width)}  {url}" for name, url in list(functions.items())[:shown]]
-        if len(functions) > shown:
-            lines.append(f"  ... and {len(functions) - shown} more (plan.json: outputs.functions)")
+        lines += [f"  {name.ljust(width)}  {url}" for name, url in listed]
+        if len(functions) > most:
+            lines.append(f"  ... and {len(functions) - most} more (plan.json: outputs.functions)")
     return "\n".join(lines)
 
 
