@@ -1,18 +1,33 @@
 # sovereign-faas: the two commands a newcomer needs are `make plan` and `make test`.
-STACK  ?= oslo
-SET    ?=
-PYTHON ?= python3
-VENV   := .venv
-PY     := $(VENV)/bin/python
-SCAN   := .venv-scan
+STACK    ?= oslo
+SET      ?=
+SECRET   ?=
+SET_FILE ?=
+PREVIOUS ?=
+PYTHON   ?= python3
+VENV     := .venv
+PY       := $(VENV)/bin/python
+SCAN     := .venv-scan
+
+# Single-quoted for the shell (a ' inside becomes '\''): `$(call quote,--set,$(SET))` gives
+# each word of SET its own --set; `$(call quote_all,--set-file,$(SET_FILE))` keeps the spaces.
+quoted = '$(subst ','\'',$(1))'
+quote = $(foreach w,$(2),$(1) $(call quoted,$(w)))
+quote_all = $(if $(2),$(1) $(call quoted,$(2)))
 
 .PHONY: plan test docs docs-site bench clean
 
-## plan: run the stack offline under Pulumi's mock engine -> build/$(STACK)/
-##   SET="domain=faas.example.no acmeEmail=ops@example.no" changes config keys for this plan only
+## plan: run the stack offline under Pulumi's mock engine -> build/$(STACK)/ (needs only requirements.txt)
+##   SET="domain=faas.example.no acmeEmail=ops@example.no": config keys for this plan only (VALUE is YAML)
+##   SECRET="openfaasLicense=...": secret keys, as `pulumi config set --secret` stores them; every
+##     output shows "[secret]" (a secret the stack file leaves out needs none: the plan uses "[secret]")
+##   SET_FILE=plan.yaml: keys from a YAML map, for maps and lists (make splits SET on spaces, so
+##     SET cannot carry `{secure: x}` or `[a, b]`); write a secret as `key: {secure: VALUE}`
 ##   PREVIOUS="k3sVersion=v1.35.2+k3s1 firstServer=oslo-1": the previous deployment's outputs
-plan: $(VENV)/.installed
-	$(PY) -m tools.plan --stack $(STACK) $(foreach s,$(SET),--set $(s)) $(foreach p,$(PREVIOUS),--previous $(p))
+##   `.venv/bin/python -m tools.plan --help` says the same
+plan: $(VENV)/.runtime
+	$(strip $(PY) -m tools.plan --stack $(STACK) $(call quote_all,--set-file,$(SET_FILE)) $(call quote,--set,$(SET)) \
+		$(call quote,--set-secret,$(SECRET)) $(call quote,--previous,$(PREVIOUS)))
 
 ## test: every test (mocks, strict schemas, shellcheck, sandboxed scripts)
 test: $(VENV)/.installed $(SCAN)/.installed
@@ -28,16 +43,23 @@ docs-site: $(VENV)/.installed
 
 ## bench: benchmarks that print figures (never run by `make test`)
 bench: $(VENV)/.installed
+	$(PY) -m bench.plan_process
 	$(PY) -m bench.plan_speed
 	$(PY) -m bench.img_resize
 	$(PY) -m bench.redis_bench
 
-# The virtualenv is rebuilt whenever a requirements file changes (requirements-dev.txt includes
-# the other three).
+# Two stamps, each rebuilt when its requirements change: the plan needs only the runtime
+# requirements (a new machine installs them in a fraction of the time the test tools take);
+# the dev set (requirements-dev.txt includes the other three) includes them, so installing it brings the runtime stamp up to date too.
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-docs.txt functions/img-resize/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $@
+	touch $@ $(VENV)/.runtime
 
 # checkov, in its own virtualenv (tests/test_security_scan.py runs it).
 $(SCAN)/.installed: requirements-scan.txt

@@ -338,11 +338,14 @@ def outside(endpoints: Iterable[Endpoint]) -> list[Endpoint]:
 
 
 def summary(endpoints: Iterable[Endpoint]) -> str:
+    """One line of hosts: a host reached in two phases (ghcr.io for the platform and for the
+    functions) is one host; it is "not" mirrored or allowed if it is not in any of them."""
     rows = outside(endpoints)
-    inside = [e for e in rows if e.in_country]
+    hosts = {e.host for e in rows}
     rest = sorted({e.host for e in rows if not e.in_country})
     tail = f" ({', '.join(rest)})" if rest else ""
-    return f"egress: {len(rows)} endpoints outside the cluster, {len(inside)} mirrored or allowed, {len(rows) - len(inside)} not{tail}"
+    noun = "host" if len(hosts) == 1 else "hosts"
+    return f"egress: {len(hosts)} {noun} outside the cluster, {len(hosts) - len(rest)} mirrored or allowed, {len(rest)} not{tail}"
 
 
 def strict_problems(endpoints: Iterable[Endpoint]) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 
-from settings.errors import refused
+from settings.errors import refused, secret_advice
 
 
 class Section(BaseModel):
@@ -31,5 +31,5 @@ def require_secret(value: Any, info: ValidationInfo, alias: str, command: str) -
     """A value given in plain text where a secret belongs is refused, without echoing it."""
     keys = (info.context or {}).get("secret_keys")
     if value is not None and keys is not None and alias not in keys:
-        raise refused(f"must be a secret: set it again with `{command}`")
+        raise refused(f"must be a secret: {secret_advice(alias, command)}")
     return value

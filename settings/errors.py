@@ -7,9 +7,11 @@ miss, "did you mean". All problems are reported together, so one preview shows a
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -21,6 +23,46 @@ _GIVEN_MAX = 60  # characters of the given value a message shows: never a whole 
 
 class ConfigError(Exception):
     """A user mistake in the stack config or a file it names. The message is for people."""
+
+
+# --- where a key was given --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a config key was given when not in the stack file (`make plan SET=...`): a
+    problem with it names that place, and says how to give it as a secret there."""
+
+    where: str  # "--set domain (make plan SET)"
+    as_secret: str  # "--set-secret openfaasLicense=VALUE (make plan SECRET=...)"
+
+
+_ORIGINS: dict[str, Origin] = {}  # top-level key -> where it was given; empty: the stack file
+
+
+@contextlib.contextmanager
+def keys_given(origins: Mapping[str, Origin]) -> Iterator[None]:
+    """Within: problems with these keys (names without the project prefix) name their origin."""
+    saved = dict(_ORIGINS)
+    _ORIGINS.update(origins)
+    try:
+        yield
+    finally:
+        _ORIGINS.clear()
+        _ORIGINS.update(saved)
+
+
+def origin(key: str) -> Origin | None:
+    """Where the key path's top-level key (`nodes` of `nodes[1].port`) was given, if it was
+    not the stack file."""
+    return _ORIGINS.get(re.split(r"[.\[]", key, maxsplit=1)[0])
+
+
+def secret_advice(alias: str, command: str) -> str:
+    """How to give `alias` as a secret: `command` (pulumi config set --secret ...) for the
+    stack file, or the way its origin takes one."""
+    given = origin(alias)
+    return f"give it with {given.as_secret}" if given else f"set it again with `{command}`"
 
 
 def expected(message: str, suggestion: str = "") -> PydanticCustomError:
@@ -104,10 +146,16 @@ class Report:
         self.lines: list[str] = []
 
     def add(self, key: str, message: str, file: str | None = None) -> None:
-        """A problem with a stack config key (`file` None) or with a key in another file."""
+        """A problem with a stack config key (`file` None) or with a key in another file. A
+        key given elsewhere than the stack file (the command line) names that place."""
         key, message = without_userinfo(key), without_userinfo(message)  # each on its own: the project prefix has a ':'
-        where = f"{PROJECT}:{key}" if file is None else key
-        line = f"{file or self.source}: {where}: {message}"
+        given = origin(key) if file is None else None
+        if given:
+            top = re.split(r"[.\[]", key, maxsplit=1)[0]
+            line = f"{given.where}: {message}" if key == top else f"{given.where}: {key}: {message}"
+        else:
+            where = f"{PROJECT}:{key}" if file is None else key
+            line = f"{file or self.source}: {where}: {message}"
         if line not in self.lines:
             self.lines.append(line)
 

@@ -301,8 +301,11 @@ def _function(reader: _Reader, name: str, raw: Any, namespace: str) -> Function 
     lang = reader.text(spec.get("lang"), f"{where}.lang")
     handler = reader.text(spec.get("handler"), f"{where}.handler")
     build_args = reader.strings(spec.get("build_args"), f"{where}.build_args")
-    if not image or not image.strip():
-        reader.problem(f"{where}.image", f"required: the image to deploy, got {short(image)}")
+    if image is None:  # absent, or `image:` with nothing after it
+        reader.problem(f"{where}.image", f"required: the container image function {name!r} runs, e.g. ghcr.io/you/{name}:1.0.0")
+        return None
+    if not image.strip():
+        reader.problem(f"{where}.image", f"required: the container image function {name!r} runs, got {short(image)}")
         return None
     return Function(
         name=name,

@@ -134,7 +134,7 @@ def test_the_repository_stack_file_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("functions:\n  f:\n    lang: go\n", "stack.yml: functions.f.image: required: the image to deploy, got None"),
+        ("functions:\n  f:\n    lang: go\n", "stack.yml: functions.f.image: required: the container image function 'f' runs, e.g. ghcr.io/you/f:1.0.0"),
         ("functions:\n  f:\n    image: a:1\n    imgae: b\n", "stack.yml: functions.f.imgae: unknown key; did you mean 'image'?"),
         ("functions:\n  f:\n    image: a:1\n    environment: [a, b]\n", "stack.yml: functions.f.environment: expected a map, got a list"),
         ("functions:\n  f:\n    image: a:1\n    environment: {a: [1]}\n", "stack.yml: functions.f.environment.a: expected a string, number or boolean, got a list"),
