@@ -4,7 +4,7 @@
 # Write /etc/rancher/k3s/registries.yaml and the mirrors' CA certificates in
 # /etc/rancher/k3s/registry-ca/, and, when K3s already runs, restart it once: K3s reads them
 # only when it starts. stdin has one line per file, `<path> <base64 content>`, the path being
-# `registries.yaml` or `registry-ca/<host>.pem` (components/registries.py writes it).
+# `registries.yaml` or `registry-ca/<host>.pem` (render/node/registries.py writes it).
 # registries.yaml may hold credentials: every file is 0600 from its first byte, never printed.
 # Compare-then-apply: all files identical (and no stale CA file) is "unchanged", no restart.
 # If the restart with the new files fails, the old ones (or none) are put back, K3s restarted
