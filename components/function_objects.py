@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.registration import network_policies
+from components.registration import network_policies, secret
 from render.function_objects import cron_functions, deployment, service, topics
 from render.policies import FunctionEgress, function_egress_policies, function_policies
 from settings.function_spec import SECRET_LABELS, Function
@@ -95,13 +95,7 @@ class Functions(pulumi.ComponentResource):
         return dep, svc
 
     def _secret(self, name: str, value: pulumi.Input[str], namespace: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.Secret:
-        return k8s.core.v1.Secret(
-            f"function-secret-{name}",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=SECRET_LABELS),
-            type="Opaque",
-            string_data=pulumi.Output.secret({name: value}),
-            opts=opts,
-        )
+        return secret(f"function-secret-{name}", name, namespace, {name: value}, opts, labels=SECRET_LABELS)
 
 
 def _as_input(data: dict[str, Any]) -> Any:

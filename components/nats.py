@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components import registration
 from components.registration import gateway_client, stateful_service
 from render import nats
 from render.openfaas import ExternalNats
@@ -32,13 +33,8 @@ class NatsArgs:
 def secret(
     resource: str, name: str, namespace: str, labels_: Mapping[str, str], string_data: pulumi.Output[dict[str, str]], opts: pulumi.ResourceOptions
 ) -> k8s.core.v1.Secret:
-    return k8s.core.v1.Secret(
-        resource,
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels={**labels(nats.APP), **labels_}),
-        type="Opaque",
-        string_data=pulumi.Output.secret(string_data),
-        opts=opts,
-    )
+    """A Secret of the NATS server's (labelled as its objects are), data a Pulumi secret."""
+    return registration.secret(resource, name, namespace, string_data, opts, labels={**labels(nats.APP), **labels_})
 
 
 class Nats(pulumi.ComponentResource):

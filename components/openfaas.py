@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.registration import helm_release, namespace, network_policies
+from components.registration import helm_release, namespace, network_policies, secret
 from render.openfaas import ADMIN_USER, CHART, CHART_REPO, LICENSE_SECRET, ExternalNats, chart_values, gateway_url
 from render.policies import PlatformEgress, openfaas_egress_policies, openfaas_policies
 from settings import versions
@@ -84,10 +84,4 @@ class OpenFaaS(pulumi.ComponentResource):
         self.register_outputs({"gatewayUrl": self.gateway_url, "password": self.password})
 
     def _secret(self, resource: str, name: str, data: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.core.v1.Secret:
-        return k8s.core.v1.Secret(
-            resource,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=self.namespace.metadata.name),
-            type="Opaque",
-            string_data=pulumi.Output.secret(data),
-            opts=opts,
-        )
+        return secret(resource, name, self.namespace.metadata.name, data, opts)

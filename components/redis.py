@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.registration import stateful_service
+from components.registration import secret, stateful_service
 from render import redis
 from render.stateful import labels
 from settings.data_services import RedisSettings
@@ -46,10 +46,10 @@ class Redis(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.password = pulumi.Output.secret(generated.result)
-        auth = self._secret(
+        auth = _secret(
             f"{name}-auth", "redis-auth", args.namespace, {}, self.password.apply(lambda p: {"password": p, "auth.conf": redis.auth_config(p)}), on_cluster
         )
-        self.function_secret = self._secret(
+        self.function_secret = _secret(
             f"{name}-function-secret",
             redis.FUNCTION_SECRET,
             args.function_namespace,
@@ -62,14 +62,9 @@ class Redis(pulumi.ComponentResource):
         self.address = redis.address(args.namespace)
         self.register_outputs({"address": self.address})
 
-    @staticmethod
-    def _secret(
-        resource: str, name: str, namespace: str, labels_: Mapping[str, str], string_data: pulumi.Output[dict[str, str]], opts: pulumi.ResourceOptions
-    ) -> k8s.core.v1.Secret:
-        return k8s.core.v1.Secret(
-            resource,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels={**labels(redis.APP), **labels_}),
-            type="Opaque",
-            string_data=pulumi.Output.secret(string_data),
-            opts=opts,
-        )
+
+def _secret(
+    resource: str, name: str, namespace: str, labels_: Mapping[str, str], string_data: pulumi.Output[dict[str, str]], opts: pulumi.ResourceOptions
+) -> k8s.core.v1.Secret:
+    """A Secret of the Redis server's (labelled as its objects are), data a Pulumi secret."""
+    return secret(resource, name, namespace, string_data, opts, labels={**labels(redis.APP), **labels_})

@@ -90,3 +90,21 @@ def gateway_client(name: str, objs: Mapping[str, dict[str, Any]], opts: pulumi.R
 
 def policy(resource: str, obj: Mapping[str, Any], opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
     return k8s.networking.v1.NetworkPolicy(resource, metadata=obj["metadata"], spec=obj["spec"], opts=opts)
+
+
+def secret(
+    resource: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    string_data: pulumi.Input[Mapping[str, pulumi.Input[str]]],
+    opts: pulumi.ResourceOptions,
+    labels: Mapping[str, str] | None = None,
+) -> k8s.core.v1.Secret:
+    """An Opaque Secret whose data is a Pulumi secret end to end (never plain in state)."""
+    return k8s.core.v1.Secret(
+        resource,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels) if labels is not None else None),
+        type="Opaque",
+        string_data=pulumi.Output.secret(string_data),
+        opts=opts,
+    )
