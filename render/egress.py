@@ -21,9 +21,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from render import nats, redis
+from render.addresses import HTTPS, url_host_port
 from render.cron_connector import cron_manifests
 from render.edge import CERT_MANAGER_REPO, TRAEFIK_REPO, traefik_values
 from render.function_objects import cron_functions, deployment, topics
@@ -45,7 +45,6 @@ BACKUPS = "backups"
 FUNCTIONS = "function run time"
 OPERATOR = "operator"
 PHASES = (NODE_INSTALL, HOST, CLUSTER, BACKUPS, FUNCTIONS, OPERATOR)
-HTTPS = 443
 CE_CHECK_URL = "https://checkip.amazonaws.com"  # faas-netes pkg/config/connectivity.go
 TRAEFIK_UPDATE_HOST = "update.traefik.io"  # Traefik's global.checkNewVersion
 # The widest functionEgressAllow range strict mode takes, per IP version: a /8 is already a
@@ -153,13 +152,6 @@ def charts(settings: Settings) -> list[tuple[str, str, str]]:
 # --- the inventory -----------------------------------------------------------------------------
 
 
-def _host_port(url: str) -> tuple[str, int | None]:
-    parts = urlsplit(url)
-    host = parts.hostname or url
-    default = HTTPS if parts.scheme in ("https", "oci") else 80 if parts.scheme == "http" else None
-    return host, parts.port or default
-
-
 def _registry_port(registry: str) -> tuple[str, int]:
     match = re.fullmatch(r"(.+):([0-9]+)", registry)
     if match and ("[" in match.group(1) or ":" not in match.group(1)):
@@ -188,7 +180,7 @@ class _Inventory:
         self.settings, self.mirrors = settings, settings.mirrors
         self.rows: dict[tuple[str, str, int | None], _Row] = {}
         self.sovereignty = settings.sovereignty
-        self.mirror_hosts = {_host_port(url) for urls in self.mirrors.registry_mirrors.values() for url in urls}
+        self.mirror_hosts = {url_host_port(url) for urls in self.mirrors.registry_mirrors.values() for url in urls}
 
     def in_country(self, host: str, port: int | None) -> bool:
         """A source the config names may count as in the country: never an upstream, and in
@@ -214,7 +206,7 @@ class _Inventory:
         mirrors = self.mirrors
         reg = kubernetes.image_registry(image)
         host, port = _registry_port(reg)
-        endpoints = [_host_port(u) for u in (mirrors.registry_mirrors.get(reg) or mirrors.registry_mirrors.get("*") or ())]
+        endpoints = [url_host_port(u) for u in (mirrors.registry_mirrors.get(reg) or mirrors.registry_mirrors.get("*") or ())]
         via = [h for h, _ in endpoints]
         mirrored = (
             bool(endpoints) and all(self.in_country(h, p) for h, p in endpoints)
@@ -232,7 +224,7 @@ class _Inventory:
         if mirrors.k3s_airgap_dir:
             self.add(NODE_INSTALL, "the operator's machine", None, who, "K3s assets uploaded over SSH (k3sAirgapDir)", mirrored=True)
         elif mirrors.k3s_mirror:
-            host, port = _host_port(mirrors.k3s_mirror)
+            host, port = url_host_port(mirrors.k3s_mirror)
             self.add(NODE_INSTALL, host, port, who, "K3s installer, binary, sums and images tarball (k3sMirror)",
                      mirrored=self.in_country(host, port), fix="k3sMirror (an in-country copy of the release) and egressAllowHosts")
         else:
@@ -264,13 +256,13 @@ class _Inventory:
         for chart, ns, repo in charts(settings):
             for image in chart_images.chart_images(chart, settings.openfaas.pro):
                 self.registry(CLUSTER, image, f"Helm release {chart} ({ns})")
-            host, port = _host_port(repo)
+            host, port = url_host_port(repo)
             self.add(CLUSTER, host, port, "pulumi-kubernetes' Helm client, where `pulumi up` runs", f"chart {chart} from {repo}",
                      mirrored=chart in mirrors.chart_repositories and self.in_country(host, port), fix=f"chartRepositories.{chart}")
         if settings.edge.enabled:
             self._edge()
         if not settings.openfaas.pro:
-            host, port = _host_port(CE_CHECK_URL)
+            host, port = url_host_port(CE_CHECK_URL)
             self.add(CLUSTER, host, port, f"faas-netes, in the gateway pod ({settings.openfaas.namespace})",
                      "CE checks it can reach the internet at start-up and exits when not (faas-netes pkg/config/connectivity.go)",
                      mirrored=False, fix="openfaasEdition: pro")
@@ -278,13 +270,13 @@ class _Inventory:
     def _edge(self) -> None:
         settings = self.settings
         crds = self.mirrors.gateway_api_crds_url
-        host, port = _host_port(crds)
+        host, port = url_host_port(crds)
         self.add(CLUSTER, host, port, "pulumi-kubernetes, where `pulumi up` runs", f"the Gateway API CRDs ({crds})",
                  mirrored=bool(self.mirrors.gateway_api_crds) and self.in_country(host, port),
                  fix="gatewayApiCrds (an in-country copy of standard-install.yaml)")
         servers = [settings.edge.acme_server] if settings.edge.acme_server else list(ACME_SERVERS.values())
         for url in servers:
-            host, port = _host_port(url)
+            host, port = url_host_port(url)
             self.add(CLUSTER, host, port, f"cert-manager ({CERT_MANAGER_NAMESPACE})", f"ACME account and certificate orders ({url})",
                      mirrored=False, fix="acmeServer (an in-country CA) and egressAllowHosts")
         if (traefik_values().get("global") or {}).get("checkNewVersion", True):
@@ -393,18 +385,18 @@ def sources(settings: Settings) -> list[tuple[str, str, int | None]]:
     ACME server and the S3 endpoint."""
     mirrors, found = settings.mirrors, []
     for reg, urls in sorted(mirrors.registry_mirrors.items()):
-        found += [(f"registryMirrors.{reg}[{i}]", *_host_port(url)) for i, url in enumerate(urls)]
+        found += [(f"registryMirrors.{reg}[{i}]", *url_host_port(url)) for i, url in enumerate(urls)]
     if mirrors.system_default_registry:
         found.append(("systemDefaultRegistry", *_registry_port(mirrors.system_default_registry)))
-    found += [(f"chartRepositories.{chart}", *_host_port(url)) for chart, url in sorted(mirrors.chart_repositories.items())]
+    found += [(f"chartRepositories.{chart}", *url_host_port(url)) for chart, url in sorted(mirrors.chart_repositories.items())]
     for key, url in (("k3sMirror", mirrors.k3s_mirror), ("gatewayApiCrds", mirrors.gateway_api_crds), ("acmeServer", settings.edge.acme_server)):
         if url:
-            found.append((key, *_host_port(url)))
+            found.append((key, *url_host_port(url)))
     host = settings.host
     found += [(f"dnsResolvers[{i}]", ip, 53) for i, ip in enumerate(host.dns_resolvers)]
     found += [(f"ntpServers[{i}]", server, 123) for i, server in enumerate(host.ntp_servers)]
     if host.apt_mirror:
-        found.append(("aptMirror", *_host_port(host.apt_mirror)))
+        found.append(("aptMirror", *url_host_port(host.apt_mirror)))
     if settings.backups.s3_bucket and settings.backups.s3_endpoint:
         found.append(("etcdS3Endpoint", *_registry_port(settings.backups.s3_endpoint)))
     return found

@@ -8,8 +8,8 @@ so the host's rows grow here without touching the cluster's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
+from render.addresses import url_host_port
 from settings.stack import Settings
 
 DNS_PORT = 53
@@ -70,9 +70,8 @@ def apt_rows(settings: Settings) -> list[HostRow]:
     who = "apt and unattended-upgrades on every node"
     mirror = settings.host.apt_mirror
     if mirror:
-        parts = urlsplit(mirror)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return [HostRow(parts.hostname or mirror, port, who, f"packages and security updates ({mirror})", in_country=True, mirrored=True)]
+        host, port = url_host_port(mirror)
+        return [HostRow(host, port, who, f"packages and security updates ({mirror})", in_country=True, mirrored=True)]
     return [HostRow(h, 80, who, "packages and security updates: Ubuntu's archive", in_country=False, fix="aptMirror") for h in UBUNTU_ARCHIVES]
 
 

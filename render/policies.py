@@ -27,8 +27,8 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
+from render.addresses import url_host_port
 from render.labels import MANAGED_BY
 from settings.data_services import NATS_CLIENT_PORT, REDIS_PORT
 from settings.function_spec import PORT as FUNCTION_PORT
@@ -246,7 +246,7 @@ def api_server_port(k3s: K3sSettings) -> int:
 
 def acme_port(acme_server: str | None) -> int:
     """The ACME directory's port: the one acmeServer's URL names, else HTTPS' (Let's Encrypt's too)."""
-    return (urlsplit(acme_server).port if acme_server else None) or HTTPS_PORT
+    return (url_host_port(acme_server)[1] if acme_server else None) or HTTPS_PORT
 
 
 def platform_egress(settings: Settings) -> PlatformEgress | None:

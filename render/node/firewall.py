@@ -19,14 +19,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
+from render.addresses import HTTPS, url_host_port
 from settings.backups import BackupsSettings
 from settings.firewall import FirewallSettings
 from settings.host import HostSettings
 from settings.k3s import K3sSettings
 from settings.mirrors import MirrorsSettings
 from settings.nodes import NodeSpec
+from settings.types import is_ip
 
 TABLE = "sovereign_faas"
 RULES_FILE = "/etc/sovereign-faas/firewall.nft"
@@ -79,25 +80,17 @@ def node_egress(host: HostSettings, mirrors: MirrorsSettings, backups: BackupsSe
     if not host.restricted:
         return None
     found = [Destination(_host_cidr(ip), "tcp+udp", (DNS_PORT,), "DNS: dnsResolvers") for ip in host.dns_resolvers]
-    found += [Destination(_host_cidr(s), "udp", (NTP_PORT,), "NTP: ntpServers") for s in host.ntp_servers if _is_ip(s)]
+    found += [Destination(_host_cidr(s), "udp", (NTP_PORT,), "NTP: ntpServers") for s in host.ntp_servers if is_ip(s)]
     found += [Destination(a.cidr, a.protocol, a.ports, a.why or f"nodeEgressAllow[{i}]") for i, a in enumerate(host.node_egress_allow)]
     urls = [(url, "registryMirrors") for urls in mirrors.registry_mirrors.values() for url in urls]
     urls += [(mirrors.k3s_mirror, "k3sMirror")] if mirrors.k3s_mirror else []
     urls += [(host.apt_mirror, "aptMirror")] if host.apt_mirror else []
     urls += [(f"https://{backups.s3_endpoint}", "etcdS3Endpoint")] if backups.s3 and backups.s3_endpoint else []
     for url, why in urls:
-        parts = urlsplit(url)
-        if parts.hostname and _is_ip(parts.hostname):
-            found.append(Destination(_host_cidr(parts.hostname), "tcp", (parts.port or (80 if parts.scheme == "http" else 443),), why))
+        name, port = url_host_port(url)
+        if is_ip(name):
+            found.append(Destination(_host_cidr(name), "tcp", (port or HTTPS,), why))
     return NodeEgress(tuple(dict.fromkeys(found)))
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _host_cidr(ip: str) -> str:

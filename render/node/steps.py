@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from render.addresses import host_port
 from render.node import command, firewall, registries
 from render.node.table import JOIN_AFTER, Entry, NodeSteps, Secret, Slot, Step, Uploads, render_steps, run
 from settings.backups import BackupsSettings
@@ -115,7 +116,7 @@ def node_facts(
             spec, nodes, firewall_settings, k3s, embedded_registry=mirrors.embedded_registry, public_ports=public_ports, egress=egress
         )
     # The first server's API is on its own loopback, which the policy always admits.
-    api_check = (f"--api={_host_port(first.address, firewall.API_PORT)}",) if egress and spec.name != first.name else ()
+    api_check = (f"--api={host_port(first.address, firewall.API_PORT)}",) if egress and spec.name != first.name else ()
     stdin = registries.registries_stdin(mirrors)
     return NodeFacts(
         spec=spec,
@@ -144,10 +145,6 @@ def host_endpoint_args(host: HostSettings) -> tuple[str, ...]:
     args += [f"--apt={host.apt_mirror}"] if host.apt_mirror else []
     args += ["--phone-home=off"] if host.phone_home == "off" else []
     return tuple(args)
-
-
-def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def sysctl_conf(settings: tuple[tuple[str, str], ...]) -> str:
