@@ -47,9 +47,10 @@ OPERATOR = "operator"
 PHASES = (NODE_INSTALL, HOST, CLUSTER, BACKUPS, FUNCTIONS, OPERATOR)
 CE_CHECK_URL = "https://checkip.amazonaws.com"  # faas-netes pkg/config/connectivity.go
 TRAEFIK_UPDATE_HOST = "update.traefik.io"  # Traefik's global.checkNewVersion
-# The widest functionEgressAllow range strict mode takes, per IP version: a /8 is already a
-# sixteenth of a national registry's space; anything wider (0.0.0.0/0, 0.0.0.0/1 twice) is
-# the internet, whatever it is called.
+# The widest range strict mode takes in functionEgressAllow, nodeEgressAllow and
+# acmeServerCidrs, per IP version: a /8 (16.7 million addresses) is already far more than any
+# one in-country service needs; anything wider (0.0.0.0/0, two /1 halves) is the internet,
+# whatever it is called.
 WIDEST_ALLOW = {4: 8, 6: 16}
 
 
@@ -412,11 +413,15 @@ def source_problems(settings: Settings) -> list[tuple[str, str]]:
             problems.append((key, f"sovereignStrict: {address} is the upstream itself ({upstream}), not a copy in the country: point {key} at your in-country mirror"))
         elif not sovereignty.declares(host, port):
             problems.append((key, f"sovereignStrict: {address} is not declared in the country; if it is, add it (or its domain, '*.example.no') to egressAllowHosts"))
-    for i, dest in enumerate(sovereignty.function_egress_allow):
-        net = ipaddress.ip_network(dest.cidr)
+    # Every range an operator allows, whoever may reach it: functions, the nodes, cert-manager.
+    ranges = [(f"functionEgressAllow[{i}].cidr", d.cidr) for i, d in enumerate(sovereignty.function_egress_allow)]
+    ranges += [(f"nodeEgressAllow[{i}].cidr", d.cidr) for i, d in enumerate(settings.host.node_egress_allow)]
+    ranges += [(f"acmeServerCidrs[{i}]", cidr) for i, cidr in enumerate(sovereignty.acme_server_cidrs)]
+    for key, cidr in ranges:
+        net = ipaddress.ip_network(cidr)
         if net.prefixlen < WIDEST_ALLOW[net.version]:
-            problems.append((f"functionEgressAllow[{i}].cidr", f"sovereignStrict: {dest.cidr} is open egress in all but name; name your in-country "
-                             f"destinations, each at most a /{WIDEST_ALLOW[net.version]}"))
+            problems.append((key, f"sovereignStrict: {cidr} is open egress in all but name; name your in-country "
+                                  f"destinations, each at most a /{WIDEST_ALLOW[net.version]}"))
     if sovereignty.platform_open:
         problems.append(("platformEgress", "sovereignStrict needs 'restricted': with 'open' the platform's pods (the queue-worker's callbacks among them) reach any address"))
     if settings.edge.enabled and not sovereignty.acme_server_cidrs:

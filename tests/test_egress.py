@@ -240,6 +240,8 @@ def test_the_honest_strict_stack_plans() -> None:
         ({"functionEgressAllow": [{"cidr": "0.0.0.0/0"}]}, "functionEgressAllow[0].cidr: sovereignStrict: 0.0.0.0/0 is open egress in all but name"),
         ({"functionEgressAllow": [{"cidr": "0.0.0.0/1"}, {"cidr": "128.0.0.0/1"}]}, "functionEgressAllow[1].cidr: sovereignStrict: 128.0.0.0/1"),
         ({"functionEgressAllow": [{"cidr": "::/0"}]}, "functionEgressAllow[0].cidr: sovereignStrict: ::/0 is open egress"),
+        ({"nodeEgressAllow": [{"cidr": "0.0.0.0/0", "ports": [443]}]}, "nodeEgressAllow[0].cidr: sovereignStrict: 0.0.0.0/0 is open egress in all but name"),
+        ({"acmeServerCidrs": ["::/0"]}, "acmeServerCidrs[0]: sovereignStrict: ::/0 is open egress in all but name"),
         ({"registryMirrorsOnly": False}, "registryMirrorsOnly: sovereignStrict needs it true"),
         # Backups abroad: with a bucket, the endpoint must be named, in the country.
         ({"etcdS3Bucket": "faas-etcd", "etcdS3Credentials": {"accessKey": {"secure": "a"}, "secretKey": {"secure": "b"}}},
