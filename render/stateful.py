@@ -1,6 +1,7 @@
-"""What NATS and Redis share: how their sizes are read, and the shape of a
-single-replica stateful service on K3s (a StatefulSet on local-path storage, a ClusterIP
-Service, a NetworkPolicy).
+"""What NATS and Redis share: how their sizes are read, and the shape of a stateful service
+on K3s (a StatefulSet on local-path storage, a ClusterIP Service, a NetworkPolicy; when
+replicated, one replica per node, a headless Service for their DNS names and a
+PodDisruptionBudget).
 
 Why a StatefulSet and not a Deployment with a PVC: a StatefulSet never runs two pods on the
 same data directory (a Deployment's rolling update would start the new Redis or NATS next to
@@ -89,6 +90,48 @@ def service(name: str, ns: str, app: str, ports: Mapping[str, int]) -> dict[str,
     }
 
 
+def headless_service(name: str, ns: str, app: str, ports: Mapping[str, int]) -> dict[str, Any]:
+    """The governing Service of a replicated set: a DNS name per pod (`<pod>.<name>`), published
+    before the pod is ready, because the replicas must find each other to become ready."""
+    obj = service(name, ns, app, ports)
+    obj["spec"] = {**obj["spec"], "clusterIP": "None", "publishNotReadyAddresses": True}
+    return obj
+
+
+def headless_name(name: str) -> str:
+    return f"{name}-headless"
+
+
+def pod_host(name: str, ns: str, ordinal: int) -> str:
+    """The stable DNS name of replica `ordinal` of StatefulSet `name` (its headless Service)."""
+    return f"{name}-{ordinal}.{headless_name(name)}.{ns}.svc.cluster.local"
+
+
+def disruption_budget(name: str, ns: str, app: str) -> dict[str, Any]:
+    """At most one replica down by eviction (drain, upgrades, node removal): 3 keep 2, a
+    majority. Drain waits on it (k3s-drain.sh): the second node's drain cannot start evicting
+    until the first node's replica is back and ready. Single replicas get none: a budget that
+    allows no eviction would block every drain until its timeout."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": ns, "labels": labels(app)},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(app)}},
+    }
+
+
+def one_per_node(app: str) -> dict[str, Any]:
+    """Required anti-affinity on the node's hostname: two replicas on one node would be lost
+    together. A replica that finds no free node stays Pending rather than doubling up."""
+    return {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": selector(app)}, "topologyKey": "kubernetes.io/hostname"}
+            ]
+        }
+    }
+
+
 def ingress_policy(name: str, ns: str, pod_selector: Mapping[str, str], admitted: Mapping[int, tuple[str, ...]]) -> dict[str, Any]:
     """Ingress to the selected pods: only from the named namespaces, each on its ports
     (port -> namespaces)."""
@@ -156,15 +199,23 @@ def stateful_set(
     storage: str,
     annotations: Mapping[str, str],
     pod_security: Mapping[str, Any] = POD_SECURITY,
+    replicas: int = 1,
+    init_containers: list[dict[str, Any]] | None = None,
+    sidecars: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """One replica with its own volume claim on local-path (see the module docstring)."""
+    """`replicas` servers, each with its own volume claim on local-path (see the module
+    docstring). Replicated: one per node, governed by the headless Service, started together
+    (`Parallel`: a clustered server is ready only once it has found its peers, so ordered
+    start-up would wait forever for replica 0)."""
     pod: dict[str, Any] = {
-        "containers": [container],
+        **({"initContainers": init_containers} if init_containers else {}),
+        "containers": [container, *(sidecars or [])],
         "volumes": volumes,
         "securityContext": dict(pod_security),
         # Servers, not API clients: no token, and no environment variables for every Service.
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
+        **({"affinity": one_per_node(app)} if replicas > 1 else {}),
     }
     return {
         "apiVersion": "apps/v1",
@@ -172,9 +223,10 @@ def stateful_set(
         "metadata": {"name": name, "namespace": ns, "labels": labels(app)},
         "spec": {
             # The governing Service; required before Kubernetes 1.33 (k3sVersion may be older).
-            # Not headless: one replica needs no per-pod DNS names.
-            "serviceName": name,
-            "replicas": 1,
+            # Not headless for one replica: it needs no per-pod DNS names.
+            "serviceName": headless_name(name) if replicas > 1 else name,
+            "replicas": replicas,
+            **({"podManagementPolicy": "Parallel"} if replicas > 1 else {}),
             "selector": {"matchLabels": selector(app)},
             "updateStrategy": {"type": "RollingUpdate"},
             "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},

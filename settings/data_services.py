@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import model_validator
+from pydantic import BeforeValidator, model_validator
 
 from settings.base import Section, key
-from settings.errors import rules
-from settings.types import Cpu, Namespace, at_least, one_of
+from settings.errors import expected, rules
+from settings.types import Cpu, Namespace, at_least, integer, one_of
 from upstream.kubernetes import parse_quantity
 
 NATS_CLIENT_PORT = 4222  # the nats-connector hard-codes it
@@ -38,8 +38,37 @@ def nats_url(namespace: str) -> str:
     return f"nats://{nats_host(namespace)}:{NATS_CLIENT_PORT}"
 
 
+# Replicas of each data service: one, or an odd number that keeps a majority (NATS' JetStream
+# meta group and Raft streams, Valkey's Sentinel quorum) when one node is lost.
+DATA_REPLICAS = (1, 3, 5)
+# The node count from which the default replicates: three nodes give each replica a node of
+# its own. Two nodes stay at one: two replicas have no majority after a loss (docs/data.md).
+REPLICATE_FROM_NODES = 3
+
+
+_REPLICAS_HINT = "expected 1, 3 or 5: one replica, or an odd number that keeps a majority when a node is lost"
+
+
+def _replicas(value: Any) -> Any:
+    if value is None:
+        return None
+    number = integer(value, 1, max(DATA_REPLICAS), _REPLICAS_HINT)
+    if number not in DATA_REPLICAS:
+        raise expected(_REPLICAS_HINT)
+    return number
+
+
 class DataSettings(Section):
     namespace: Namespace = key("dataNamespace", "faas-data", "Namespace of the stack's NATS and Redis")
+    replicas: Annotated[int | None, BeforeValidator(_replicas)] = key(
+        "dataReplicas", None, "replicas of NATS and of Valkey, one per node (1, 3 or 5); default 3 with three or more nodes, else 1"
+    )
+
+    def replicas_for(self, nodes: int) -> int:
+        """The replica count on a stack of `nodes` nodes: the setting, or the default it implies."""
+        if self.replicas is not None:
+            return self.replicas
+        return 3 if nodes >= REPLICATE_FROM_NODES else 1
 
     def platform_env(self) -> dict[str, str]:
         """What the stack file may substitute about the platform itself (`${REDIS_HOST:-...}`),

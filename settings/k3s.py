@@ -144,6 +144,10 @@ def _flag(value: Any) -> str:
 K3sFlag = Annotated[str, BeforeValidator(_flag)]
 
 
+# Taint effects that keep pods without a toleration off a node (the data services tolerate none).
+REPELLING_EFFECTS = ("NoSchedule", "NoExecute")
+
+
 class K3sSettings(Section):
     version: K3sVersion = key("k3sVersion", versions.K3S, "K3s release to install (v1.<minor>.<patch>+k3s<n>); the pin lives in settings/versions.py")
     disable: tuple[Annotated[str, one_of(COMPONENTS, "a K3s packaged component")], ...] = key(
@@ -230,6 +234,12 @@ class K3sSettings(Section):
             else:
                 out[name] = item
         return out
+
+    @property
+    def repelling_taints(self) -> tuple[str, ...]:
+        """The `--node-taint`s (every node gets them) whose effect keeps untolerating pods off."""
+        taints = self.extra_config.get("node-taint", [])
+        return tuple(t for t in taints if isinstance(t, str) and t.rpartition(":")[2] in REPELLING_EFFECTS)
 
     @property
     def networks(self) -> tuple[str, ...]:

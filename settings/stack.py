@@ -82,7 +82,7 @@ class StackConfig(BaseModel):
 
     @model_validator(mode="after")
     def _between_sections(self) -> StackConfig:
-        rules([*self._edge_needs(), *self._namespaces_differ(), *self._firewall_needs_addresses(), self._strict_needs_pro(), *self._host_egress_rules()])
+        rules([*self._edge_needs(), *self._namespaces_differ(), *self._firewall_needs_addresses(), self._strict_needs_pro(), *self._host_egress_rules(), self._replicas_fit()])
         if not self.edge.enabled and self.openfaas.service_type == "LoadBalancer" and "servicelb" in self.k3s.disable:
             rules([("gatewayServiceType", "'LoadBalancer' needs K3s' servicelb, which k3sDisable turns off; use 'NodePort' or keep servicelb")])
         return self
@@ -122,6 +122,24 @@ class StackConfig(BaseModel):
             ("dnsResolvers", "sovereignStrict needs the in-country DNS resolvers (IP addresses) the nodes and CoreDNS forward to")
             if strict and not host.dns_resolvers else None,
         ]
+
+    def _replicas_fit(self) -> tuple[str, str] | None:
+        """Each data replica needs a node of its own (required anti-affinity): more replicas
+        than nodes that take pods would leave some Pending forever."""
+        replicas = self.data.replicas_for(len(self.nodes.nodes))
+        if replicas == 1:
+            return None
+        repelling = self.k3s.repelling_taints
+        if repelling:
+            return (
+                "dataReplicas",
+                f"{replicas} replicas need nodes that take pods, but k3sExtraFlags taints every node with {', '.join(repelling)}, "
+                "which the data pods do not tolerate; remove the taint or set dataReplicas: 1",
+            )
+        nodes = len(self.nodes.nodes)
+        if replicas > nodes:
+            return ("dataReplicas", f"{replicas} replicas need {replicas} nodes (one each), but the stack has {nodes}; add nodes or set dataReplicas: 1")
+        return None
 
     def _namespaces_differ(self) -> list[tuple[str, str]]:
         """Each namespace gets its own NetworkPolicies: two parts of the stack in one would
@@ -212,6 +230,7 @@ class Settings:
     servers: tuple[NodeSpec, ...]  # the control plane, first server first
     first_server: NodeSpec  # the bootstrap server: nodes[0], always a server
     public_ports: tuple[int, ...]  # the TCP ports everyone may reach: where the gateway is served
+    data_replicas: int  # of NATS and of Valkey: dataReplicas, or its default for the node count
 
 
 def settings_of(stack: str, config: StackConfig, **secrets_and_functions: Any) -> Settings:
@@ -239,6 +258,7 @@ def settings_of(stack: str, config: StackConfig, **secrets_and_functions: Any) -
         servers=tuple(n for n in nodes if n.role == "server"),
         first_server=nodes[0],
         public_ports=PUBLIC_PORTS if config.edge.enabled else (openfaas.public_port,),
+        data_replicas=config.data.replicas_for(len(nodes)),
         **secrets_and_functions,
     )
 

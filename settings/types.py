@@ -42,7 +42,7 @@ def _text(value: Any, what: str) -> str:
 Text = Annotated[str, BeforeValidator(lambda v: _text(v, "text"))]
 
 
-def _int(value: Any, low: int, high: int, what: str = "an integer") -> int:
+def integer(value: Any, low: int, high: int, what: str = "an integer") -> int:
     """An integer from `low` to `high`: a number, or digits as `pulumi config set` stores them."""
     number = value
     if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]{1,18}", value.strip()):
@@ -54,7 +54,7 @@ def _int(value: Any, low: int, high: int, what: str = "an integer") -> int:
 
 def between(low: int, high: int, what: str = "an integer") -> BeforeValidator:
     """`Annotated[int, between(1, 10)]`: an integer in a range."""
-    return BeforeValidator(lambda v: _int(v, low, high, what))
+    return BeforeValidator(lambda v: integer(v, low, high, what))
 
 
 def one_of(choices: Iterable[str], what: str | None = None) -> BeforeValidator:
