@@ -380,3 +380,77 @@ def nats_cluster(
     finally:
         for server in servers:
             server.stop()
+
+
+class AckedPublisher:
+    """Publishes to JetStream as a client given every server's URL does: each message with a
+    `Nats-Msg-Id` (the stream drops a repeat within its duplicate window) and a reply subject,
+    on which JetStream answers with the publish acknowledgement (PubAck, JSON). A message not
+    acknowledged within `ack_timeout` is sent again with the same id; a lost connection moves
+    on to the next server that answers. Counts what it had to do."""
+
+    def __init__(self, ports: list[int], subject: str, ack_timeout: float = 0.5, first: int = 0) -> None:
+        self.ports = ports
+        self.subject = subject
+        self.ack_timeout = ack_timeout
+        self.index = first
+        self.client: NatsClient | None = None
+        self.sent = 0  # HPUBs, retries included
+        self.reconnects = 0
+        self.duplicates = 0  # acks that say the stream already had the id: a retry of a stored message
+
+    def connect(self) -> None:
+        """The next server that accepts, starting with the current one (bounded: one round)."""
+        errors = []
+        for step in range(len(self.ports)):
+            port = self.ports[(self.index + step) % len(self.ports)]
+            try:
+                client = NatsClient(port, timeout=self.ack_timeout, headers=True)
+            except OSError as err:
+                errors.append(f"{port}: {err}")
+                continue
+            client.subscribe("_INBOX.acks.*")
+            self.client, self.index = client, (self.index + step) % len(self.ports)
+            return
+        raise ConnectionError(f"no server accepts: {errors}")
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    def publish_once(self, msg_id: str, payload: bytes) -> dict:
+        """One attempt: the PubAck, or an error (TimeoutError, ConnectionError, OSError,
+        RuntimeError for a JetStream error answer)."""
+        if self.client is None:
+            self.connect()
+        assert self.client is not None
+        self.sent += 1
+        reply = f"_INBOX.acks.{self.sent}"
+        self.client.hpublish(self.subject, {"Nats-Msg-Id": msg_id}, payload, reply=reply)
+        while True:  # skip late acks of earlier attempts: each attempt has its own reply subject
+            got, data = self.client.next_message()
+            if got == reply:
+                break
+        ack = json.loads(data)
+        if "error" in ack:
+            raise RuntimeError(f"JetStream refused {msg_id}: {ack['error']}")
+        if ack.get("duplicate"):
+            self.duplicates += 1
+        return ack
+
+    def publish(self, msg_id: str, payload: bytes, deadline: float) -> tuple[dict, int]:
+        """Until acknowledged (the ack and the attempts it took), or TimeoutError at `deadline`
+        (time.monotonic())."""
+        attempts = 0
+        while time.monotonic() < deadline:
+            attempts += 1
+            try:
+                return self.publish_once(msg_id, payload), attempts
+            except (TimeoutError, RuntimeError):
+                continue  # no ack in time, or JetStream has no leader yet: again, same id
+            except OSError:  # ConnectionError too: the server went; the next one
+                self.close()
+                self.reconnects += 1
+                time.sleep(0.05)
+        raise TimeoutError(f"{msg_id}: no acknowledgement after {attempts} attempts")
