@@ -87,7 +87,7 @@ def chart_values(settings: OpenFaaSSettings, external_nats: ExternalNats | None 
     if settings.service_type == "NodePort":
         values["gateway"]["nodePort"] = settings.node_port
     if settings.pro and external_nats:
-        values["nats"] = {
+        nats: dict[str, Any] = {
             "external": {
                 "enabled": True,
                 "host": external_nats.host,
@@ -96,7 +96,8 @@ def chart_values(settings: OpenFaaSSettings, external_nats: ExternalNats | None 
             }
         }
         if external_nats.stream_replication > 1:  # 1 is the chart's default: left unwritten
-            values["nats"]["streamReplication"] = external_nats.stream_replication
+            nats["streamReplication"] = external_nats.stream_replication
+        values["nats"] = nats
     return values
 
 
