@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -201,3 +202,27 @@ def test_without_a_majority_jetstream_stops_acknowledging(tmp_path: Path) -> Non
         # answers 200 here in 2.14, before any JetStream check (server/monitor.go healthz); 2.9
         # still checks the meta leader there, so Debian's server cannot show it.)
         assert http_get(servers[0].monitor_port, "/healthz")[0] != 200
+
+
+def test_a_server_that_lost_its_disk_is_filled_again_from_its_peers(tmp_path: Path) -> None:
+    """Disk loss (or a new volume after a lost node: its claim deleted): the pod comes back with
+    the same name and an empty store, and the stream's other replicas send it everything,
+    what it had before and what was acknowledged while it was away."""
+    with nats_cluster(tmp_path, clients=PRO) as servers:
+        with NatsClient(servers[0].port) as client:
+            client.js_api(f"STREAM.CREATE.{STREAM}", {"name": STREAM, "subjects": [SUBJECT], "num_replicas": 3, "storage": "file"})
+        wait_until(lambda: replicas_current(servers, 3), 20, "three current replicas")
+        follower = next(s for s in servers if s.name != leader(servers).name)
+        publisher = AckedPublisher([s.port for s in servers if s is not follower], SUBJECT)
+        try:
+            for n in range(1500):
+                if n == 1000:
+                    follower.kill()
+                    shutil.rmtree(follower.workdir / "jetstream-store")
+                publisher.publish(f"m-{n:05d}", f"payload m-{n:05d}".encode(), deadline=time.monotonic() + FAILOVER_BOUND)
+        finally:
+            publisher.close()
+        follower.start()
+        took = wait_until(lambda: stored_last_seq(follower) == 1500 and replicas_current(servers, 3), CATCH_UP_BOUND, f"{follower.name} refilled")
+        print(f"\n{follower.name}, its store wiped, refilled with 1500 messages in {took:.2f} s")
+        assert sorted(read_back(follower.port, 1500)) == [f"m-{n:05d}" for n in range(1500)]
