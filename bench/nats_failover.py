@@ -10,10 +10,11 @@ Printed:
 - publish-with-ack rate, R1 and R3: `--messages` publishes of `--size` bytes, one at a time
   (each waits for its PubAck: what a gateway queueing an /async-function call does), and with
   up to `--window` in flight; messages per second and p50/p99 of the one-at-a-time latency;
-- failover, `--rounds` times on a fresh R3 cluster: a publisher connected to the stream
-  leader publishes with acks, the leader is SIGKILLed, and the seconds from the kill to the
-  next acknowledged publish (reconnect, Raft election, retry with the same Nats-Msg-Id) are
-  measured; min, median, max.
+- failover, `--rounds` times on a fresh R3 cluster for each way a server goes: a publisher
+  connected to the stream leader publishes with acks, the leader is SIGKILLed (a lost node)
+  or SIGTERMed (a pod stopped by the kubelet: nats-server steps its Raft leaders down as it
+  shuts down), and the seconds from the signal to the next acknowledged publish (reconnect,
+  new leader, retry with the same Nats-Msg-Id) are measured; min, median, max.
 
 Run: `.venv/bin/python -m bench.nats_failover [--messages 5000] [--size 1024] [--window 100] [--rounds 5]`.
 """
@@ -116,7 +117,7 @@ def rates(label: str, port: int, replicas: int, args: argparse.Namespace) -> dic
     return figures
 
 
-def failover_round(workdir: Path) -> float:
+def failover_round(workdir: Path, graceful: bool) -> float:
     with nats_cluster(workdir, clients=PRO) as servers:
         create_stream(servers[0].port, 3)
         with NatsClient(servers[0].port) as client:
@@ -126,8 +127,12 @@ def failover_round(workdir: Path) -> float:
         try:
             for n in range(100):
                 publisher.publish(f"before-{n}", b"x", deadline=time.monotonic() + 10)
-            leader.kill()
             killed = time.monotonic()
+            if graceful:
+                assert leader.process is not None
+                leader.process.terminate()  # SIGTERM, as the kubelet stops a pod: it steps its leaders down first
+            else:
+                leader.kill()
             publisher.publish("after", b"x", deadline=killed + 60)
             return time.monotonic() - killed
         finally:
@@ -148,11 +153,12 @@ def main() -> None:
         with nats_cluster(Path(tmp) / "r3", clients=PRO) as servers:
             r3 = rates("R3, three servers", servers[0].port, 3, args)
         print(f"R3/R1: {r3['rate'] / r1['rate']:.2f} one at a time, {r3['windowed'] / r1['windowed']:.2f} with {args.window} in flight")
-        times = [failover_round(Path(tmp) / f"failover-{i}") for i in range(args.rounds)]
-    print(
-        f"leader failover (SIGKILL -> next acknowledged publish), {args.rounds} rounds: "
-        f"min {min(times):.2f} s, median {statistics.median(times):.2f} s, max {max(times):.2f} s"
-    )
+        for graceful, how in ((False, "SIGKILL (node lost)"), (True, "SIGTERM (pod stopped, drain)")):
+            times = [failover_round(Path(tmp) / f"failover-{how[:4]}-{i}", graceful) for i in range(args.rounds)]
+            print(
+                f"leader failover, {how} -> next acknowledged publish, {args.rounds} rounds: "
+                f"min {min(times):.2f} s, median {statistics.median(times):.2f} s, max {max(times):.2f} s"
+            )
 
 
 if __name__ == "__main__":
