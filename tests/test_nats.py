@@ -507,3 +507,13 @@ def test_nats_server_accepts_the_rendered_cluster_config_as_the_pod_mounts_it(tm
     (auth / nats.ROUTES_FILE).unlink()  # the routes' file missing: refused
     missing = check(env)
     assert missing.returncode != 0 and "routes.conf" in missing.stdout + missing.stderr
+
+
+def test_a_stack_file_gets_every_server_in_nats_url(project_tmp: Path) -> None:
+    """`${NATS_URL}` in the stack file follows the replicas the nodes imply (three nodes: three)."""
+    file = stack_file(project_tmp, "  pub:\n    image: ghcr.io/acme/pub:1\n    environment:\n      nats_url: ${NATS_URL}\n")
+    three = [{"name": f"n-{i}", "host": f"203.0.113.{10 + i}", "role": "server"} for i in range(3)]
+    for nodes, expected in ((three, ",".join(f"nats://{h}:4222" for h in POD_HOSTS)), (None, "nats://nats.faas-data.svc.cluster.local:4222")):
+        run = run_stack("publisher", stack(functionsFile=file, **({"nodes": nodes} if nodes else {})))
+        env = {e["name"]: e.get("value") for e in obj(run, "function-pub")["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["nats_url"] == expected == run.outputs["natsUrl"]
