@@ -167,7 +167,6 @@ def cluster_config() -> dict[str, Any]:
     }
 
 
-
 def server_config(settings: NatsSettings, clients: NatsClients | None = None, replicas: int = 1) -> dict[str, Any]:
     """nats-server's configuration as data. Sizes are bytes: unambiguous in every version.
     The includes come before the accounts and the cluster: a variable is defined before it
