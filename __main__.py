@@ -68,6 +68,7 @@ nats = Nats(
         # Its users: functions, the nats-connector if any topic, Pro's queue (docs/data.md).
         clients=NatsClients(topics(settings.functions.functions), pro_queue=settings.openfaas.pro),
         after=(data,),
+        replicas=settings.data_replicas,
     ),
 )
 openfaas = OpenFaaS(

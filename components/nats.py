@@ -28,6 +28,7 @@ class NatsArgs:
     provider: k8s.Provider
     clients: nats.NatsClients = field(default_factory=nats.NatsClients)
     after: tuple[pulumi.Resource, ...] = ()  # the data namespace
+    replicas: int = 1  # Settings.data_replicas: more than one is a JetStream cluster
 
 
 def secret(
@@ -39,10 +40,12 @@ def secret(
 
 class Nats(pulumi.ComponentResource):
     """The NATS server: its users' passwords, Secret nats-auth, config, Service, StatefulSet
-    (JetStream on local-path), NetworkPolicy."""
+    (JetStream on local-path), NetworkPolicy; replicated, also the route password, the headless
+    Service and the PodDisruptionBudget."""
 
     host: str
-    url: str
+    url: str  # every server's, comma-separated, when replicated
+    replicas: int
     passwords: dict[str, pulumi.Output[str]]  # user -> password, for NatsCredentials
     objects: dict[str, pulumi.CustomResource]
 
@@ -50,12 +53,18 @@ class Nats(pulumi.ComponentResource):
         super().__init__("sovereign-faas:index:Nats", name, None, opts)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
         self.passwords = {user: self._password(f"{name}-{user}-password") for user in args.clients.password_users}
-        passwords_conf = pulumi.Output.all(**self.passwords).apply(lambda pws: {nats.PASSWORDS_FILE: nats.passwords_config(pws)})
-        auth = secret(f"{name}-auth", nats.SERVER_SECRET, args.namespace, {}, passwords_conf, on_cluster)
-        objs = nats.manifests(args.settings, args.namespace, args.openfaas_namespace, args.function_namespace, args.clients)
+        files = pulumi.Output.all(**self.passwords).apply(lambda pws: {nats.PASSWORDS_FILE: nats.passwords_config(pws)})
+        self.replicas = args.replicas
+        if args.replicas > 1:
+            # The servers' own password for their routes: no client has it.
+            urls = nats.route_urls(args.namespace, args.replicas)
+            route_password = self._password(f"{name}-route-password")
+            files = pulumi.Output.all(files, route_password).apply(lambda f: {**f[0], nats.ROUTES_FILE: nats.routes_config(f[1], urls)})
+        auth = secret(f"{name}-auth", nats.SERVER_SECRET, args.namespace, {}, files, on_cluster)
+        objs = nats.manifests(args.settings, args.namespace, args.openfaas_namespace, args.function_namespace, args.clients, args.replicas)
         self.objects = {"auth": auth, **stateful_service(name, objs, on_cluster, mounts=(auth,))}
         self.host = nats.host(args.namespace)
-        self.url = nats.url(args.namespace)
+        self.url = nats.url(args.namespace, args.replicas)
         self.register_outputs({"url": self.url})
 
     def _password(self, resource: str) -> pulumi.Output[str]:
@@ -69,8 +78,10 @@ class Nats(pulumi.ComponentResource):
 
     @property
     def external(self) -> ExternalNats:
-        """How OpenFaaS Pro reaches this server as its external NATS."""
-        return ExternalNats(host=self.host, port=nats.CLIENT_PORT)
+        """How OpenFaaS Pro reaches this server as its external NATS. The chart takes one host
+        (nats.external.host): the Service, which reaches any ready server; the client then
+        learns the others from the server's INFO (connect_urls, advertised: render/nats.py)."""
+        return ExternalNats(host=self.host, port=nats.CLIENT_PORT, stream_replication=self.replicas)
 
     @property
     def server(self) -> pulumi.Resource:

@@ -62,8 +62,9 @@ def network_policies(prefix: str, objects: list[dict[str, Any]], opts: pulumi.Re
 def stateful_service(
     name: str, objs: Mapping[str, dict[str, Any]], opts: pulumi.ResourceOptions, mounts: tuple[pulumi.Resource, ...] = ()
 ) -> dict[str, pulumi.CustomResource]:
-    """Register a stateful service's objects (`config`, `service`, `statefulset`, `policy`, as
-    render/nats.py and render/redis.py build them), named `<name>-<role>`. The StatefulSet
+    """Register a stateful service's objects (`config`, `service`, `statefulset`, `policy`, and
+    when replicated `headless` and `budget`, as render/nats.py and render/redis.py build them),
+    named `<name>-<role>`. The StatefulSet
     waits for what its pod mounts (the ConfigMap, and `mounts`): without them the pod would
     sit in ContainerCreating."""
     config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=objs["config"]["metadata"], data=objs["config"]["data"], opts=opts)
@@ -77,7 +78,21 @@ def stateful_service(
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[config, *mounts])),
         ),
         "policy": policy(f"{name}-policy", objs["policy"], opts),
+        **replication(name, objs, opts),
     }
+
+
+def replication(name: str, objs: Mapping[str, dict[str, Any]], opts: pulumi.ResourceOptions) -> dict[str, pulumi.CustomResource]:
+    """What a replicated service adds, registered when render built it: the headless Service
+    (`headless`) and the PodDisruptionBudget (`budget`)."""
+    out: dict[str, pulumi.CustomResource] = {}
+    if "headless" in objs:
+        obj = objs["headless"]
+        out["headless"] = k8s.core.v1.Service(f"{name}-headless", metadata=obj["metadata"], spec=obj["spec"], opts=opts)
+    if "budget" in objs:
+        obj = objs["budget"]
+        out["budget"] = k8s.policy.v1.PodDisruptionBudget(f"{name}-budget", metadata=obj["metadata"], spec=obj["spec"], opts=opts)
+    return out
 
 
 def gateway_client(name: str, objs: Mapping[str, dict[str, Any]], opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from render import policies
 from render import stateful as data
 from render.stateful import quantity_value
 from settings import versions
@@ -43,6 +44,8 @@ CONFIG_FILE = "nats-server.conf"
 AUTH_DIR = "/etc/nats-auth"  # Secret nats-auth
 PASSWORDS_FILE = "passwords.conf"
 STORE_DIR = "/data"  # the volume claim; JetStream writes <store_dir>/jetstream
+CLUSTER_PORT = 6222  # routes between the servers of a replicated NATS
+ROUTES_FILE = "routes.conf"  # Secret nats-auth, replicated only: the route URLs and password
 
 # --- the configuration -----------------------------------------------------------------------
 
@@ -120,12 +123,64 @@ def passwords_config(passwords: Mapping[str, str]) -> str:
     return "".join(f"{password_variable(user)}: {json.dumps(pw)}\n" for user, pw in passwords.items())
 
 
+# --- the cluster (dataReplicas > 1) -----------------------------------------------------------
 
-def server_config(settings: NatsSettings, clients: NatsClients | None = None) -> dict[str, Any]:
-    """nats-server's configuration as data. Sizes are bytes: unambiguous in every version.
-    The include comes before the accounts: a variable is defined before it is used."""
+CLUSTER_NAME = "nats"
+ROUTE_USER = "route"  # the one user of cluster.authorization (nats-server allows only one)
+ROUTE_PASSWORD = "route_password"  # variables of routes.conf
+ROUTES = "cluster_routes"
+# The pod's own names, from the environment: nats-server looks a variable up in the
+# environment when the config does not define it (conf/parse.go lookupVariable, 2.9.10 and
+# 2.14). POD_NAME comes from the downward API, the advertised addresses are built from it by
+# Kubernetes' $(VAR) expansion (container env).
+POD_NAME = "POD_NAME"
+CLIENT_ADVERTISE = "CLIENT_ADVERTISE"
+CLUSTER_ADVERTISE = "CLUSTER_ADVERTISE"
+
+
+def route_urls(namespace: str, replicas: int) -> tuple[str, ...]:
+    """Every replica's route address, its own included: nats-server recognises the route to
+    itself and drops it, so every pod gets the same list."""
+    return tuple(f"nats://{data.pod_host(APP, namespace, i)}:{CLUSTER_PORT}" for i in range(replicas))
+
+
+def routes_config(password: str, urls: tuple[str, ...]) -> str:
+    """Secret nats-auth's routes.conf: the route password, and the route URLs with it (the
+    password is alphanumeric: it needs no escaping in a URL)."""
+    with_password = [url.replace("nats://", f"nats://{ROUTE_USER}:{password}@", 1) for url in urls]
+    return f"{ROUTE_PASSWORD}: {json.dumps(password)}\n{ROUTES}: {_value(with_password)}\n"
+
+
+def cluster_config() -> dict[str, Any]:
+    """The `cluster` block. Gossip stays on (no `no_advertise`): clients learn every server's
+    client URL from INFO `connect_urls`, advertised as the pod's DNS name (a pod IP changes
+    when the pod restarts), so one that reached a server through the Service can reconnect to
+    another by itself."""
     return {
+        "name": CLUSTER_NAME,
+        "listen": f"0.0.0.0:{CLUSTER_PORT}",
+        "advertise": Var(CLUSTER_ADVERTISE),
+        "routes": Var(ROUTES),
+        # Routes from anything but the other servers are refused (and the NetworkPolicy admits
+        # only the NATS pods to the route port).
+        "authorization": {"user": ROUTE_USER, "password": Var(ROUTE_PASSWORD)},
+    }
+
+
+def server_config(settings: NatsSettings, clients: NatsClients | None = None, replicas: int = 1) -> dict[str, Any]:
+    """nats-server's configuration as data. Sizes are bytes: unambiguous in every version.
+    The includes come before the accounts and the cluster: a variable is defined before it
+    is used. `replicas` > 1: one server of a JetStream cluster (`cluster_config`)."""
+    named = {"server_name": Var(POD_NAME)} if replicas > 1 else {}  # JetStream clustering needs a unique one
+    clustered = (
+        {"include_routes": Include(posixpath.relpath(f"{AUTH_DIR}/{ROUTES_FILE}", CONFIG_DIR)), "cluster": cluster_config()}
+        if replicas > 1
+        else {}
+    )
+    return {
+        **named,
         "listen": f"0.0.0.0:{CLIENT_PORT}",
+        **({"client_advertise": Var(CLIENT_ADVERTISE)} if replicas > 1 else {}),
         "http": f"0.0.0.0:{MONITOR_PORT}",  # /healthz for the probes, /varz, /jsz
         "max_payload": int(quantity_value(settings.max_payload)),
         "jetstream": {
@@ -137,6 +192,7 @@ def server_config(settings: NatsSettings, clients: NatsClients | None = None) ->
             "max_memory_store": int(quantity_value(settings.memory_limit) // 4),
         },
         "include": Include(posixpath.relpath(f"{AUTH_DIR}/{PASSWORDS_FILE}", CONFIG_DIR)),
+        **clustered,
         **authorization(clients or NatsClients()),
     }
 
@@ -195,21 +251,49 @@ PROBES = {
     "livenessProbe": _probe("/healthz?js-enabled-only=true", period=10, failures=3),
     "readinessProbe": _probe("/healthz", period=5, failures=3),
 }
+# A server of a cluster (nats-server server/monitor.go healthz, 2.14): plain /healthz is ok
+# only once it is current with the JetStream meta leader and with every stream and consumer
+# it holds a replica of. As the NATS Helm chart does (nats-io/k8s, stateful-set
+# nats-container.yaml): that gates the start, so a restarted server counts as available (for
+# the rollout and the PodDisruptionBudget) only once it has caught up, with 15 minutes for a
+# full store to come over from its peers; after that it stays in the Service while it serves
+# clients (`js-server-only`), so a cluster that lost its majority still carries the events
+# (core NATS) while JetStream answers with errors. A fresh cluster becomes ready: the pods start
+# together (Parallel) and find each other through the headless Service, which publishes them
+# before they are ready.
+CLUSTER_PROBES = {
+    "startupProbe": _probe("/healthz", period=5, failures=180),
+    "livenessProbe": _probe("/healthz?js-enabled-only=true", period=10, failures=3),
+    "readinessProbe": _probe("/healthz?js-server-only=true", period=5, failures=3),
+}
 
 
-def container(settings: NatsSettings) -> dict[str, Any]:
+def cluster_env(namespace: str) -> list[dict[str, Any]]:
+    """The pod's name (server_name) and its DNS names (advertised), for the config's variables."""
+    host = f"$({POD_NAME}).{data.headless_name(APP)}.{namespace}.svc.cluster.local"
+    return [
+        {"name": POD_NAME, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        # Quoted: nats-server parses an environment value as config text.
+        {"name": CLIENT_ADVERTISE, "value": json.dumps(f"{host}:{CLIENT_PORT}")},
+        {"name": CLUSTER_ADVERTISE, "value": json.dumps(f"{host}:{CLUSTER_PORT}")},
+    ]
+
+
+def container(settings: NatsSettings, namespace: str = "", replicas: int = 1) -> dict[str, Any]:
+    clustered = replicas > 1
     return {
         "name": "nats",
         "image": versions.NATS_IMAGE,
         "imagePullPolicy": "IfNotPresent",  # a pinned tag: restarts need no registry
         "command": ["nats-server", "--config", f"{CONFIG_DIR}/{CONFIG_FILE}"],
-        "env": [{"name": "GOMEMLIMIT", "value": data.gomemlimit(settings.memory_limit)}],
+        "env": [{"name": "GOMEMLIMIT", "value": data.gomemlimit(settings.memory_limit)}, *(cluster_env(namespace) if clustered else [])],
         "ports": [
             {"name": "client", "containerPort": CLIENT_PORT, "protocol": "TCP"},
+            *([{"name": "cluster", "containerPort": CLUSTER_PORT, "protocol": "TCP"}] if clustered else []),
             {"name": "monitor", "containerPort": MONITOR_PORT, "protocol": "TCP"},
         ],
         "resources": data.resources(settings.cpu_limit, settings.memory_limit),
-        **PROBES,
+        **(CLUSTER_PROBES if clustered else PROBES),
         "securityContext": dict(data.CONTAINER_SECURITY),
         "volumeMounts": [
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
@@ -220,27 +304,49 @@ def container(settings: NatsSettings) -> dict[str, Any]:
 
 
 def manifests(
-    settings: NatsSettings, namespace: str, openfaas_namespace: str, function_namespace: str, clients: NatsClients | None = None
+    settings: NatsSettings,
+    namespace: str,
+    openfaas_namespace: str,
+    function_namespace: str,
+    clients: NatsClients | None = None,
+    replicas: int = 1,
 ) -> dict[str, dict[str, Any]]:
-    """Every object of the NATS server but Secret nats-auth (it carries the passwords), by role."""
-    text = render_config(server_config(settings, clients))
+    """Every object of the NATS server but Secret nats-auth (it carries the passwords), by
+    role; replicated, also the headless Service (`headless`) and the budget (`budget`)."""
+    text = render_config(server_config(settings, clients, replicas))
     volumes = [
         {"name": "config", "configMap": {"name": "nats-config"}},
         {"name": "auth", "secret": {"secretName": SERVER_SECRET, "defaultMode": 0o440}},
     ]
-    return {
+    statefulset = data.stateful_set(
+        "nats", namespace, APP, container(settings, namespace, replicas), volumes, settings.storage, {"checksum/config": data.checksum(text)}, replicas=replicas
+    )
+    objs = {
         "config": data.config_map("nats-config", namespace, APP, {CONFIG_FILE: text}),
         "service": data.service("nats", namespace, APP, {"client": CLIENT_PORT, "monitor": MONITOR_PORT}),
-        "statefulset": data.stateful_set("nats", namespace, APP, container(settings), volumes, settings.storage, {"checksum/config": data.checksum(text)}),
-        # Clients from OpenFaaS (connector, Pro gateway and queue-worker) and functions;
-        # monitoring only from OpenFaaS' namespace, where its Prometheus runs.
-        "policy": data.ingress_policy(
-            "nats",
-            namespace,
-            data.selector(APP),
-            {CLIENT_PORT: (openfaas_namespace, function_namespace), MONITOR_PORT: (openfaas_namespace,)},
-        ),
+        "statefulset": statefulset,
+        "policy": policy(namespace, openfaas_namespace, function_namespace, replicas),
     }
+    if replicas > 1:
+        ports = {"client": CLIENT_PORT, "cluster": CLUSTER_PORT, "monitor": MONITOR_PORT}
+        objs["headless"] = data.headless_service(data.headless_name(APP), namespace, APP, ports)
+        objs["budget"] = data.disruption_budget(APP, namespace, APP)
+    return objs
+
+
+def policy(namespace: str, openfaas_namespace: str, function_namespace: str, replicas: int = 1) -> dict[str, Any]:
+    """Clients from OpenFaaS (connector, Pro gateway and queue-worker) and functions;
+    monitoring only from OpenFaaS' namespace, where its Prometheus runs; routes (replicated)
+    only from the NATS pods themselves: a pod selector alone selects in the policy's namespace."""
+    obj = data.ingress_policy(
+        "nats",
+        namespace,
+        data.selector(APP),
+        {CLIENT_PORT: (openfaas_namespace, function_namespace), MONITOR_PORT: (openfaas_namespace,)},
+    )
+    if replicas > 1:
+        obj["spec"]["ingress"].append(policies.rule([{"podSelector": {"matchLabels": data.selector(APP)}}], [CLUSTER_PORT]))
+    return obj
 
 
 host = nats_host

@@ -41,6 +41,9 @@ OPENFAAS_CHART_KEYS = frozenset(
         "nats.external.host",
         "nats.external.port",
         "nats.external.clusterName",
+        # The queue-worker's stream replicas (env nats_stream_replicas of
+        # templates/queueworker-dep.yaml and event-worker-dep.yaml; values.yaml default 1).
+        "nats.streamReplication",
         "functions.httpProbe",
         "functions.setNonRootUser",
         "prometheus.create",
@@ -56,6 +59,9 @@ class ExternalNats:
     host: str
     port: int = 4222
     cluster_name: str = "faas-cluster"
+    # Replicas of the stream Pro's queue-worker creates for /async-function: one per NATS
+    # server, as OpenFaaS' docs advise for 3 (openfaas/docs, openfaas-pro/jetstream.md).
+    stream_replication: int = 1
 
 
 def chart_values(settings: OpenFaaSSettings, external_nats: ExternalNats | None = None) -> dict[str, Any]:
@@ -81,7 +87,7 @@ def chart_values(settings: OpenFaaSSettings, external_nats: ExternalNats | None 
     if settings.service_type == "NodePort":
         values["gateway"]["nodePort"] = settings.node_port
     if settings.pro and external_nats:
-        values["nats"] = {
+        nats: dict[str, Any] = {
             "external": {
                 "enabled": True,
                 "host": external_nats.host,
@@ -89,6 +95,9 @@ def chart_values(settings: OpenFaaSSettings, external_nats: ExternalNats | None 
                 "clusterName": external_nats.cluster_name,
             }
         }
+        if external_nats.stream_replication > 1:  # 1 is the chart's default: left unwritten
+            nats["streamReplication"] = external_nats.stream_replication
+        values["nats"] = nats
     return values
 
 

@@ -11,6 +11,7 @@ The flows (docs/security.md#network-policies; tests/test_policies.py holds the t
     gateway, queue-worker-> function pods :8080      (CE's queue-worker calls functions directly)
     Prometheus           -> function pods, any port  (Pro scrapes pods that opt in)
     OpenFaaS, functions  -> NATS :4222; Prometheus -> NATS :8222  (render/nats.py)
+    NATS pods            -> NATS :6222  (replicated: the routes)
     functions            -> Redis :6379                          (render/redis.py)
 Egress, every namespace of the stack: DNS, and
     functions            -> the gateway, NATS, Redis, functionEgressAllow   (functionEgress)

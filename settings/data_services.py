@@ -34,8 +34,13 @@ def nats_host(namespace: str) -> str:
     return f"nats.{namespace}.svc.cluster.local"
 
 
-def nats_url(namespace: str) -> str:
-    return f"nats://{nats_host(namespace)}:{NATS_CLIENT_PORT}"
+def nats_url(namespace: str, replicas: int = 1) -> str:
+    """Where clients connect: the Service; replicated, every server by its pod's DNS name
+    (`nats-<i>.nats-headless`, render/stateful.pod_host), comma-separated, which nats.go's
+    Connect splits (nats.go processUrlString); nats.py wants them as a list (split at ',')."""
+    if replicas == 1:
+        return f"nats://{nats_host(namespace)}:{NATS_CLIENT_PORT}"
+    return ",".join(f"nats://nats-{i}.nats-headless.{namespace}.svc.cluster.local:{NATS_CLIENT_PORT}" for i in range(replicas))
 
 
 # Replicas of each data service: one, or an odd number that keeps a majority (NATS' JetStream
@@ -70,10 +75,12 @@ class DataSettings(Section):
             return self.replicas
         return 3 if nodes >= REPLICATE_FROM_NODES else 1
 
-    def platform_env(self) -> dict[str, str]:
+    def platform_env(self, nodes: int = 1) -> dict[str, str]:
         """What the stack file may substitute about the platform itself (`${REDIS_HOST:-...}`),
-        so it follows `dataNamespace`; these win over the shell's variables of the same name."""
-        return {"REDIS_HOST": redis_host(self.namespace), "REDIS_PORT": str(REDIS_PORT), "NATS_URL": nats_url(self.namespace)}
+        so it follows `dataNamespace` (and, for NATS_URL, the replicas on `nodes` nodes); these
+        win over the shell's variables of the same name."""
+        nats = nats_url(self.namespace, self.replicas_for(nodes))
+        return {"REDIS_HOST": redis_host(self.namespace), "REDIS_PORT": str(REDIS_PORT), "NATS_URL": nats}
 
 
 class NatsSettings(Section):

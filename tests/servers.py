@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,9 +72,9 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def started(argv: list[str], config: Path, port: int, log: Path, timeout: float = 10) -> Iterator[Server]:
+def started(argv: list[str], config: Path, port: int, log: Path, timeout: float = 10, env: Mapping[str, str] | None = None) -> Iterator[Server]:
     with log.open("wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=config.parent)
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=config.parent, env=None if env is None else dict(env))
     server = Server(process, port, config, log)
     try:
         _wait_for_port(server, timeout)
@@ -111,11 +112,12 @@ class NatsClient:
     """CONNECT/PING/SUB/PUB/MSG over one TCP connection: enough for a publish/subscribe round
     trip and JetStream's request/reply API (`$JS.API.*`), which is plain JSON over NATS."""
 
-    def __init__(self, port: int, timeout: float = 5, user: str | None = None, password: str | None = None) -> None:
+    def __init__(self, port: int, timeout: float = 5, user: str | None = None, password: str | None = None, headers: bool = False) -> None:
         self.sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
         self.buffer = b""
         self.info = json.loads(self._line().removeprefix(b"INFO "))
-        options = {"verbose": False, "pedantic": True, "headers": False, "name": "sovereign-faas-test"}
+        # headers: HPUB may be sent (JetStream's Nats-Msg-Id), and messages with headers arrive as HMSG.
+        options = {"verbose": False, "pedantic": True, "headers": headers, "name": "sovereign-faas-test"}
         if user is not None:
             options |= {"user": user, "pass": password or ""}
         self.sock.sendall(f"CONNECT {json.dumps(options)}\r\nPING\r\n".encode())
@@ -161,6 +163,12 @@ class NatsClient:
         head = f"PUB {subject} {reply + ' ' if reply else ''}{len(payload)}\r\n".encode()
         self.sock.sendall(head + payload + b"\r\n")
 
+    def hpublish(self, subject: str, headers: Mapping[str, str], payload: bytes, reply: str | None = None) -> None:
+        """HPUB: a message with NATS headers (the client must have connected with headers=True)."""
+        head = ("NATS/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
+        line = f"HPUB {subject} {reply + ' ' if reply else ''}{len(head)} {len(head) + len(payload)}\r\n".encode()
+        self.sock.sendall(line + head + payload + b"\r\n")
+
     def flush(self) -> None:
         """PING/PONG: the server has processed everything sent before."""
         self.sock.sendall(b"PING\r\n")
@@ -179,6 +187,9 @@ class NatsClient:
             elif line.startswith(b"MSG "):
                 parts = line.decode().split(" ")
                 return parts[1], self._exactly(int(parts[-1]))
+            elif line.startswith(b"HMSG "):  # headers, then the payload: the payload is returned
+                parts = line.decode().split(" ")
+                return parts[1], self._exactly(int(parts[-1]))[int(parts[-2]) :]
 
     def request(self, subject: str, payload: bytes) -> bytes:
         inbox = f"_INBOX.test.{self._sids + 1}"
@@ -245,3 +256,201 @@ def loopback_redis_config(
     config = redis.server_config(settings or redis.RedisSettings(), somaxconn)
     config.update({"bind": (LOOPBACK,), "port": port, "dir": str(workdir), "include": str(workdir / "auth.conf")})
     return redis.render_config(config)
+
+
+# --- a NATS cluster as the stack renders it, on loopback ------------------------------------
+
+
+@dataclass
+class ClusterServer:
+    """One server of `nats_cluster`: its ports, its directory (config, store, log), and the
+    process, which a test may kill and start again on the same store."""
+
+    name: str
+    port: int
+    route_port: int
+    monitor_port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def config(self) -> Path:
+        return self.workdir / "nats-server.conf"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "nats.log"
+
+    def env(self) -> dict[str, str]:
+        """What the pod's environment gives the config's variables (render/nats.cluster_env),
+        with loopback addresses: the same quoting, the same names."""
+        return {
+            **os.environ,
+            nats.POD_NAME: self.name,
+            nats.CLIENT_ADVERTISE: json.dumps(f"{LOOPBACK}:{self.port}"),
+            nats.CLUSTER_ADVERTISE: json.dumps(f"{LOOPBACK}:{self.route_port}"),
+        }
+
+    def start(self, timeout: float = 10) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen([require("nats-server"), "-c", str(self.config)], stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir, env=self.env())
+        _wait_for_port(Server(self.process, self.port, self.config, self.log), timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: no lame-duck mode, no flush: what a lost node looks like to its peers."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def loopback_cluster_config(
+    server: ClusterServer,
+    peers: list[ClusterServer],
+    settings: nats.NatsSettings | None = None,
+    clients: nats.NatsClients | None = None,
+    route_password: str = "route-secret",
+) -> str:
+    """One server's config as the stack renders it for len(peers) replicas: loopback addresses,
+    its own ports and directories, and nats-auth's two files (passwords.conf, routes.conf with
+    the peers' loopback route URLs) beside it. Nothing else changes."""
+    clients = clients or nats.NatsClients()
+    auth = server.workdir / "nats-auth"
+    auth.mkdir(parents=True, exist_ok=True)
+    (auth / nats.PASSWORDS_FILE).write_text(nats.passwords_config({user: f"{user}-secret" for user in clients.password_users}))
+    urls = tuple(f"nats://{LOOPBACK}:{peer.route_port}" for peer in peers)
+    (auth / nats.ROUTES_FILE).write_text(nats.routes_config(route_password, urls))
+    config = nats.server_config(settings or nats.NatsSettings(), clients, replicas=len(peers))
+    config["listen"] = f"{LOOPBACK}:{server.port}"
+    config["http"] = f"{LOOPBACK}:{server.monitor_port}"
+    config["jetstream"] = {**config["jetstream"], "store_dir": str(server.workdir / "jetstream-store")}
+    config["include"] = nats.Include(f"nats-auth/{nats.PASSWORDS_FILE}")
+    config["include_routes"] = nats.Include(f"nats-auth/{nats.ROUTES_FILE}")
+    config["cluster"] = {**config["cluster"], "listen": f"{LOOPBACK}:{server.route_port}"}
+    return nats.render_config(config)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> float:
+    """Poll `check` until true; the seconds it took; TimeoutError naming `what` after `timeout`."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            if check():
+                return time.monotonic() - start
+        time.sleep(interval)
+    raise TimeoutError(f"{what}: not within {timeout} s")
+
+
+def healthy(server: ClusterServer, query: str = "") -> bool:
+    return server.running and http_get(server.monitor_port, f"/healthz{query}", timeout=2)[0] == 200
+
+
+@contextlib.contextmanager
+def nats_cluster(
+    workdir: Path, replicas: int = 3, settings: nats.NatsSettings | None = None, clients: nats.NatsClients | None = None, timeout: float = 30
+) -> Iterator[list[ClusterServer]]:
+    """`replicas` nats-servers routed to each other as the stack renders them (distinct client,
+    route and monitor ports on 127.0.0.1), started together as the StatefulSet's Parallel
+    policy does; yields once every /healthz is ok (a JetStream meta leader is elected and each
+    is current with it), and stops every server, however the test ends."""
+    servers = [
+        ClusterServer(f"nats-{i}", free_port(), free_port(), free_port(), workdir / f"nats-{i}") for i in range(replicas)
+    ]
+    try:
+        for server in servers:
+            server.workdir.mkdir(parents=True, exist_ok=True)
+            server.config.write_text(loopback_cluster_config(server, servers, settings, clients))
+        for server in servers:
+            server.start()
+        try:
+            wait_until(lambda: all(healthy(s) for s in servers), timeout, "every server healthy")
+        except TimeoutError as err:
+            raise TimeoutError(f"{err}:\n" + "\n".join(f"--- {s.name}\n{s.output()[-3000:]}" for s in servers)) from None
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+class AckedPublisher:
+    """Publishes to JetStream as a client given every server's URL does: each message with a
+    `Nats-Msg-Id` (the stream drops a repeat within its duplicate window) and a reply subject,
+    on which JetStream answers with the publish acknowledgement (PubAck, JSON). A message not
+    acknowledged within `ack_timeout` is sent again with the same id; a lost connection moves
+    on to the next server that answers. Counts what it had to do."""
+
+    def __init__(self, ports: list[int], subject: str, ack_timeout: float = 0.5, first: int = 0) -> None:
+        self.ports = ports
+        self.subject = subject
+        self.ack_timeout = ack_timeout
+        self.index = first
+        self.client: NatsClient | None = None
+        self.sent = 0  # HPUBs, retries included
+        self.reconnects = 0
+        self.duplicates = 0  # acks that say the stream already had the id: a retry of a stored message
+
+    def connect(self) -> None:
+        """The next server that accepts, starting with the current one (bounded: one round)."""
+        errors = []
+        for step in range(len(self.ports)):
+            port = self.ports[(self.index + step) % len(self.ports)]
+            try:
+                client = NatsClient(port, timeout=self.ack_timeout, headers=True)
+            except OSError as err:
+                errors.append(f"{port}: {err}")
+                continue
+            client.subscribe("_INBOX.acks.*")
+            self.client, self.index = client, (self.index + step) % len(self.ports)
+            return
+        raise ConnectionError(f"no server accepts: {errors}")
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    def publish_once(self, msg_id: str, payload: bytes) -> dict:
+        """One attempt: the PubAck, or an error (TimeoutError, ConnectionError, OSError,
+        RuntimeError for a JetStream error answer)."""
+        if self.client is None:
+            self.connect()
+        assert self.client is not None
+        self.sent += 1
+        reply = f"_INBOX.acks.{self.sent}"
+        self.client.hpublish(self.subject, {"Nats-Msg-Id": msg_id}, payload, reply=reply)
+        while True:  # skip late acks of earlier attempts: each attempt has its own reply subject
+            got, data = self.client.next_message()
+            if got == reply:
+                break
+        ack = json.loads(data)
+        if "error" in ack:
+            raise RuntimeError(f"JetStream refused {msg_id}: {ack['error']}")
+        if ack.get("duplicate"):
+            self.duplicates += 1
+        return ack
+
+    def publish(self, msg_id: str, payload: bytes, deadline: float) -> tuple[dict, int]:
+        """Until acknowledged (the ack and the attempts it took), or TimeoutError at `deadline`
+        (time.monotonic())."""
+        attempts = 0
+        while time.monotonic() < deadline:
+            attempts += 1
+            try:
+                return self.publish_once(msg_id, payload), attempts
+            except (TimeoutError, RuntimeError):
+                continue  # no ack in time, or JetStream has no leader yet: again, same id
+            except OSError:  # ConnectionError too: the server went; the next one
+                self.close()
+                self.reconnects += 1
+                time.sleep(0.05)
+        raise TimeoutError(f"{msg_id}: no acknowledgement after {attempts} attempts")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ from render import stateful as data
 from settings import versions
 from settings.data_services import NatsSettings
 from settings.function_spec import PLATFORM_SECRETS
-from tests.conftest import stack
+from tests.conftest import settings_for, stack
+from tests.servers import require
 from tools.harness import ProgramError, StackRun, is_secret, masked, run_stack, unwrap
 
 NATS_OBJECTS = {
@@ -324,3 +327,193 @@ def test_bad_nats_input_stops_the_preview(config: dict[str, Any], expected: str)
         run_stack("oslo", config)
     assert expected in str(caught.value)
     assert caught.value.registered == ()
+
+
+# --- replicated: a JetStream cluster (dataReplicas 3, bergen's three servers) -----------------
+
+
+@pytest.fixture(scope="module")
+def bergen() -> StackRun:
+    return run_stack("bergen")
+
+
+CLUSTER_OBJECTS = {
+    **NATS_OBJECTS,
+    "nats-route-password": "random:index/randomPassword:RandomPassword",
+    "nats-headless": "kubernetes:core/v1:Service",
+    "nats-budget": "kubernetes:policy/v1:PodDisruptionBudget",
+}
+POD_HOSTS = [f"nats-{i}.nats-headless.faas-data.svc.cluster.local" for i in range(3)]
+
+
+def test_bergen_runs_three_servers_one_per_node(bergen: StackRun) -> None:
+    assert {r.name: r.type for r in bergen.children("nats")} == CLUSTER_OBJECTS
+    spec = obj(bergen, "nats-statefulset")["spec"]
+    assert (spec["replicas"], spec["serviceName"], spec["podManagementPolicy"]) == (3, "nats-headless", "Parallel")
+    (term,) = spec["template"]["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term == {"labelSelector": {"matchLabels": {"app.kubernetes.io/name": "nats"}}, "topologyKey": "kubernetes.io/hostname"}
+    headless = obj(bergen, "nats-headless")
+    assert headless["metadata"]["name"] == "nats-headless"
+    assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"] is True
+    assert [(p["name"], p["port"]) for p in headless["spec"]["ports"]] == [("client", 4222), ("cluster", 6222), ("monitor", 8222)]
+    budget = obj(bergen, "nats-budget")["spec"]
+    assert budget == {"maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": "nats"}}}
+    (ctr,) = spec["template"]["spec"]["containers"]
+    assert {p["name"]: p["containerPort"] for p in ctr["ports"]} == {"client": 4222, "cluster": 6222, "monitor": 8222}
+    # Ready only once caught up (startup: the full /healthz), then in the Service while it serves.
+    assert ctr["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert ctr["startupProbe"]["periodSeconds"] * ctr["startupProbe"]["failureThreshold"] == 900
+    assert ctr["readinessProbe"]["httpGet"]["path"] == "/healthz?js-server-only=true"
+
+
+def test_each_server_is_named_after_its_pod_and_advertises_its_dns_name(bergen: StackRun) -> None:
+    (ctr,) = obj(bergen, "nats-statefulset")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in ctr["env"]}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    # Kubernetes expands $(POD_NAME) (defined before them); nats-server reads them as quoted strings.
+    assert env["CLIENT_ADVERTISE"]["value"] == '"$(POD_NAME).nats-headless.faas-data.svc.cluster.local:4222"'
+    assert env["CLUSTER_ADVERTISE"]["value"] == '"$(POD_NAME).nats-headless.faas-data.svc.cluster.local:6222"'
+    assert [e["name"] for e in ctr["env"]].index("POD_NAME") < [e["name"] for e in ctr["env"]].index("CLIENT_ADVERTISE")
+    text = obj(bergen, "nats-config")["data"]["nats-server.conf"]
+    assert text.startswith("server_name: $POD_NAME\n") and "client_advertise: $CLIENT_ADVERTISE\n" in text
+    assert (
+        'include "../nats-auth/passwords.conf"\ninclude "../nats-auth/routes.conf"\n'
+        "cluster {\n"
+        '  name: "nats"\n'
+        '  listen: "0.0.0.0:6222"\n'
+        "  advertise: $CLUSTER_ADVERTISE\n"
+        "  routes: $cluster_routes\n"
+        "  authorization {\n"
+        '    user: "route"\n'
+        "    password: $route_password\n"
+        "  }\n"
+        "}\n"
+    ) in text
+    assert "no_advertise" not in text  # clients learn every server (connect_urls)
+
+
+def test_routes_go_to_every_pod_and_authenticate_with_a_secret_password(bergen: StackRun) -> None:
+    auth = bergen.get("nats-auth")
+    assert is_secret(auth.inputs["stringData"])
+    files = unwrap(auth.inputs["stringData"])
+    lines = files["routes.conf"].splitlines()
+    assert lines[0].startswith('route_password: "') and len(lines) == 2
+    password = json.loads(lines[0].split(": ", 1)[1])
+    assert len(password) == 32 and password.isalnum() and password not in passwords(bergen).values()
+    assert lines[1] == "cluster_routes: [" + ", ".join(f'"nats://route:{password}@{host}:6222"' for host in POD_HOSTS) + "]"
+    assert unwrap(bergen.get("nats-route-password").inputs) == {"length": 32, "special": False}
+    # No client holds it, and it is nowhere in plain.
+    plain = json.dumps([masked(r.inputs) for r in bergen.resources]) + json.dumps(masked(bergen.outputs))
+    assert password not in plain
+    assert password not in json.dumps([unwrap(r.inputs) for r in bergen.resources if r.name != "nats-auth"])
+
+
+def only_nats_pods_reach_routes(policy: dict[str, Any]) -> bool:
+    """Every ingress rule that covers the route port (listing it, or listing no ports) admits
+    only pods labelled as NATS in the policy's own namespace (a podSelector with no
+    namespaceSelector), and some rule admits them."""
+    covering = [r for r in policy["spec"].get("ingress", []) if not r.get("ports") or any(p.get("port") == nats.CLUSTER_PORT for p in r["ports"])]
+    nats_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "nats"}}}
+    return bool(covering) and all(r.get("from") and all(peer == nats_pods for peer in r["from"]) for r in covering)
+
+
+def test_the_route_port_admits_only_the_nats_pods(bergen: StackRun) -> None:
+    policy = obj(bergen, "nats-policy")
+    assert only_nats_pods_reach_routes(policy)
+    assert policy == nats.policy("faas-data", "openfaas", "openfaas-fn", replicas=3)
+    # The clients' rules are as for one replica; the route rule is the only one added.
+    single = nats.policy("faas-data", "openfaas", "openfaas-fn")
+    assert policy["spec"]["ingress"][:-1] == single["spec"]["ingress"]
+
+
+def route_rule(peers: list[dict[str, Any]] | None, ports: list[int] | None = None) -> dict[str, Any]:
+    rule: dict[str, Any] = {} if peers is None else {"from": peers}
+    return rule | ({"ports": [{"protocol": "TCP", "port": p} for p in ports]} if ports else {})
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        route_rule([{"podSelector": {}}], [6222]),  # the whole namespace
+        route_rule([{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "faas-data"}}}], [6222]),  # the namespace, by name
+        route_rule([{"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "nats"}}}], [6222]),  # nats pods anywhere
+        route_rule(None, [6222]),  # from anywhere
+        route_rule([{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openfaas"}}}]),  # every port, 6222 included
+    ],
+    ids=["namespace", "namespace-by-name", "any-namespace", "anyone", "all-ports"],
+)
+def test_a_policy_admitting_more_than_the_nats_pods_fails_the_check(extra: dict[str, Any]) -> None:
+    policy = nats.policy("faas-data", "openfaas", "openfaas-fn", replicas=3)
+    policy["spec"]["ingress"].append(extra)
+    assert not only_nats_pods_reach_routes(policy)
+    assert not only_nats_pods_reach_routes(nats.policy("faas-data", "openfaas", "openfaas-fn"))  # no route rule at all
+
+
+def test_clients_are_given_every_server(bergen: StackRun) -> None:
+    assert bergen.outputs["natsUrl"] == ",".join(f"nats://{host}:4222" for host in POD_HOSTS)
+    # settings builds the same names as render/stateful (settings may not import render).
+    assert [data.pod_host("nats", "faas-data", i) for i in range(3)] == POD_HOSTS
+    env = settings_for_nodes(3).data.platform_env(3)
+    assert env["NATS_URL"] == bergen.outputs["natsUrl"]
+    # The connector and Pro dial one host: the Service, which reaches any ready server.
+    connector = {e["name"]: e.get("value") for e in obj(bergen, "nats-connector-deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert connector["broker_host"].endswith("@nats.faas-data.svc.cluster.local")
+    values = masked(bergen.get("openfaas-release").inputs)["values"]["nats"]
+    assert values["external"]["host"] == "nats.faas-data.svc.cluster.local"
+    assert values["streamReplication"] == 3  # the queue-worker's stream on every server
+
+
+def settings_for_nodes(count: int) -> Any:
+    return settings_for(stack(nodes=[{"name": f"n-{i}", "host": f"203.0.113.{10 + i}", "role": "server"} for i in range(count)]))
+
+
+def test_one_node_stays_a_single_server(oslo: StackRun, pro: StackRun) -> None:
+    """oslo (one node): no cluster, nothing replicated; Pro on one node leaves the chart's
+    default stream replication (1)."""
+    names = {r.name for r in oslo.children("nats")}
+    assert not names & {"nats-headless", "nats-budget", "nats-route-password"}
+    text = obj(oslo, "nats-config")["data"]["nats-server.conf"]
+    assert "cluster" not in text and "server_name" not in text and "routes.conf" not in text
+    assert set(unwrap(oslo.get("nats-auth").inputs["stringData"])) == {"passwords.conf"}
+    assert "podManagementPolicy" not in obj(oslo, "nats-statefulset")["spec"]
+    assert "streamReplication" not in masked(pro.get("openfaas-release").inputs)["values"]["nats"]
+    assert oslo.outputs["natsUrl"] == "nats://nats.faas-data.svc.cluster.local:4222"
+
+
+def test_nats_server_accepts_the_rendered_cluster_config_as_the_pod_mounts_it(tmp_path: Path) -> None:
+    """The bergen config exactly as rendered (only JetStream's directory moved), with Secret
+    nats-auth's two files where the pod mounts them and the pod's environment."""
+    clients = nats.NatsClients(("image-upload",), pro_queue=True)
+    config = nats.server_config(NatsSettings(), clients, replicas=3)
+    config["jetstream"] = {**config["jetstream"], "store_dir": str(tmp_path / "js")}
+    conf = tmp_path / nats.CONFIG_DIR.lstrip("/") / nats.CONFIG_FILE
+    auth = tmp_path / nats.AUTH_DIR.lstrip("/")
+    conf.parent.mkdir(parents=True)
+    auth.mkdir(parents=True)
+    conf.write_text(nats.render_config(config))
+    (auth / nats.PASSWORDS_FILE).write_text(nats.passwords_config({u: f"{u}-pw" for u in clients.password_users}))
+    (auth / nats.ROUTES_FILE).write_text(nats.routes_config("routePassword0123", nats.route_urls("faas-data", 3)))
+    host = "nats-1.nats-headless.faas-data.svc.cluster.local"
+    env = {"PATH": os.environ["PATH"], "POD_NAME": "nats-1", "CLIENT_ADVERTISE": json.dumps(f"{host}:4222"), "CLUSTER_ADVERTISE": json.dumps(f"{host}:6222")}
+
+    def check(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([require("nats-server"), "-c", str(conf), "-t"], capture_output=True, text=True, timeout=30, env=environment)
+
+    checked = check(env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Without the pod's name there is no server_name: refused, not started nameless.
+    unnamed = check({k: v for k, v in env.items() if k != "POD_NAME"})
+    assert unnamed.returncode != 0 and "POD_NAME" in unnamed.stdout + unnamed.stderr
+    (auth / nats.ROUTES_FILE).unlink()  # the routes' file missing: refused
+    missing = check(env)
+    assert missing.returncode != 0 and "routes.conf" in missing.stdout + missing.stderr
+
+
+def test_a_stack_file_gets_every_server_in_nats_url(project_tmp: Path) -> None:
+    """`${NATS_URL}` in the stack file follows the replicas the nodes imply (three nodes: three)."""
+    file = stack_file(project_tmp, "  pub:\n    image: ghcr.io/acme/pub:1\n    environment:\n      nats_url: ${NATS_URL}\n")
+    three = [{"name": f"n-{i}", "host": f"203.0.113.{10 + i}", "role": "server"} for i in range(3)]
+    for nodes, expected in ((three, ",".join(f"nats://{h}:4222" for h in POD_HOSTS)), (None, "nats://nats.faas-data.svc.cluster.local:4222")):
+        run = run_stack("publisher", stack(functionsFile=file, **({"nodes": nodes} if nodes else {})))
+        env = {e["name"]: e.get("value") for e in obj(run, "function-pub")["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["nats_url"] == expected == run.outputs["natsUrl"]

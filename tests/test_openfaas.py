@@ -126,16 +126,26 @@ def test_external_nats_is_used_by_pro_only() -> None:
     assert "nats" not in chart_values(OpenFaaSSettings(), nats)
 
 
+def test_a_replicated_nats_gets_the_queue_stream_replicated_on_every_server() -> None:
+    """Chart 15.0.6 passes nats.streamReplication to the Pro queue-worker (nats_stream_replicas);
+    one replica leaves the chart's default (1) unwritten."""
+    pro = OpenFaaSSettings(edition="pro", license="x")
+    assert chart_values(pro, ExternalNats(host="nats", stream_replication=3))["nats"]["streamReplication"] == 3
+    assert "streamReplication" not in chart_values(pro, ExternalNats(host="nats"))["nats"]
+    assert "nats" not in chart_values(OpenFaaSSettings(), ExternalNats(host="nats", stream_replication=3))  # CE: no JetStream queue
+
+
 @pytest.mark.parametrize(
-    "settings",
+    ("settings", "replicas"),
     [
-        OpenFaaSSettings(),
-        OpenFaaSSettings(service_type="NodePort"),
-        OpenFaaSSettings(edition="pro", license="x"),
+        (OpenFaaSSettings(), 1),
+        (OpenFaaSSettings(service_type="NodePort"), 1),
+        (OpenFaaSSettings(edition="pro", license="x"), 1),
+        (OpenFaaSSettings(edition="pro", license="x"), 3),
     ],
 )
-def test_every_value_written_is_a_chart_key(settings: OpenFaaSSettings) -> None:
-    values = chart_values(settings, ExternalNats(host="nats"))
+def test_every_value_written_is_a_chart_key(settings: OpenFaaSSettings, replicas: int) -> None:
+    values = chart_values(settings, ExternalNats(host="nats", stream_replication=replicas))
     assert leaf_paths(values) <= OPENFAAS_CHART_KEYS
 
 

@@ -557,3 +557,30 @@ def test_cert_manager_reaches_the_acme_server_on_the_port_its_url_names() -> Non
     found = network_policies(run_stack("ca", stack(acmeServer="https://acme.example.no:14000/directory", **tls)))
     assert allowed(found, PLATFORM_PODS["cert-manager"], PLATFORM_PODS["acme-ca"], 14000)
     assert not allowed(found, PLATFORM_PODS["cert-manager"], PLATFORM_PODS["acme-ca"], 443)
+
+
+@pytest.fixture(scope="module")
+def bergen() -> StackRun:
+    """Three servers: NATS replicated (dataReplicas 3), its servers routed on 6222."""
+    return run_stack("bergen")
+
+
+NATS_POD = Pod("faas-data", {"app.kubernetes.io/name": "nats"})
+
+
+@pytest.mark.parametrize(
+    ("src", "expected"),
+    [
+        (NATS_POD, True),  # the other servers' routes
+        (Pod("faas-data", {"app.kubernetes.io/name": "redis"}), False),  # its own namespace, not NATS
+        (Pod("openfaas", {"app": "gateway"}), False),  # a client, on the route port
+        (Pod("openfaas-fn", {"faas_function": "img-resize"}), False),
+        (Pod("default", {"app.kubernetes.io/name": "nats"}), False),  # labelled as NATS, elsewhere
+        (EXTERNAL, False),
+    ],
+    ids=["nats", "redis", "gateway", "function", "nats-label-elsewhere", "internet"],
+)
+def test_only_the_nats_servers_reach_the_route_port(bergen: StackRun, src: Pod, expected: bool) -> None:
+    found = network_policies(bergen)
+    assert allowed(found, src, NATS_POD, 6222) is expected
+    assert allowed(found, NATS_POD, NATS_POD, 6222)  # egress too: the data namespace reaches itself
