@@ -1,7 +1,7 @@
 """`make check` (tools/check.py) against real servers on 127.0.0.1.
 
 What is real here: nats-server and redis-server with the stack's rendered configs (the
-functions' NATS user and Valkey password), tools/check_probe.sh run by sh against them (with
+functions' NATS user and Valkey password), tools/checking/probe.sh run by sh against them (with
 redis-cli for valkey-cli and tests/data/check/nc for busybox nc), a fake nats-connector that is
 a real NATS subscriber with the connector's credentials, TLS handshakes with certificates made by
 openssl, and the nodes' nft drop counter in a network namespace holding the rendered output
@@ -41,7 +41,10 @@ from tests.test_firewall import load, netns  # noqa: F401 (netns: a fixture)
 from tests.test_node_egress import RESTRICTED, egress_rules
 from tests.test_scripts import assert_shellcheck_clean
 from tools import check
-from tools.check import FAIL, OK, SKIP, ApiServer, Clients, Deadline, Http, Row, Stack
+from tools.checking import certificates, data, schedules
+from tools.checking.clients import ApiServer, Clients, Deadline, Http, Kubectl, NodeShell
+from tools.checking.rows import FAIL, OK, SKIP, Row, table, verdict
+from tools.checking.stack import Stack
 
 pytestmark = pytest.mark.servers
 
@@ -397,7 +400,7 @@ class Setup:
     nats_port: int | None = None
     redis_password: str = REDIS_PASSWORD
     connector_up: bool = True
-    shell: check.NodeShell | None = None
+    shell: NodeShell | None = None
     logs: Logs = field(default_factory=Logs)
     kube: LocalKube | None = None
 
@@ -456,7 +459,7 @@ def setup(tmp_path: Path, data_servers: DataServers, certs: dict[str, Cert]) -> 
 
 def test_a_healthy_deployment_passes_every_check(setup: Setup) -> None:
     rows = setup.run()
-    print(check.table(rows) + "\n" + check.verdict(rows)[0])  # pytest -s shows it (docs/operations/check.md)
+    print(table(rows) + "\n" + verdict(rows)[0])  # pytest -s shows it (docs/operations/check.md)
     assert failed(rows) == []
     got = statuses(rows)
     expected_ok = [("node", "oslo-1"), ("pods", "openfaas"), ("pods", "openfaas-fn"), ("pods", "faas-data"), ("function", FUNCTION),
@@ -471,7 +474,7 @@ def test_a_healthy_deployment_passes_every_check(setup: Setup) -> None:
         == got[("egress drops", "nodes")]
         == SKIP
     )
-    assert check.verdict(rows)[1] == 0
+    assert verdict(rows)[1] == 0
 
 
 def test_the_probe_pod_is_a_function_namespace_pod_with_the_live_valkey_image_and_no_token(setup: Setup) -> None:
@@ -614,11 +617,11 @@ def test_each_failure_is_a_fail_row_named_in_the_verdict(
     change(setup)
     rows = setup.run()
     bad = failed(rows)
-    assert [r.check for r in bad] == [check_name], check.table(rows)
+    assert [r.check for r in bad] == [check_name], table(rows)
     (row,) = bad
     assert target is None or row.target == target
     assert detail in row.detail, row
-    line, code = check.verdict(rows)
+    line, code = verdict(rows)
     assert code == 1 and line.startswith("FAILED (1): ") and check_name in line
 
 
@@ -741,7 +744,7 @@ def test_the_kubeconfig_file_is_private_and_removed(certs: dict[str, Cert], tmp_
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl not installed")
     text = kubeconfig(certs["client"])
-    kube = check.Kubectl(text, Deadline(30))
+    kube = Kubectl(text, Deadline(30))
     path = Path(kube.path)
     assert path.stat().st_mode & 0o777 == 0o600 and path.read_text() == text
     kube.close()
@@ -754,10 +757,16 @@ def test_the_kubeconfig_file_is_private_and_removed(certs: dict[str, Cert], tmp_
 @pytest.mark.parametrize(
     ("schedule", "hours"),
     [("0 */6 * * *", 6), ("0 */12 * * *", 12), ("@daily", 24), ("@every 90m", 1.5), ("30 2 * * 1-5", 72), ("0 0 1,15 * *", 17 * 24),
-     ("0 3 * * sun", 168), ("0 3 * * 7", 168), ("*/15 * * * *", 0.25)],
+     ("0 3 * * sun", 168), ("*/15 * * * *", 0.25), ("0 12 13 * fri", 7 * 24)],
 )  # fmt: skip
 def test_schedule_interval_is_the_longest_gap(schedule: str, hours: float) -> None:
-    assert check.schedule_interval(schedule) == dt.timedelta(hours=hours)
+    assert schedules.schedule_interval(schedule) == dt.timedelta(hours=hours)
+
+
+@pytest.mark.parametrize("schedule", ["0 3 * * 7", "0 */6 * *", "@fortnightly", "61 * * * *"])
+def test_a_schedule_robfig_would_refuse_is_refused(schedule: str) -> None:
+    with pytest.raises(ValueError):
+        schedules.schedule_interval(schedule)
 
 
 def test_not_after_reads_what_openssl_wrote(certs: dict[str, Cert]) -> None:
@@ -772,9 +781,9 @@ def test_not_after_reads_what_openssl_wrote(certs: dict[str, Cert]) -> None:
         expected = dt.datetime.strptime(end.stdout.strip().removeprefix("notAfter="), "%b %d %H:%M:%S %Y %Z").replace(
             tzinfo=dt.UTC
         )
-        assert check.not_after(cert.der()) == expected
+        assert certificates.not_after(cert.der()) == expected
 
 
 def test_the_probe_script_is_shellcheck_clean() -> None:
-    assert_shellcheck_clean(check.PROBE_SCRIPT)
-    assert check.PROBE_SCRIPT.read_text().startswith("#!/bin/sh\n")  # the Valkey image's busybox sh, no bash
+    assert_shellcheck_clean(data.PROBE_SCRIPT)
+    assert data.PROBE_SCRIPT.read_text().startswith("#!/bin/sh\n")  # the Valkey image's busybox sh, no bash
