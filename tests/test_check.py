@@ -672,7 +672,11 @@ class NetnsShell:
 
 
 def _refused_datagrams(namespace: str, count: int) -> None:
-    subprocess.run(["ip", "netns", "exec", namespace, "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1"], check=True, timeout=10)
+    subprocess.run(
+        ["ip", "netns", "exec", namespace, "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1"],
+        check=True,
+        timeout=10,
+    )
     subprocess.run(["ip", "netns", "exec", namespace, "ip", "addr", "add", "10.99.0.1/24", "dev", "d0"], check=True, timeout=10)
     subprocess.run(["ip", "netns", "exec", namespace, "ip", "link", "set", "d0", "up"], check=True, timeout=10)
     send = f"import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range({count}):\n    try: s.sendto(b'x', ('10.99.0.2', 9))\n    except OSError: pass\n"

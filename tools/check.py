@@ -62,8 +62,6 @@ def run_checks(stack: Stack, clients: Clients) -> list[Row]:
     return rows
 
 
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tools.check", description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--stack", required=True, help="the Pulumi stack (its Pulumi.<stack>.yaml names the namespaces and schedules)")

@@ -98,5 +98,3 @@ def kubeconfig_certificate(stack: Stack, c: Clients) -> list[Row]:
             )
         )
     return rows or [Row("client cert", "kubeconfig", SKIP, "no users in the kubeconfig")]
-
-

@@ -31,7 +31,6 @@ class NotFound(Exception):
     """The API answered 404: the object (or its kind) does not exist."""
 
 
-
 # --- time: one deadline for the run, a timeout for each call -----------------------------------
 
 
@@ -198,8 +197,6 @@ class Ssh:
         return done.stdout
 
 
-
-
 @dataclass
 class Clients:
     kube: Kube
@@ -208,8 +205,6 @@ class Clients:
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)
     poll: float = 20  # how long a delivery (async call, topic event) may take to show in the logs
     cafile: str | None = None  # extra CA for the gateway's certificate (tests)
-
-
 
 
 def pod_names(kube: Kube, namespace: str, selector: str) -> list[str]:
@@ -235,8 +230,6 @@ def wait_for_log(c: Clients, namespace: str, selector: str, since: dt.datetime, 
         time.sleep(1)
 
 
-
-
 def reason(err: BaseException) -> str:
     reason = getattr(err, "reason", None)
     text = str(reason if reason is not None else err) or type(err).__name__
@@ -250,4 +243,3 @@ def first_line(body: bytes) -> str:
 def last_line(text: str) -> str:
     lines = [x for x in text.strip().splitlines() if x.strip()]
     return lines[-1][:300] if lines else "no message"
-

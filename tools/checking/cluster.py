@@ -91,8 +91,6 @@ def pods(stack: Stack, c: Clients) -> list[Row]:
     return rows
 
 
-
-
 def parse_time(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
@@ -177,5 +175,3 @@ def egress_drops(stack: Stack, c: Clients) -> list[Row]:
         )
         rows.append(Row("egress drops", node, OK if packets == 0 else FAIL, detail))
     return rows
-
-

@@ -68,7 +68,7 @@ def probe_pod(stack: Stack, c: Clients, topic: str | None) -> dict[str, Any]:
 
 
 def data_services(stack: Stack, c: Clients) -> list[Row]:
-    """Valkey PING and NATS CONNECT/PING from a pod in the function namespace (check_probe.sh),
+    """Valkey PING and NATS CONNECT/PING from a pod in the function namespace (probe.sh),
     and, when a function subscribes to a topic, an empty message published there; delivered when
     the nats-connector logs a result for it (connector-sdk ResponsePrinter: `connector-sdk got
     result: [<status>] <topic> => <function>`)."""
@@ -82,7 +82,12 @@ def data_services(stack: Stack, c: Clients) -> list[Row]:
     # A PONG at the end: connected and authenticated (a refused login is closed before any PONG).
     rows = [
         Row("valkey", f"redis.{data}:6379", OK if valkey == "PONG" else FAIL, f"from {stack.function_namespace}: {valkey}"),
-        Row("nats", f"nats.{data}:4222", OK if nats_reply.endswith("PONG") else FAIL, f"from {stack.function_namespace}: {nats_reply}"),
+        Row(
+            "nats",
+            f"nats.{data}:4222",
+            OK if nats_reply.endswith("PONG") else FAIL,
+            f"from {stack.function_namespace}: {nats_reply}",
+        ),
     ]
     if topic is None:
         rows.append(Row("topic", "-", SKIP, "no function subscribes to a topic"))
@@ -98,5 +103,3 @@ def data_services(stack: Stack, c: Clients) -> list[Row]:
         )
         rows.append(Row("topic", topic, OK if line else FAIL, detail))
     return rows
-
-

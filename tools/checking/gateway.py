@@ -60,12 +60,11 @@ def functions(stack: Stack, c: Clients) -> list[Row]:
     return rows
 
 
-
-
 def async_call(stack: Stack, c: Clients) -> list[Row]:
-    """POST /async-function/<fn>/_/health, empty body: the gateway queues it (202, X-Call-Id)
-    and the queue-worker POSTs it to the function's /_/health, which the watchdog answers
-    without running the handler. Delivered: the queue-worker logs the call (nats-queue-worker
+    """POST /async-function/<fn>/_/health, empty body: the gateway queues it (202, X-Call-Id) with
+    the path after the name (gateway/handlers FunctionPrefixTrimmingURLPathTransformer: `/_/health`)
+    and the queue-worker POSTs it to the function's /_/health, which the watchdog answers itself
+    (of-watchdog: 405 to a POST) without running the handler. Delivered: the queue-worker logs the call (nats-queue-worker
     main.go logs each message received, its X-Call-Id header included)."""
     if not stack.functions:
         return [Row("async", "-", SKIP, "the stack deploys no functions")]
@@ -79,5 +78,3 @@ def async_call(stack: Stack, c: Clients) -> list[Row]:
     if line is None:
         return [Row("async", name, FAIL, f"queued ({call_id}) but no queue-worker log names it within {c.poll:.0f} s")]
     return [Row("async", name, OK, f"queued and taken by the queue-worker ({call_id})")]
-
-

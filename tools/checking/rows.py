@@ -18,7 +18,6 @@ class Row:
     detail: str
 
 
-
 def table(rows: Sequence[Row]) -> str:
     head = Row("check", "target", "status", "detail")
     widths = [max(len(getattr(r, f)) for r in (head, *rows)) for f in ("check", "target", "status")]
@@ -33,5 +32,3 @@ def verdict(rows: Sequence[Row]) -> tuple[str, int]:
     if failed:
         return f"FAILED ({len(failed)}): " + ", ".join(failed), 1
     return f"all {sum(r.status == OK for r in rows)} checks OK ({sum(r.status == SKIP for r in rows)} skipped)", 0
-
-

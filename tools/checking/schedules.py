@@ -65,5 +65,3 @@ def schedule_interval(schedule: str) -> dt.timedelta:
     if len(runs) < 2:
         return dt.timedelta(days=366)
     return max(b - a for a, b in zip(runs, runs[1:], strict=False))
-
-

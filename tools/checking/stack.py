@@ -107,5 +107,3 @@ def ssh_key(stack: str, deadline: Deadline) -> str:
     if done.returncode != 0 or not done.stdout.strip():
         raise RuntimeError(f"`pulumi config get sshPrivateKey --stack {stack}` failed: {last_line(done.stderr)}")
     return done.stdout
-
-
