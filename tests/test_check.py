@@ -357,16 +357,17 @@ def connector(port: int, logs: Logs, status: int = 400) -> Iterator[None]:
         client.close()
 
 
-class LocalKube(ApiServer):
-    """The fake API for reads; the probe pod's script run here by sh, against the real servers,
-    with the Secrets' files in `secrets` (what the pod would mount)."""
+@dataclass(frozen=True)
+class LocalProbe:
+    """The probe pod's script run here by sh, against the real servers, with the Secrets' files
+    in `secrets` (what the pod would mount); the pods asked for are kept for the assertions."""
 
-    def __init__(self, base: str, http: Http, secrets: Path, nats_port: int, redis_port: int) -> None:
-        super().__init__(base, http)
-        self.secrets, self.nats_port, self.redis_port = secrets, nats_port, redis_port
-        self.pods: list[Mapping[str, Any]] = []
+    secrets: Path
+    nats_port: int
+    redis_port: int
+    pods: list[Mapping[str, Any]] = field(default_factory=list)
 
-    def probe(self, namespace: str, pod: Mapping[str, Any], script: str) -> str:
+    def __call__(self, pod: Mapping[str, Any], script: str) -> str:
         self.pods.append(pod)
         env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
         env |= {
@@ -378,6 +379,36 @@ class LocalKube(ApiServer):
         env |= {"SECRETS": str(self.secrets), "VALKEY_CLI": "redis-cli", "NC": str(NC), "WAIT": "1", "PATH": os.environ["PATH"]}
         done = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=30)
         return done.stdout + done.stderr
+
+
+class LocalApi(ApiServer):
+    """The fake API over HTTP for reads, the probe local."""
+
+    def __init__(self, base: str, http: Http, local: LocalProbe) -> None:
+        super().__init__(base, http)
+        self.local = local
+
+    def probe(self, namespace: str, pod: Mapping[str, Any], script: str) -> str:
+        return self.local(pod, script)
+
+
+class LocalKubectl(Kubectl):
+    """The real kubectl (`get --raw`) against the fake API, the probe local."""
+
+    def __init__(self, kubeconfig: str, deadline: Deadline, local: LocalProbe) -> None:
+        super().__init__(kubeconfig, deadline)
+        self.local = local
+
+    def probe(self, namespace: str, pod: Mapping[str, Any], script: str) -> str:
+        return self.local(pod, script)
+
+
+def kubectl_config(server: str) -> str:
+    """A kubeconfig for kubectl to reach the fake API over plain HTTP (no credentials)."""
+    return (
+        f"apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {server}\n"
+        "contexts:\n- name: fake\n  context: {cluster: fake, user: nobody}\ncurrent-context: fake\nusers:\n- name: nobody\n  user: {}\n"
+    )
 
 
 @dataclass
@@ -401,8 +432,9 @@ class Setup:
     redis_password: str = REDIS_PASSWORD
     connector_up: bool = True
     shell: NodeShell | None = None
+    via_kubectl: bool = False
     logs: Logs = field(default_factory=Logs)
-    kube: LocalKube | None = None
+    local: LocalProbe | None = None
 
     def run(self) -> list[Row]:
         secrets = self.tmp / "secrets"
@@ -427,10 +459,14 @@ class Setup:
                 "k3sVersion": VERSION, "nodes": {"oslo-1": {"host": "203.0.113.10", "role": "server"}},
                 "functions": {FUNCTION: f"{gateway_url}/function/{FUNCTION}"}, "firstServer": "oslo-1",
             }  # fmt: skip
-            self.kube = LocalKube(
-                f"http://{LOOPBACK}:{api}", http, secrets, self.nats_port or self.servers.nats_port, self.servers.redis_port
-            )
-            clients = Clients(self.kube, http, self.shell, now=lambda: dt.datetime.now(dt.UTC), poll=2, cafile=cafile)
+            self.local = LocalProbe(secrets, self.nats_port or self.servers.nats_port, self.servers.redis_port)
+            kube: ApiServer | Kubectl
+            if self.via_kubectl:
+                kube = LocalKubectl(kubectl_config(f"http://{LOOPBACK}:{api}"), Deadline(60), self.local)
+                stack.callback(kube.close)
+            else:
+                kube = LocalApi(f"http://{LOOPBACK}:{api}", http, self.local)
+            clients = Clients(kube, http, self.shell, now=lambda: dt.datetime.now(dt.UTC), poll=2, cafile=cafile)
             return check.run_checks(Stack(outputs, self.config), clients)
 
 
@@ -457,7 +493,11 @@ def setup(tmp_path: Path, data_servers: DataServers, certs: dict[str, Cert]) -> 
 # --- a healthy deployment: every check OK ---------------------------------------------------------
 
 
-def test_a_healthy_deployment_passes_every_check(setup: Setup) -> None:
+@pytest.mark.parametrize("via_kubectl", [False, True], ids=["api", "kubectl"])
+def test_a_healthy_deployment_passes_every_check(setup: Setup, via_kubectl: bool) -> None:
+    if via_kubectl and shutil.which("kubectl") is None:
+        raise RuntimeError("kubectl is not installed (https://kubernetes.io/docs/tasks/tools/)")
+    setup.via_kubectl = via_kubectl
     rows = setup.run()
     print(table(rows) + "\n" + verdict(rows)[0])  # pytest -s shows it (docs/operations/check.md)
     assert failed(rows) == []
@@ -479,8 +519,8 @@ def test_a_healthy_deployment_passes_every_check(setup: Setup) -> None:
 
 def test_the_probe_pod_is_a_function_namespace_pod_with_the_live_valkey_image_and_no_token(setup: Setup) -> None:
     setup.run()
-    assert setup.kube is not None
-    (pod,) = setup.kube.pods
+    assert setup.local is not None
+    (pod,) = setup.local.pods
     spec = pod["spec"]
     (container,) = spec["containers"]
     assert container["image"] == "registry.example.no/valkey/valkey:9.1.4-alpine"  # as deployed (mirrored), not the pin
@@ -737,7 +777,16 @@ def test_no_cluster_is_one_line_and_exit_code_2(
     (tmp_path / "full.json").write_text(
         json.dumps({"kubeconfig": kubeconfig(certs["client"]), "gatewayUrl": "http://127.0.0.1:1"})
     )
-    names = {"empty": str(tmp_path / "empty.json"), "full": str(tmp_path / "full.json"), "closed": str(free_port())}
+    closed = free_port()
+    (tmp_path / "closed.json").write_text(
+        json.dumps({"kubeconfig": kubectl_config(f"http://{LOOPBACK}:{closed}"), "gatewayUrl": "http://127.0.0.1:1"})
+    )
+    names = {
+        "empty": str(tmp_path / "empty.json"),
+        "full": str(tmp_path / "full.json"),
+        "closed": str(closed),
+        "closed_kubectl": str(tmp_path / "closed.json"),
+    }
     done = run_tool(*(a.format(**names) for a in args), env=env)
     assert done.returncode == 2, done
     assert done.stderr == "" and len(done.stdout.splitlines()) == 1 and says in done.stdout, done

@@ -97,7 +97,7 @@ class ApiServer:
         try:
             resp = self.http.request("GET", self.base + path)
         except (OSError, urllib.error.URLError) as err:
-            raise Unreachable(f"the Kubernetes API at {self.base} is unreachable: {reason(err)}") from None
+            raise Unreachable(f"no cluster to check: the Kubernetes API at {self.base} is unreachable: {reason(err)}") from None
         if resp.status == 404:
             raise NotFound(path)
         if resp.status != 200:
@@ -112,6 +112,15 @@ class ApiServer:
 
     def probe(self, namespace: str, pod: Mapping[str, Any], script: str) -> str:
         raise RuntimeError("no probe pod through a bare API address (run with the stack's kubeconfig)")
+
+
+_NO_API_SERVER = (
+    "The connection to the server",
+    "Unable to connect to the server",
+    "connection refused",
+    "i/o timeout",
+    "no such host",
+)
 
 
 class Kubectl:
@@ -141,8 +150,10 @@ class Kubectl:
             err = done.stderr.strip()
             if "(NotFound)" in err or "the server could not find the requested resource" in err:
                 raise NotFound(args[-1])
-            if "Unable to connect to the server" in err or "connection refused" in err or "i/o timeout" in err:
-                raise Unreachable(f"the Kubernetes API is unreachable: {err.splitlines()[-1][:200]}")
+            # kubectl's own words when it reaches no API server; "Error from server" is the API
+            # server answering (a kubelet it could not reach, for one): that check's FAIL.
+            if not err.startswith("Error from server") and any(x in err for x in _NO_API_SERVER):
+                raise Unreachable(f"no cluster to check: the Kubernetes API is unreachable: {err.splitlines()[-1][:200]}")
             raise RuntimeError(f"kubectl {args[0]}: {err.splitlines()[-1][:300] if err else f'exit {done.returncode}'}")
         return done.stdout
 
