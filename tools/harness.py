@@ -196,9 +196,7 @@ def project_name() -> str:
     return yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["name"]
 
 
-def stack_config(
-    stack: str, path: Path | None = None, overrides: Mapping[str, Any] | None = None
-) -> tuple[dict[str, str], list[str]]:
+def stack_config(stack: str, path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, str], list[str]]:
     """`Pulumi.<stack>.yaml` as the engine hands it over: `{"proj:key": "text"}` + secret keys;
     `overrides` (keys without the prefix) change it as `pulumi config set` would."""
     path = path or PROJECT_DIR / f"Pulumi.{stack}.yaml"
@@ -246,12 +244,7 @@ def required_secrets() -> list[str]:
     repository never holds: a plan gets a placeholder for each."""
     from settings.stack import SECRET_KEYS, SECTIONS
 
-    objects = {
-        str(f.alias)
-        for m in SECTIONS.values()
-        for f in m.model_fields.values()
-        if (f.json_schema_extra or {}).get("kind") == "object"
-    }  # type: ignore[union-attr]
+    objects = {str(f.alias) for m in SECTIONS.values() for f in m.model_fields.values() if (f.json_schema_extra or {}).get("kind") == "object"}  # type: ignore[union-attr]
     return [k for k in SECRET_KEYS if k not in objects]
 
 
@@ -307,11 +300,7 @@ class StackMocks(mocks.Mocks):
         if args.typ == "pulumi:pulumi:StackReference":
             # components/history.py reads this stack's own previous outputs.
             self.references.append(str(args.inputs.get("name")))
-            return args.resource_id or args.name, {
-                "name": args.inputs.get("name"),
-                "outputs": self.previous,
-                "secret_output_names": [],
-            }
+            return args.resource_id or args.name, {"name": args.inputs.get("name"), "outputs": self.previous, "secret_output_names": []}
         if args.typ.startswith("kubernetes:") and "metadata" in args.inputs:
             # Only metadata is read back by the program (e.g. a namespace's name); echoing a
             # whole Deployment would only cost serialisation time.
@@ -477,9 +466,7 @@ def run_stack(
     stack_mocks = StackMocks(previous)
     monitor = RecordingMonitor(stack_mocks)
     # "organization": what the CLI passes with a self-managed backend (s3://, file://).
-    mocks.set_mocks(
-        stack_mocks, project=project, stack=stack, preview=False, logger=logger, monitor=monitor, organization="organization"
-    )
+    mocks.set_mocks(stack_mocks, project=project, stack=stack, preview=False, logger=logger, monitor=monitor, organization="organization")
     pulumi.runtime.set_all_config(config_map, secret_keys)
     path = program or PROJECT_DIR / "__main__.py"
     sys.path.insert(0, str(PROJECT_DIR))
@@ -493,7 +480,6 @@ def run_stack(
     collecting = gc.isenabled()
     gc.disable()
     try:
-
         def main() -> None:
             _record_construction_order(order)
             namespace.update(runpy.run_path(str(path), run_name="__main__"))
@@ -513,12 +499,7 @@ def run_stack(
         loop.close()
     resources = sorted(monitor.registrations, key=lambda r: order.get(r.name, len(order)))
     return StackRun(
-        stack=stack,
-        resources=resources,
-        outputs=outputs,
-        logs=capture.records,
-        references=stack_mocks.references,
-        settings=_settings_in(namespace),
+        stack=stack, resources=resources, outputs=outputs, logs=capture.records, references=stack_mocks.references, settings=_settings_in(namespace)
     )
 
 

@@ -153,7 +153,7 @@ REMOVAL_STEPS = ("evict", "k3s-install", "node-object")
 
 def _script(command: Any) -> str:
     """`k3s-drain.sh bergen-2 300` out of a rendered command string (its last line)."""
-    return str(command).rsplit("\n", 1)[-1].lstrip(')" ') if command else "-"
+    return str(command).rsplit("\n", 1)[-1].lstrip(")\" ") if command else "-"
 
 
 def day_two_order(run: StackRun) -> str:
@@ -162,9 +162,7 @@ def day_two_order(run: StackRun) -> str:
     a removed node's deletes run in (dependents first)."""
     commands = [r for r in run.resources if r.type == "command:remote:Command" and r.parent]
     lines = ["# A new k3sVersion: each node in turn (create or update, in this order)"]
-    lines += [
-        f"{r.name}: {_script(r.inputs.get('create'))}" for r in commands if r.name.removeprefix(f"{r.parent}-") in UPGRADE_STEPS
-    ]
+    lines += [f"{r.name}: {_script(r.inputs.get('create'))}" for r in commands if r.name.removeprefix(f"{r.parent}-") in UPGRADE_STEPS]
     lines.append("\n# A node removed from nodes: its day-two deletes, in this order (then its host steps)")
     removals = []
     for node in dict.fromkeys(r.parent for r in commands):
@@ -178,12 +176,10 @@ def day_two_order(run: StackRun) -> str:
 
 def stack_settings(stack: str, config: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> Settings:
     """The settings the program reads for `stack` (as run_stack's `config`/`overrides`)."""
-    config_map, secret_keys = (
-        stack_config(stack, overrides=overrides) if config is None else encode_config(config, keep_secrets=True)
-    )
+    config_map, secret_keys = stack_config(stack, overrides=overrides) if config is None else encode_config(config, keep_secrets=True)
     prefix = f"{project_name()}:"
-    raw = {k[len(prefix) :]: v for k, v in config_map.items() if k.startswith(prefix)}
-    secrets = {k[len(prefix) :] for k in secret_keys if k.startswith(prefix)}
+    raw = {k[len(prefix):]: v for k, v in config_map.items() if k.startswith(prefix)}
+    secrets = {k[len(prefix):] for k in secret_keys if k.startswith(prefix)}
     try:
         return from_config(raw, secrets, stack, secret=lambda v: v, typed_functions=FUNCTIONS)
     except ConfigError as err:
@@ -315,28 +311,11 @@ def parser() -> argparse.ArgumentParser:
     found = argparse.ArgumentParser(description=__doc__, epilog=CONFIG_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     found.add_argument("--stack", default="oslo")
     found.add_argument("--out", type=Path, default=None, help="default: build/<stack>")
+    found.add_argument("--set-file", action="append", default=[], type=Path, metavar="FILE", help="config keys from a YAML map (see below)")
+    found.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="one config key, e.g. --set domain=faas.example.no (VALUE is YAML)")
+    found.add_argument("--set-secret", action="append", default=[], metavar="KEY=VALUE", help="one secret config key, e.g. --set-secret openfaasLicense=...")
     found.add_argument(
-        "--set-file", action="append", default=[], type=Path, metavar="FILE", help="config keys from a YAML map (see below)"
-    )
-    found.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="one config key, e.g. --set domain=faas.example.no (VALUE is YAML)",
-    )
-    found.add_argument(
-        "--set-secret",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="one secret config key, e.g. --set-secret openfaasLicense=...",
-    )
-    found.add_argument(
-        "--previous",
-        action="append",
-        default=[],
-        metavar="OUTPUT=VALUE",
+        "--previous", action="append", default=[], metavar="OUTPUT=VALUE",
         help="an output of the previous deployment, e.g. --previous k3sVersion=v1.35.2+k3s1 (default: a first deploy)",
     )
     return found
