@@ -155,6 +155,8 @@ def healthy_cluster() -> dict[str, Any]:
                          pod("nats-connector-7f6b8-q9z8w", "openfaas", "nats-connector")],
             "openfaas-fn": [pod("img-resize-85f6d-7hj2k", "openfaas-fn", FUNCTION)],
             "faas-data": [pod("nats-0", "faas-data", "nats"), pod("redis-0", "faas-data", "redis")],
+            "kube-system": [pod("coredns-7b98449c4-m5tq8", "kube-system", "coredns"),
+                            pod("local-path-provisioner-595dcfc56f-k2x7d", "kube-system", "local-path-provisioner")],
         },
         "deployments": [{
             "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": FUNCTION, "namespace": "openfaas-fn"},
@@ -427,12 +429,14 @@ class Setup:
     })  # fmt: skip
     config: dict[str, Any] = field(default_factory=dict)
     edge_cert: str = "edge"
+    trust: str | None = None  # the CA file the check trusts: by default the edge's own certificate
     client_cert: str = "client"
     nats_port: int | None = None
     redis_password: str = REDIS_PASSWORD
     connector_up: bool = True
     shell: NodeShell | None = None
     via_kubectl: bool = False
+    admin_password: str = ADMIN_PASSWORD  # the adminPassword output
     logs: Logs = field(default_factory=Logs)
     local: LocalProbe | None = None
 
@@ -446,7 +450,7 @@ class Setup:
         }
         for name, value in files.items():
             (secrets / name).write_text(value)
-        cafile = str(self.certs[self.edge_cert].cert)
+        cafile = str(self.certs[self.trust or self.edge_cert].cert)
         http = Http(Deadline(60), cafile=cafile)
         with contextlib.ExitStack() as stack:
             api = stack.enter_context(serve(api_handler(self.cluster, self.logs)))
@@ -455,7 +459,7 @@ class Setup:
                 stack.enter_context(connector(self.servers.nats_port, self.logs))
             gateway_url = f"https://{LOOPBACK}:{gw}"
             outputs = {
-                "kubeconfig": kubeconfig(self.certs[self.client_cert]), "gatewayUrl": gateway_url, "adminPassword": ADMIN_PASSWORD,
+                "kubeconfig": kubeconfig(self.certs[self.client_cert]), "gatewayUrl": gateway_url, "adminPassword": self.admin_password,
                 "k3sVersion": VERSION, "nodes": {"oslo-1": {"host": "203.0.113.10", "role": "server"}},
                 "functions": {FUNCTION: f"{gateway_url}/function/{FUNCTION}"}, "firstServer": "oslo-1",
             }  # fmt: skip
@@ -502,7 +506,7 @@ def test_a_healthy_deployment_passes_every_check(setup: Setup, via_kubectl: bool
     print(table(rows) + "\n" + verdict(rows)[0])  # pytest -s shows it (docs/operations/check.md)
     assert failed(rows) == []
     got = statuses(rows)
-    expected_ok = [("node", "oslo-1"), ("pods", "openfaas"), ("pods", "openfaas-fn"), ("pods", "faas-data"), ("function", FUNCTION),
+    expected_ok = [("node", "oslo-1"), ("pods", "kube-system"), ("pods", "openfaas"), ("pods", "openfaas-fn"), ("pods", "faas-data"), ("function", FUNCTION),
                    ("async", FUNCTION), ("valkey", "redis.faas-data:6379"), ("nats", "nats.faas-data:4222"), ("topic", TOPIC)]  # fmt: skip
     assert {name: got.get(name) for name in expected_ok} == dict.fromkeys(expected_ok, OK)
     assert [r.status for r in rows if r.check in ("gateway", "certificate", "client cert", "etcd snapshot")] == [OK] * 4
@@ -554,6 +558,10 @@ def _pod_crashing(s: Setup) -> None:
 
 def _gateway_500(s: Setup) -> None:
     s.gateway["healthz"] = 500
+
+
+def _wrong_admin_password(s: Setup) -> None:
+    s.admin_password = "stale-password"
 
 
 def _function_404(s: Setup) -> None:
@@ -630,6 +638,7 @@ def _broken_answer(s: Setup) -> None:  # an exception inside a check: its FAIL r
         (_pod_crashing, "pods", "openfaas", "2/3 ready: gateway-6d9f7c7b9-abcde CrashLoopBackOff"),
         (_gateway_500, "gateway", None, "HTTP 500: upstream unavailable"),
         (_function_404, "function", FUNCTION, "GET /_/health: HTTP 404"),
+        (_wrong_admin_password, "function", "/system/functions", "HTTP 401"),
         (_function_unlisted, "function", FUNCTION, "not listed by the gateway"),
         (_no_replica_available, "function", FUNCTION, "0/1 replicas available"),
         (_async_not_delivered, "async", FUNCTION, "but no queue-worker log names it"),
@@ -663,6 +672,14 @@ def test_each_failure_is_a_fail_row_named_in_the_verdict(
     assert detail in row.detail, row
     line, code = verdict(rows)
     assert code == 1 and line.startswith("FAILED (1): ") and check_name in line
+
+
+def test_an_untrusted_edge_certificate_fails_however_far_it_expires(setup: Setup) -> None:
+    setup.trust = "client"  # another certificate: the edge's does not chain to it
+    rows = setup.run()
+    (row,) = [r for r in rows if r.check == "certificate"]
+    assert row.status == FAIL and row.detail.startswith("not trusted: ")
+    assert verdict(rows)[1] == 1
 
 
 def test_nats_down_fails_nats_and_the_topic(setup: Setup, tmp_path: Path) -> None:

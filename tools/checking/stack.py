@@ -25,9 +25,6 @@ PROJECT = "sovereign-faas"  # Pulumi.yaml's name: the prefix of the stack file's
 MONITORING_KEY, MONITORING_DEFAULT = "monitoringNamespace", "monitoring"
 
 
-# --- what the check needs to know of the stack ------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Stack:
     outputs: Mapping[str, Any]
@@ -53,6 +50,7 @@ class Stack:
     def platform_namespaces(self) -> tuple[str, ...]:
         monitoring = str(self.config.get(MONITORING_KEY, MONITORING_DEFAULT))
         found = (
+            "kube-system",  # K3s' own: CoreDNS, local-path-provisioner, metrics-server
             self.openfaas_namespace,
             self.function_namespace,
             self.data_namespace,
