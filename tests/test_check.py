@@ -32,17 +32,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import kubernetes_validate
 import pytest
 
 from render import nats
 from render.node import firewall
 from tests.servers import LOOPBACK, NatsClient, free_port, loopback_nats_config, loopback_redis_config, nats_server, redis_server
 from tests.test_firewall import load, netns  # noqa: F401 (netns: a fixture)
+from tests.test_manifests import kubernetes_minor
 from tests.test_node_egress import RESTRICTED, egress_rules
 from tests.test_scripts import assert_shellcheck_clean
 from tools import check
 from tools.checking import certificates, data, schedules
-from tools.checking.clients import ApiServer, Clients, Deadline, Http, Kubectl, NodeShell
+from tools.checking.clients import ApiServer, Clients, Deadline, Http, Kubectl, NodeShell, run_args
 from tools.checking.rows import FAIL, OK, SKIP, Row, table, verdict
 from tools.checking.stack import Stack
 
@@ -207,6 +209,15 @@ def _items(kind: str, items: list[Any]) -> dict[str, Any]:
     return {"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": "4711"}, "items": items}
 
 
+DISCOVERY = {
+    "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]},
+    "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []},
+    "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+        {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod", "verbs": ["create", "delete", "get", "list", "watch"]},
+    ]},
+}  # fmt: skip
+
+
 def api_handler(cluster: dict[str, Any], logs: Logs) -> type[BaseHTTPRequestHandler]:
     class Api(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
@@ -218,6 +229,8 @@ def api_handler(cluster: dict[str, Any], logs: Logs) -> type[BaseHTTPRequestHand
             parts = url.path.strip("/").split("/")
             if url.path == "/version":
                 return _json(self, 200, {"major": "1", "minor": "36", "gitVersion": VERSION})
+            if url.path in DISCOVERY:  # what `kubectl run` asks before it builds a pod
+                return _json(self, 200, DISCOVERY[url.path])
             if url.path == "/api/v1/nodes":
                 return _json(self, 200, _items("NodeList", cluster["nodes"]))
             if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 4:
@@ -533,6 +546,33 @@ def test_the_probe_pod_is_a_function_namespace_pod_with_the_live_valkey_image_an
     assert {s["secret"]["name"] for s in spec["volumes"][0]["projected"]["sources"]} == {"redis-password", "nats-credentials"}
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["TOPIC"] == TOPIC and "password" not in json.dumps(env).lower()  # no secret in the pod spec
+
+
+def test_kubectl_run_makes_the_probe_pod_asked_for_and_the_api_would_accept_it(setup: Setup) -> None:
+    """The real kubectl's client-side dry run of the probe's `kubectl run` (without -i/--rm, which
+    a dry run refuses), against the fake API's discovery documents."""
+    setup.run()
+    assert setup.local is not None
+    (pod,) = setup.local.pods
+    script = data.PROBE_SCRIPT.read_text()
+    with serve(api_handler(setup.cluster, setup.logs)) as api:
+        kube = Kubectl(kubectl_config(f"http://{LOOPBACK}:{api}"), Deadline(60))
+        try:
+            dry_run = ("--dry-run=client", "--output=json")
+            made = json.loads(kube._run(run_args("openfaas-fn", pod, script, attach=False, flags=dry_run)))
+            merged = [a for a in run_args("openfaas-fn", pod, script, attach=False, flags=dry_run) if a != "--override-type=strategic"]
+            lost = json.loads(kube._run(merged))
+        finally:
+            kube.close()
+    (container,) = made["spec"]["containers"]
+    assert container["image"] == pod["spec"]["containers"][0]["image"] and container["command"] == ["sh", "-c", script]
+    assert container["env"] == pod["spec"]["containers"][0]["env"] and made["spec"]["volumes"] == pod["spec"]["volumes"]
+    assert made["spec"]["securityContext"] == pod["spec"]["securityContext"] and made["metadata"]["namespace"] == "openfaas-fn"
+    made["metadata"].pop("creationTimestamp", None)
+    kubernetes_validate.validate(made, kubernetes_minor(), strict=True)
+    # kubectl's default (a JSON merge patch) replaces the generated container with ours: no command,
+    # so the image's own entrypoint (valkey-server) would run instead of the probe.
+    assert "command" not in lost["spec"]["containers"][0]
 
 
 # --- each failure is named ----------------------------------------------------------------------

@@ -164,14 +164,21 @@ class Kubectl:
         return self._run(["get", "--raw", path])
 
     def probe(self, namespace: str, pod: Mapping[str, Any], script: str) -> str:
-        name = pod["metadata"]["name"]
-        container = pod["spec"]["containers"][0]
-        args = [
-            "run", name, "--namespace", namespace, "--rm", "-i", "--quiet", "--restart=Never",
-            f"--image={container['image']}", "--pod-running-timeout=60s",
-            f"--overrides={json.dumps(pod)}", "--command", "--", "sh", "-c", script,
-        ]  # fmt: skip
-        return self._run(args, per_call=90)
+        return self._run(run_args(namespace, pod, script), per_call=90)
+
+
+def run_args(namespace: str, pod: Mapping[str, Any], script: str, attach: bool = True, flags: Sequence[str] = ()) -> list[str]:
+    """`kubectl run` for the probe pod: attached (-i) and deleted when it ends (--rm), `pod`
+    merged into what kubectl generates. Strategic, not kubectl's default JSON merge patch: that
+    one replaces the generated container list with ours, losing the image, the command and
+    stdin. `attach=False` and `flags`: without -i/--rm, with e.g. --dry-run=client (tests)."""
+    name = pod["metadata"]["name"]
+    image = pod["spec"]["containers"][0]["image"]
+    attached = ["--rm", "-i", "--quiet", "--pod-running-timeout=60s"] if attach else []
+    return [
+        "run", name, "--namespace", namespace, *attached, "--restart=Never", f"--image={image}",
+        "--override-type=strategic", f"--overrides={json.dumps(pod)}", *flags, "--command", "--", "sh", "-c", script,
+    ]  # fmt: skip
 
 
 class NodeShell(Protocol):
