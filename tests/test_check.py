@@ -850,6 +850,30 @@ def test_no_cluster_is_one_line_and_exit_code_2(
     assert "Traceback" not in done.stdout
 
 
+def test_the_command_prints_the_table_and_names_what_failed_last(tmp_path: Path, certs: dict[str, Cert]) -> None:
+    """`python -m tools.check` end to end on stack tromso (nodeEgress: restricted) with --ssh but
+    no pulumi to read the key: the egress row fails saying so, the rest still runs, no traceback."""
+    cluster, logs = healthy_cluster(), Logs()
+    cluster["nodes"] = [node("tromso-1")]
+    gateway = {"healthz": 200, "async": True, "queue_worker": True, "health": {FUNCTION: 200}, "functions": [
+        {"name": FUNCTION, "namespace": "openfaas-fn", "replicas": 1, "availableReplicas": 1}]}  # fmt: skip
+    with serve(api_handler(cluster, logs)) as api, serve(gateway_handler(gateway, logs)) as gw:
+        url = f"http://{LOOPBACK}:{gw}"
+        outputs = {"kubeconfig": kubeconfig(certs["client"]), "gatewayUrl": url, "adminPassword": ADMIN_PASSWORD, "k3sVersion": VERSION,
+                   "nodes": {"tromso-1": {"host": "198.51.100.20", "role": "server"}}, "functions": {FUNCTION: f"{url}/function/{FUNCTION}"}}  # fmt: skip
+        (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+        done = run_tool("--stack", "tromso", "--outputs", str(tmp_path / "outputs.json"), "--api-url", f"http://{LOOPBACK}:{api}", "--ssh",
+                        env={"PATH": "/nonexistent"})  # fmt: skip
+    assert done.returncode == 1 and done.stderr == "" and "Traceback" not in done.stdout, done
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["check", "target", "status", "detail"]
+    assert re.search(r"^egress drops +tromso-1 +FAIL +--ssh: no key: ", done.stdout, re.M), done.stdout
+    assert re.search(r"^gateway .* OK +HTTP 200$", done.stdout, re.M) and re.search(r"^certificate .* SKIP ", done.stdout, re.M)
+    # The probe needs kubectl run: through a bare API address its rows are SKIP, and say why.
+    assert re.search(r"^valkey +- +SKIP +no probe pod: needs kubectl run", done.stdout, re.M), done.stdout
+    assert lines[-1] == "FAILED (1): egress drops tromso-1"
+
+
 def test_the_kubeconfig_file_is_private_and_removed(certs: dict[str, Cert], tmp_path: Path) -> None:
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl not installed")

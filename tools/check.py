@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any
 
 from settings import outputs as out
 from tools.checking import certificates, cluster, data, gateway
-from tools.checking.clients import ApiServer, Clients, Deadline, Http, Kube, Kubectl, Ssh, Unreachable, reason
+from tools.checking.clients import ApiServer, Clients, Deadline, Http, Kube, Kubectl, NodeShell, NoShell, Ssh, Unreachable, reason
 from tools.checking.rows import FAIL, Row, table, verdict
 from tools.checking.stack import Stack, parse_outputs, read_stack_file, ssh_key, stack_outputs
 
@@ -88,11 +89,15 @@ def _clients(args: argparse.Namespace, stack: Stack, deadline: Deadline) -> Iter
         else:
             kube = Kubectl(str(stack.outputs[out.KUBECONFIG]), deadline)
             closing.append(kube)
-        shell = None
+        shell: NodeShell | None = None
         if args.ssh:
-            nodes_spec = {n["name"]: n for n in stack.config.get("nodes") or []}
-            shell = Ssh(ssh_key(args.stack, deadline), nodes_spec, deadline)
-            closing.append(shell)
+            try:
+                key = ssh_key(args.stack, deadline)
+            except (OSError, RuntimeError, subprocess.TimeoutExpired) as err:
+                shell = NoShell(f"--ssh: no key: {reason(err)}")  # each node's row says so; the rest runs
+            else:
+                shell = Ssh(key, {n["name"]: n for n in stack.config.get("nodes") or []}, deadline)
+                closing.append(shell)
         kube.get("/version")  # reachable at all? Unreachable otherwise
         yield Clients(kube, http, shell, cafile=args.ca_file)
     finally:

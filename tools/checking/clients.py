@@ -27,6 +27,10 @@ class Unreachable(Exception):
     """No cluster to check: said in one line, exit code 2."""
 
 
+class NoProbe(Exception):
+    """This Kube client cannot start the probe pod (a bare API address: no kubectl run)."""
+
+
 class NotFound(Exception):
     """The API answered 404: the object (or its kind) does not exist."""
 
@@ -111,7 +115,7 @@ class ApiServer:
         return self._get(path).decode(errors="replace")
 
     def probe(self, namespace: str, pod: Mapping[str, Any], script: str) -> str:
-        raise RuntimeError("no probe pod through a bare API address (run with the stack's kubeconfig)")
+        raise NoProbe("needs kubectl run with the stack's kubeconfig (not --api-url)")
 
 
 _NO_API_SERVER = (
@@ -143,7 +147,9 @@ class Kubectl:
         timeout = self.deadline.timeout(per_call or self.per_call)
         argv = [str(self.binary), "--kubeconfig", self.path, f"--request-timeout={int(timeout)}s", *args]
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 5, check=False)
+            done = subprocess.run(
+                argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout + 5, check=False
+            )
         except subprocess.TimeoutExpired:
             raise TimeoutError(f"kubectl {args[0]} took more than {int(timeout)} s") from None
         if done.returncode != 0:
@@ -185,6 +191,16 @@ class NodeShell(Protocol):
     def run(self, node: str, command: str) -> str: ...
 
 
+@dataclass(frozen=True)
+class NoShell:
+    """What --ssh gives when the key cannot be read: each node's row says why."""
+
+    why: str
+
+    def run(self, node: str, command: str) -> str:
+        raise RuntimeError(self.why)
+
+
 class Ssh:
     """`ssh` to a node as the stack reaches it (stack file: host, user, port), with the key from
     `pulumi config get sshPrivateKey` in a 0600 temporary file (deleted by `close`)."""
@@ -200,7 +216,9 @@ class Ssh:
             os.unlink(self.path)
 
     def run(self, node: str, command: str) -> str:
-        spec = self.nodes[node]
+        spec = self.nodes.get(node)
+        if spec is None:
+            raise RuntimeError(f"{node} is not in the stack file's nodes: no host, user or port to reach it")
         user = str(spec.get("user", "root"))
         if user != "root":  # as the node steps do: root's commands through sudo, never a password
             command = f"sudo -n {command}"
@@ -209,7 +227,7 @@ class Ssh:
             "ssh", "-i", self.path, "-p", str(spec.get("port", 22)), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
             "-o", f"ConnectTimeout={int(min(timeout, 10))}", f"{user}@{spec['host']}", command,
         ]  # fmt: skip
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"ssh {node}: {(done.stderr.strip().splitlines() or [f'exit {done.returncode}'])[-1][:200]}")
         return done.stdout

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tools.checking.clients import Clients, wait_for_log
+from tools.checking.clients import Clients, NoProbe, wait_for_log
 from tools.checking.rows import FAIL, OK, SKIP, Row
 from tools.checking.stack import Stack
 
@@ -75,7 +75,10 @@ def data_services(stack: Stack, c: Clients) -> list[Row]:
     topics = _topics(stack, c)
     topic = next(iter(topics), None)
     since = c.now() - dt.timedelta(seconds=5)
-    output = c.kube.probe(stack.function_namespace, probe_pod(stack, c, topic), PROBE_SCRIPT.read_text())
+    try:
+        output = c.kube.probe(stack.function_namespace, probe_pod(stack, c, topic), PROBE_SCRIPT.read_text())
+    except NoProbe as err:
+        return [Row(check, "-", SKIP, f"no probe pod: {err}") for check in ("valkey", "nats", "topic")]
     replies = dict(line.split(": ", 1) for line in output.splitlines() if ": " in line)
     valkey, nats_reply = replies.get("valkey", "no answer from the probe"), replies.get("nats", "no answer from the probe")
     data = stack.data_namespace

@@ -79,7 +79,9 @@ def stack_outputs(stack: str, deadline: Deadline) -> dict[str, Any]:
         raise Unreachable(f"no cluster to check: no pulumi CLI on PATH to read stack {stack}'s outputs")
     argv = [pulumi, "stack", "output", "--json", "--show-secrets", "--stack", stack]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=deadline.timeout(60), check=False)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=deadline.timeout(60), check=False
+        )
     except subprocess.TimeoutExpired:
         raise Unreachable(f"no cluster to check: `pulumi stack output --stack {stack}` took more than 60 s") from None
     if done.returncode != 0:
@@ -101,7 +103,9 @@ def parse_outputs(text: str, where: str) -> dict[str, Any]:
 
 def ssh_key(stack: str, deadline: Deadline) -> str:
     argv = [shutil.which("pulumi") or "pulumi", "config", "get", "sshPrivateKey", "--stack", stack]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=deadline.timeout(30), check=False)
+    done = subprocess.run(
+        argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=deadline.timeout(30), check=False
+    )
     if done.returncode != 0 or not done.stdout.strip():
         raise RuntimeError(f"`pulumi config get sshPrivateKey --stack {stack}` failed: {last_line(done.stderr)}")
     return done.stdout
