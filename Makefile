@@ -4,6 +4,7 @@ SET      ?=
 SECRET   ?=
 SET_FILE ?=
 PREVIOUS ?=
+CHECK_ARGS ?=
 PYTHON   ?= python3
 VENV     := .venv
 PY       := $(VENV)/bin/python
@@ -15,7 +16,7 @@ quoted = '$(subst ','\'',$(1))'
 quote = $(foreach w,$(2),$(1) $(call quoted,$(w)))
 quote_all = $(if $(2),$(1) $(call quoted,$(2)))
 
-.PHONY: plan test docs docs-site bench clean
+.PHONY: plan check test docs docs-site bench clean
 
 ## plan: run the stack offline under Pulumi's mock engine -> build/$(STACK)/ (needs only requirements.txt)
 ##   SET="domain=faas.example.no acmeEmail=ops@example.no": config keys for this plan only (VALUE is YAML)
@@ -28,6 +29,12 @@ quote_all = $(if $(2),$(1) $(call quoted,$(2)))
 plan: $(VENV)/.runtime
 	$(strip $(PY) -m tools.plan --stack $(STACK) $(call quote_all,--set-file,$(SET_FILE)) $(call quote,--set,$(SET)) \
 		$(call quote,--set-secret,$(SECRET)) $(call quote,--previous,$(PREVIOUS)))
+
+## check: read-only check of the live deployment STACK (docs/operations/check.md); needs pulumi and kubectl
+##   CHECK_ARGS="--ssh": also read the nodes' egress drop counters over SSH (key: pulumi config get sshPrivateKey)
+##   exits 1 naming what failed, 2 when there is no cluster to check; `.venv/bin/python -m tools.check --help`
+check: $(VENV)/.runtime
+	$(strip $(PY) -m tools.check --stack $(STACK) $(CHECK_ARGS))
 
 ## test: every test (mocks, strict schemas, shellcheck, sandboxed scripts)
 test: $(VENV)/.installed $(SCAN)/.installed
