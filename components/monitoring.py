@@ -15,7 +15,13 @@ import pulumi_random as random
 from components import registration
 from render.monitoring import objects as monitoring
 from render.monitoring import policies
-from render.monitoring.exporters import REDIS_EXPORTER, REDIS_EXPORTER_SECRET, REDIS_PASSWORD_FILE, redis_password_file, redis_urls
+from render.monitoring.exporters import (
+    REDIS_EXPORTER,
+    REDIS_EXPORTER_SECRET,
+    REDIS_PASSWORD_FILE,
+    redis_password_file,
+    redis_urls,
+)
 from render.policies import PlatformEgress
 from render.stateful import labels
 from settings.monitoring import MonitoringSettings

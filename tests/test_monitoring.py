@@ -21,8 +21,8 @@ import yaml
 from render import egress, monitoring
 from render import stateful as data
 from render.monitoring import objects, policies, ports, scrape
-from render.policies import NAMESPACE_LABEL
 from render.monitoring.exporters import REDIS_PASSWORD_FILE, redis_password_file, redis_urls
+from render.policies import NAMESPACE_LABEL
 from settings import versions
 from settings.errors import ConfigError
 from tests.conftest import THREE_NODES, settings_for, stack
