@@ -37,6 +37,9 @@ class MonitoringArgs:
     redis_password: pulumi.Output[str]  # Redis.password, for the exporter's password file
     provider: k8s.Provider
     egress: PlatformEgress | None = None  # platformEgress restricted; None: open
+    # Where Alertmanager may send under platformEgress restricted: (cidr, ports) of the
+    # receivers the alerting settings name (e-mail smarthost, webhooks); none: nowhere.
+    alert_receivers: tuple[tuple[str, tuple[int, ...]], ...] = ()
     after: tuple[pulumi.Resource, ...] = ()  # the data services and OpenFaaS (the namespaces it adds policies to)
 
 
@@ -77,7 +80,7 @@ class Monitoring(pulumi.ComponentResource):
         base = pulumi.ResourceOptions(parent=self, provider=args.provider)
         ns = registration.namespace(f"{name}-namespace", p.namespace, base, part_of="monitoring")
         on_cluster = pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=[ns, *args.after]))
-        found = policies.ingress_policies(p) + (policies.egress_policies(p, args.egress, args.nodes) if args.egress else [])
+        found = policies.ingress_policies(p) + (policies.egress_policies(p, args.egress, args.nodes, args.alert_receivers) if args.egress else [])
         registration.network_policies(f"{name}-policy", found, base, [ns, *args.after])
 
         self.grafana_password = self._password(f"{name}-grafana-admin-password")

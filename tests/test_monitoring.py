@@ -92,7 +92,9 @@ def test_the_stack_registers_its_parts_in_its_namespace_after_the_data_services(
     for r in children.values():
         if r.type.startswith("kubernetes:") and "Namespace" not in r.type:
             assert r.provider == "cluster-k8s"
-            assert {"monitoring-namespace", "data-namespace", "redis-statefulset", "nats-statefulset"} <= set(r.options["dependsOn"]) or "policy" in r.name
+            assert {"monitoring-namespace", "data-namespace", "redis-statefulset", "nats-statefulset", "openfaas-release"} <= set(r.options["dependsOn"])
+    grafana = set(oslo.get("monitoring-grafana-statefulset").options["dependsOn"])
+    assert {"monitoring-grafana-secret", "monitoring-grafana-config", "monitoring-grafana-dashboards"} <= grafana  # what it mounts
     namespaces = {obj(oslo, n)["metadata"].get("namespace") for n, r in children.items() if r.type.startswith("kubernetes:")}
     namespaces.discard(None)  # the namespace itself, the cluster roles
     assert namespaces == {"monitoring", "faas-data", "openfaas"}  # openfaas: the gateway's metrics policy
@@ -554,3 +556,13 @@ def test_bad_monitoring_config_is_refused_naming_the_key(config: dict[str, Any],
 
 def test_a_namespace_clash_is_no_clash_with_monitoring_off() -> None:
     assert settings_for(stack(monitoring=False, monitoringNamespace="faas-data")).monitoring.enabled is False
+
+
+def test_alertmanager_reaches_only_the_receivers_it_is_given() -> None:
+    placement = policies.Placement("monitoring", "openfaas", "faas-data", False)
+    restricted = policies.policies.PlatformEgress("openfaas-fn", "faas-data", ("203.0.113.10/32",), 6443)
+    nodes = settings_for(stack()).nodes
+    names = {p["metadata"]["name"] for p in policies.egress_policies(placement, restricted, nodes)}
+    assert "alertmanager-egress" not in names  # the namespace's own policy: DNS and itself only
+    (am,) = [p for p in policies.egress_policies(placement, restricted, nodes, [("198.51.100.25/32", (587,))]) if p["metadata"]["name"] == "alertmanager-egress"]
+    assert am["spec"]["egress"] == [{"to": [{"ipBlock": {"cidr": "198.51.100.25/32"}}], "ports": [{"protocol": "TCP", "port": 587}]}]
