@@ -16,17 +16,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis as redis_client
 import yaml
 
 from render import egress, monitoring
 from render import stateful as data
 from render.monitoring import objects, policies, ports, scrape
-from render.monitoring.exporters import REDIS_PASSWORD_FILE, redis_password_file, redis_urls
+from render.monitoring.exporters import REDIS_PASSWORD_FILE, nats_exporter_args, redis_password_file, redis_urls
 from render.policies import NAMESPACE_LABEL
 from settings import versions
 from settings.errors import ConfigError
 from tests.conftest import THREE_NODES, settings_for, stack
-from tests.servers import LOOPBACK, free_port, http_get, require
+from tests.servers import (
+    LOOPBACK,
+    free_port,
+    http_get,
+    loopback_nats_config,
+    loopback_redis_config,
+    nats_server,
+    redis_server,
+    require,
+)
 from tools import plan
 from tools.harness import PROJECT_DIR, StackRun, is_secret, masked, run_stack, unwrap
 from upstream import prometheus_sd
@@ -566,3 +576,40 @@ def test_alertmanager_reaches_only_the_receivers_it_is_given() -> None:
     assert "alertmanager-egress" not in names  # the namespace's own policy: DNS and itself only
     (am,) = [p for p in policies.egress_policies(placement, restricted, nodes, [("198.51.100.25/32", (587,))]) if p["metadata"]["name"] == "alertmanager-egress"]
     assert am["spec"]["egress"] == [{"to": [{"ipBlock": {"cidr": "198.51.100.25/32"}}], "ports": [{"protocol": "TCP", "port": 587}]}]
+
+
+# --- the exporters against real servers ------------------------------------------------------
+
+# The monitoring endpoint each of the NATS exporter's flags reads (nats-io/prometheus-nats-
+# exporter v0.20.1: exporter/exporter.go createCollector names, collector/jsz.go the suffix `all` uses).
+NATS_ENDPOINTS = {
+    "-varz": "/varz",
+    "-connz": "/connz",
+    "-routez": "/routez",
+    "-subz": "/subsz",
+    "-healthz": "/healthz",
+    "-jsz=all": "/jsz?consumers=true&config=true&raft=true",
+}
+
+
+def test_the_nats_exporters_endpoints_answer_on_a_real_server_with_the_stacks_config(tmp_path: Path) -> None:
+    args = nats_exporter_args(["http://nats:8222"])
+    flags = [a for a in args if a.startswith("-") and not a.startswith(("-port=", "-use_internal"))]
+    assert set(flags) == set(NATS_ENDPOINTS)
+    port, monitor = free_port(), free_port()
+    with nats_server(tmp_path, loopback_nats_config(tmp_path, port, monitor), port):
+        for flag, path in NATS_ENDPOINTS.items():
+            status, body = http_get(monitor, path)
+            assert status == 200, (flag, body[:200])
+            assert isinstance(json.loads(body), dict), flag
+
+
+def test_the_password_file_authenticates_against_a_real_server(tmp_path: Path) -> None:
+    """What redis_exporter reads from its file is the password the stack's redis.conf sets."""
+    password = "Exporter0Password1"
+    (entry,) = json.loads(redis_password_file(password, redis_urls("faas-data"))).values()
+    port = free_port()
+    with redis_server(tmp_path, loopback_redis_config(tmp_path, port, password), port):
+        assert redis_client.Redis(host=LOOPBACK, port=port, password=entry, socket_timeout=5).ping() is True
+        with pytest.raises(redis_client.AuthenticationError):
+            redis_client.Redis(host=LOOPBACK, port=port, password=entry + "x", socket_timeout=5).ping()
