@@ -12,11 +12,13 @@ from components.cron_connector import CronConnector, CronConnectorArgs
 from components.data_namespace import data_namespace
 from components.edge import Edge, EdgeArgs
 from components.function_objects import Functions, FunctionsArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.nats import Nats, NatsArgs, NatsConnector, NatsConnectorArgs, NatsCredentials, NatsCredentialsArgs
 from components.openfaas import OpenFaaS, OpenFaaSArgs
 from components.redis import Redis, RedisArgs
 from functions import FUNCTIONS
 from render import egress
+from render import monitoring as monitoring_objects
 from render.function_objects import topics
 from render.nats import NatsClients
 from render.openfaas import CHART_REPO as openfaas_chart_repo
@@ -161,6 +163,24 @@ if functions.cron:  # no cron functions, no connector
         ),
     )
 
+# Metrics, dashboards and alerts, in the country: after the data services and OpenFaaS,
+# whose namespaces it adds scrape policies to (docs/operations/monitoring.md).
+monitoring = None
+if settings.monitoring.enabled:
+    monitoring = Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            settings=settings.monitoring,
+            inputs=monitoring_objects.inputs(settings),
+            placement=monitoring_objects.placement(settings),
+            nodes=settings.nodes,
+            redis_password=redis.password,
+            provider=cluster.provider,
+            egress=platform_egress(settings),
+            after=(data, nats.server, redis.objects["statefulset"], openfaas.release, *(edge.policies if edge else ())),
+        ),
+    )
+
 pulumi.log.info(egress.summary(endpoints))
 
 pulumi.export(outputs.KUBECONFIG, cluster.kubeconfig)
@@ -173,3 +193,6 @@ pulumi.export(outputs.OPENFAAS_EDITION, settings.openfaas.edition)
 pulumi.export(outputs.NATS_URL, nats.url)
 pulumi.export(outputs.REDIS_ADDRESS, redis.address)
 pulumi.export(outputs.FUNCTIONS, {name: f"{gateway_url}/function/{name}" for name in sorted(functions.deployments)})
+if monitoring:
+    pulumi.export(outputs.GRAFANA, monitoring_objects.grafana_hint(settings.monitoring.namespace))
+    pulumi.export(outputs.GRAFANA_PASSWORD, monitoring.grafana_password)

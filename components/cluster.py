@@ -84,6 +84,7 @@ class ClusterArgs:
             kubelet_config=kubelet_config(cluster.k3s),
             host=self.host,
             backups=cluster.backups,
+            metrics=cluster.metrics,
         )
 
     def join_order(self) -> tuple[NodeSpec, ...]:

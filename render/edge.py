@@ -60,6 +60,8 @@ TRAEFIK_CHART_KEYS = frozenset(
         "service.spec.type",
         "global.checkNewVersion",
         "global.sendAnonymousUsage",
+        "metrics.prometheus.entryPoint",
+        "ports.metrics.port",
         "resources.requests.cpu",
         "resources.requests.memory",
         "resources.limits.cpu",
@@ -84,6 +86,11 @@ def traefik_values() -> dict[str, Any]:
         # No calls home: the chart's values.yaml defaults checkNewVersion to true (a request to
         # update.traefik.io; the egress inventory lists it while it is on).
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+        # Prometheus metrics on entry point `metrics`, port 9100 (the chart's defaults, stated:
+        # the monitoring stack's `traefik` job scrapes that port; values.yaml `metrics.prometheus`,
+        # `ports.metrics`). Not exposed on the Service (ports.metrics.expose.default: false).
+        "metrics": {"prometheus": {"entryPoint": "metrics"}},
+        "ports": {"metrics": {"port": 9100}},
     }
 
 

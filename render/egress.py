@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from render import nats, redis
+from render import monitoring, nats, redis
 from render.addresses import HTTPS, url_host_port
 from render.cron_connector import cron_manifests
 from render.edge import CERT_MANAGER_REPO, TRAEFIK_REPO, traefik_values
@@ -134,6 +134,7 @@ def workloads(settings: Settings) -> list[Workload]:
         *nats.manifests(settings.nats, settings.data.namespace, openfaas.namespace, openfaas.function_namespace).values(),
         *redis.manifests(settings.redis, settings.data.namespace, openfaas.function_namespace, settings.kernel.sysctl).values(),
         *(deployment(fn, openfaas.function_namespace, settings.functions.non_root) for fn in fns),
+        *monitoring.all_objects(settings).values(),  # none with monitoring off
     ]
     if topics(fns):
         objects += nats.connector_manifests(topics(fns), nats.host(settings.data.namespace), openfaas.namespace, openfaas.upstream_timeout).values()

@@ -45,10 +45,14 @@ class ClusterK3s:
     mirrors: MirrorsSettings
     edge: bool  # the edge is on: it owns the Gateway API CRDs
     dns_resolvers: tuple[str, ...] = ()  # dnsResolvers: the kubelet (and so CoreDNS) gets RESOLV_CONF
+    metrics: bool = False  # the monitoring stack scrapes etcd (and node-exporter, render/node/firewall.py)
 
     @classmethod
     def of(cls, settings: Settings) -> ClusterK3s:
-        return cls(settings.first_server, settings.k3s, settings.backups, settings.mirrors, settings.edge.enabled, settings.host.dns_resolvers)
+        return cls(
+            settings.first_server, settings.k3s, settings.backups, settings.mirrors, settings.edge.enabled, settings.host.dns_resolvers,
+            settings.monitoring.enabled,
+        )
 
 
 def k3s_config(spec: NodeSpec, cluster: ClusterK3s, token: str) -> dict[str, Any]:
@@ -90,6 +94,12 @@ def k3s_config(spec: NodeSpec, cluster: ClusterK3s, token: str) -> dict[str, Any
         # single server that ran on sqlite, K3s migrates the data to etcd at the restart.
         config["cluster-init"] = True
     config.update(etcd_snapshots(settings.backups))  # every server snapshots its etcd member
+    if cluster.metrics:
+        # etcd's metrics on the node's address too, not only loopback (k3s pkg/etcd/etcd.go
+        # listenMetricsURLs), for the monitoring stack's `etcd` job: every server runs etcd here
+        # (cluster-init above), so every stack, not only HA ones. Plain HTTP, metrics and /health
+        # only; the host firewall admits it from the pods and the other nodes.
+        config["etcd-expose-metrics"] = True
     config.update(extra)
     return config
 

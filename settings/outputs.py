@@ -13,3 +13,5 @@ OPENFAAS_EDITION = "openfaasEdition"
 NATS_URL = "natsUrl"
 REDIS_ADDRESS = "redisAddress"
 FUNCTIONS = "functions"
+GRAFANA = "grafana"  # how to open Grafana: a kubectl port-forward (it is not published)
+GRAFANA_PASSWORD = "grafanaAdminPassword"

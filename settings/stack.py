@@ -30,6 +30,7 @@ from settings.host import HostSettings
 from settings.k3s import K3sSettings
 from settings.kernel import KernelSettings
 from settings.mirrors import MirrorsSettings
+from settings.monitoring import MonitoringSettings
 from settings.nodes import NodeSpec, NodesSettings
 from settings.openfaas import OpenFaaSSettings
 from settings.sovereignty import SovereigntySettings, acme_anywhere_warning, api_server_anywhere_warning, open_egress_warning
@@ -60,6 +61,7 @@ class StackConfig(BaseModel):
     data: DataSettings = _section()
     nats: NatsSettings = _section()
     redis: RedisSettings = _section()
+    monitoring: MonitoringSettings = _section()
     functions: FunctionsSettings = _section()
     mirrors: MirrorsSettings = _section()
     upgrades: UpgradeSettings = _section()
@@ -151,6 +153,8 @@ class StackConfig(BaseModel):
             (None, "the edge's namespace", EDGE_NAMESPACE),
             (None, "cert-manager's namespace", CERT_MANAGER_NAMESPACE),
         ]
+        if self.monitoring.enabled:
+            names.append(("monitoringNamespace", "monitoringNamespace", self.monitoring.namespace))
         found = []
         for (key_a, what_a, name_a), (key_b, what_b, name_b) in combinations(names, 2):
             if name_a == name_b:
@@ -218,6 +222,7 @@ class Settings:
     data: DataSettings
     nats: NatsSettings
     redis: RedisSettings
+    monitoring: MonitoringSettings
     mirrors: MirrorsSettings
     upgrades: UpgradeSettings
     sovereignty: SovereigntySettings
@@ -252,6 +257,7 @@ def settings_of(stack: str, config: StackConfig, **secrets_and_functions: Any) -
         data=config.data,
         nats=config.nats,
         redis=config.redis,
+        monitoring=config.monitoring,
         mirrors=config.mirrors,
         upgrades=config.upgrades,
         sovereignty=config.sovereignty,

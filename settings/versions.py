@@ -75,3 +75,33 @@ GATEWAY_API_CRDS = f"https://github.com/kubernetes-sigs/gateway-api/releases/dow
 # no release lists 1.37 yet, another reason to stay on 1.36). Gateway API support is on
 # through `config.gatewayAPI.enabled` (`config.enableGatewayAPI` is deprecated since 1.21).
 CERT_MANAGER_CHART = "v1.21.2"
+
+# --- the monitoring stack (render/monitoring/, docs/operations/monitoring.md) -----------------
+# Plain manifests of our own render layer, not the community charts: every image below is
+# pinned here and listed in the egress inventory like the rest. Checked 2026-12-03 against
+# each project's git tags (a fetched snapshot of the repository) and its release workflow,
+# which says where the image of a tag is pushed and under which name.
+# Prometheus (prometheus/prometheus tag v3.14.0, 2026-08-17, the newest in the snapshot of
+# 2026-08-21; Makefile.common's docker-publish pushes prom/prometheus:v<version> to Docker
+# Hub and Quay). The tests check its prometheus.yml with Debian's promtool 2.42 and start
+# Debian's prometheus 2.42 on it: the config stays to keys both read.
+PROMETHEUS_IMAGE = "prom/prometheus:v3.14.0"
+# Alertmanager (prometheus/alertmanager tag v0.34.0, 2026-08-16; same publishing as Prometheus).
+ALERTMANAGER_IMAGE = "prom/alertmanager:v0.34.0"
+# node-exporter (prometheus/node_exporter tag v1.12.1, 2026-07-14; prom/node-exporter).
+NODE_EXPORTER_IMAGE = "prom/node-exporter:v1.12.1"
+# kube-state-metrics (kubernetes/kube-state-metrics tag v2.20.0, 2026-08-17; its own
+# examples/standard/deployment.yaml at that tag runs this image). Only on registry.k8s.io.
+KUBE_STATE_METRICS_IMAGE = "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.20.0"
+# Grafana OSS (AGPL-3.0). The grafana/grafana repository (3 GB) is too large to fetch here, so
+# its tags could not be read directly: 13.2.3 is the newest tag found pinned in independent
+# public projects of late 2026 (docker-compose files and docs), and 13.1.x/13.2.0 beside it.
+# The grafana.ini keys render/monitoring/objects.py writes are read from conf/defaults.ini
+# (Grafana 10-13; the [plugins] preinstall keys since 12). Re-check this pin when you can.
+GRAFANA_IMAGE = "grafana/grafana:13.2.3"
+# redis_exporter for Valkey (oliver006/redis_exporter tag v1.88.0, 2026-07-23;
+# .github/workflows/release.yml pushes the tag name to Docker Hub, ghcr.io and quay.io).
+REDIS_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.88.0"
+# prometheus-nats-exporter (nats-io/prometheus-nats-exporter tag v0.20.1, 2026-05-31;
+# .github/workflows/release.yaml pushes natsio/prometheus-nats-exporter:<tag without the v>).
+NATS_EXPORTER_IMAGE = "natsio/prometheus-nats-exporter:0.20.1"

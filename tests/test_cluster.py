@@ -19,6 +19,7 @@ def test_server_config_yaml_is_exactly_this(oslo: StackRun) -> None:
         "etcd-snapshot-retention": 28,
         "etcd-snapshot-schedule-cron": "0 */6 * * *",
         "disable": ["traefik"],
+        "etcd-expose-metrics": True,  # the monitoring stack's etcd job (monitoring: true by default)
         "kubelet-arg": ["allowed-unsafe-sysctls=net.core.somaxconn"],
         "node-name": "oslo-1",
         "secrets-encryption": True,

@@ -71,8 +71,10 @@ def test_the_default_example_lists_k3s_registries_chart_repository_and_ce_phone_
     assert not any(e.in_country for e in egress.outside(endpoints))
     ce = next(e for e in endpoints if e.host == "checkip.amazonaws.com")
     assert ce.port == 443 and "gateway" in ce.who[0] and ce.fix == "openfaasEdition: pro"
-    # ghcr.io twice (the platform's images and img-resize), one host in the summary
-    assert egress.summary(endpoints).startswith("egress: 14 hosts outside the cluster, 0 mirrored or allowed, 14 not (api.snapcraft.io, archive.ubuntu.com, checkip.amazonaws.com,")
+    # ghcr.io twice (the platform's images and img-resize), one host in the summary;
+    # registry.k8s.io for the monitoring stack's kube-state-metrics
+    assert "registry.k8s.io" in hosts(endpoints, egress.CLUSTER)
+    assert egress.summary(endpoints).startswith("egress: 15 hosts outside the cluster, 0 mirrored or allowed, 15 not (api.snapcraft.io, archive.ubuntu.com, checkip.amazonaws.com,")
 
 
 def test_the_https_example_adds_the_edge_charts_quay_and_lets_encrypt(examples: dict) -> None:
@@ -148,7 +150,7 @@ def test_plan_writes_the_inventory_and_prints_its_summary(tmp_path: Path, capsys
 
 
 def test_the_program_logs_the_summary_line(oslo: StackRun) -> None:
-    assert any(level == "INFO" and m.startswith("egress: 14 hosts outside the cluster") for level, m in oslo.logs)
+    assert any(level == "INFO" and m.startswith("egress: 15 hosts outside the cluster") for level, m in oslo.logs)
 
 
 def test_chart_image_lists_were_read_for_the_pinned_charts() -> None:

@@ -217,10 +217,11 @@ def test_every_pod_of_the_stack_namespaces_is_isolated(oslo: StackRun) -> None:
     """A namespace of ours with no default deny would accept anything into new pods."""
     found = network_policies(oslo)
     denied = {p["metadata"]["namespace"] for p in found if p["metadata"]["name"] == "default-deny-ingress"}
-    assert denied == {"openfaas", "openfaas-fn"}
-    # The data namespace has no default deny: each of its pods has its own policy.
-    for name in ("nats", "redis"):
-        dst = Pod("faas-data", template_labels(oslo, f"{name}-statefulset"))
+    assert denied == {"openfaas", "openfaas-fn", "monitoring"}
+    # The data namespace has no default deny: each of its pods has its own policy (the
+    # monitoring stack's exporters too).
+    for name in ("nats-statefulset", "redis-statefulset", "monitoring-nats-exporter", "monitoring-redis-exporter"):
+        dst = Pod("faas-data", template_labels(oslo, name))
         assert not allowed(found, Pod("default", {}), dst, 1), name
 
 
@@ -453,7 +454,12 @@ def test_every_platform_namespace_denies_egress_by_default(tromso: StackRun) -> 
     and its own namespace (in cert-manager's, where every pod is a controller, the API server too)."""
     found = network_policies(tromso)
     denied = {p["metadata"]["namespace"] for p in found if p["metadata"]["name"] == "default-deny-egress"}
-    assert denied == {"openfaas", "openfaas-fn", "faas-data", "edge", "cert-manager"}
+    assert denied == {"openfaas", "openfaas-fn", "faas-data", "edge", "cert-manager", "monitoring"}
+    # The monitoring namespace: egress as the others; its ingress is fenced per pod (its own test).
+    newcomer = Pod("monitoring", {"app": "new"})
+    assert allowed(found, newcomer, PLATFORM_PODS["coredns"], 53, "UDP")
+    assert not allowed(found, newcomer, PLATFORM_PODS["outside"], 443)
+    assert not allowed(found, newcomer, PLATFORM_PODS["api-server"], 6443)
     for ns in ("openfaas", "edge", "cert-manager"):
         newcomer = Pod(ns, {"app": "new-in-the-chart"})
         assert allowed(found, newcomer, PLATFORM_PODS["coredns"], 53, "UDP")

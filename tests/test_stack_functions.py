@@ -99,7 +99,7 @@ def test_pro_lifts_the_ce_limits(project_tmp: Path) -> None:
     labels = "    labels: {com.openfaas.scale.min: 0, com.openfaas.scale.max: 10, com.openfaas.scale.zero: true}\n"
     file = stack_file(project_tmp, many(20, labels))
     run = run_stack("pro", stack(functionsFile=file, openfaasEdition="pro", openfaasLicense={"secure": "lic"}))
-    assert len(run.of_type("kubernetes:apps/v1:Deployment")) == 20
+    assert len([r for r in run.of_type("kubernetes:apps/v1:Deployment") if r.name.startswith("function-")]) == 20
     pod = masked(run.get("function-fn3").inputs)["spec"]["template"]
     assert pod["metadata"]["labels"]["com.openfaas.scale.zero"] == "true"
     assert masked(run.get("function-fn3").inputs)["spec"]["replicas"] == 1  # min 0: start with one
@@ -107,7 +107,7 @@ def test_pro_lifts_the_ce_limits(project_tmp: Path) -> None:
 
 def test_no_stack_file_means_no_functions() -> None:
     run = run_stack("none", stack(functionsFile=""))
-    assert run.of_type("kubernetes:apps/v1:Deployment") == [] and run.outputs["functions"] == {}
+    assert [r for r in run.of_type("kubernetes:apps/v1:Deployment") if r.name.startswith("function-")] == [] and run.outputs["functions"] == {}
 
 
 def test_typed_and_file_functions_must_not_share_a_name() -> None:

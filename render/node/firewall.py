@@ -41,6 +41,10 @@ FLANNEL_VXLAN = 8472
 FLANNEL_WIREGUARD = (51820, 51821)  # v4, v6
 # embeddedRegistry: Spegel's peer-to-peer port; its registry is served on 6443, open anyway.
 EMBEDDED_REGISTRY = 5001
+# The monitoring stack's scrapes of the nodes themselves: node-exporter (host network) on every
+# node and K3s' etcd metrics (etcd-expose-metrics) on the servers. A Prometheus pod on another
+# node arrives masqueraded as that node's address, so the peers' rule must admit them.
+METRICS_PORTS = (9100, 2381)
 DNS_PORT = 53
 NTP_PORT = 123
 DROP_COUNTER = "egress_dropped"
@@ -107,11 +111,12 @@ def ruleset(
     embedded_registry: bool,
     public_ports: tuple[int, ...],
     egress: NodeEgress | None = None,
+    metrics_ports: tuple[int, ...] = (),
 ) -> str:
     """The nftables script for `node` of `nodes`: replaces our table atomically, nothing else.
     `embedded_registry` opens Spegel's port between the nodes; `public_ports` are where the
     gateway is served (the edge's 80/443, or the gateway's own port); `egress`, when given,
-    adds the output policy."""
+    adds the output policy; `metrics_ports` opens the monitoring stack's scrapes between the nodes."""
     peers = _ips(a for n in nodes if n is not node for a in (n.host, n.private_address))
     # Dual-stack clusters give both families, comma-separated.
     cluster = _split(k3s.networks)
@@ -122,6 +127,9 @@ def ruleset(
     if embedded_registry:
         peer_tcp.append(EMBEDDED_REGISTRY)
         peer_note = ", embedded registry"
+    if metrics_ports:
+        peer_tcp += list(metrics_ports)
+        peer_note += ", metrics"
     wireguard = k3s.flannel_backend.startswith("wireguard")
     peer_udp = list(FLANNEL_WIREGUARD) if wireguard else [FLANNEL_VXLAN]
 

@@ -106,6 +106,7 @@ def node_facts(
     kubelet_config: str,
     host: HostSettings | None = None,
     backups: BackupsSettings | None = None,
+    metrics: bool = False,
 ) -> NodeFacts:
     """`spec` of `nodes` (the first is the bootstrap server) with what its steps need."""
     first = nodes[0]
@@ -113,7 +114,8 @@ def node_facts(
     egress = firewall.node_egress(host, mirrors, backups or BackupsSettings()) if host else None
     if firewall_settings.enabled:
         ruleset = firewall.ruleset(
-            spec, nodes, firewall_settings, k3s, embedded_registry=mirrors.embedded_registry, public_ports=public_ports, egress=egress
+            spec, nodes, firewall_settings, k3s, embedded_registry=mirrors.embedded_registry, public_ports=public_ports, egress=egress,
+            metrics_ports=firewall.METRICS_PORTS if metrics else (),
         )
     # The first server's API is on its own loopback, which the policy always admits.
     api_check = (f"--api={host_port(first.address, firewall.API_PORT)}",) if egress and spec.name != first.name else ()

@@ -1,0 +1,615 @@
+"""The monitoring stack through the whole program: its objects, prometheus.yml checked by the
+real promtool and started in a real prometheus, its policies, images, secrets and settings."""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import json
+import re
+import shutil
+import subprocess
+import time
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_client
+import yaml
+
+from render import egress, monitoring
+from render import stateful as data
+from render.monitoring import objects, policies, ports, scrape
+from render.monitoring.exporters import REDIS_PASSWORD_FILE, nats_exporter_args, redis_password_file, redis_urls
+from render.policies import NAMESPACE_LABEL
+from settings import versions
+from settings.errors import ConfigError
+from tests.conftest import THREE_NODES, settings_for, stack
+from tests.servers import (
+    LOOPBACK,
+    free_port,
+    http_get,
+    loopback_nats_config,
+    loopback_redis_config,
+    nats_server,
+    redis_server,
+    require,
+)
+from tools import plan
+from tools.harness import PROJECT_DIR, StackRun, is_secret, masked, run_stack, unwrap
+from upstream import prometheus_sd
+
+IMAGES = (
+    versions.PROMETHEUS_IMAGE,
+    versions.ALERTMANAGER_IMAGE,
+    versions.GRAFANA_IMAGE,
+    versions.NODE_EXPORTER_IMAGE,
+    versions.KUBE_STATE_METRICS_IMAGE,
+    versions.REDIS_EXPORTER_IMAGE,
+    versions.NATS_EXPORTER_IMAGE,
+)
+EDGE = {"domain": "faas.example.no", "acmeEmail": "ops@example.no"}
+
+
+@pytest.fixture(scope="module")
+def bergen() -> StackRun:
+    """Three servers, Pro, HTTPS at the edge (Traefik and cert-manager are scraped too)."""
+    return run_stack("bergen")
+
+
+@pytest.fixture(scope="module")
+def off() -> StackRun:
+    return run_stack("oslo", stack(monitoring=False, nodes=THREE_NODES))
+
+
+def obj(run: StackRun, name: str) -> dict[str, Any]:
+    return masked(run.get(name).inputs)
+
+
+def kube_objects(run: StackRun) -> list[dict[str, Any]]:
+    return [plan.manifest(r) for r in run.resources if plan.is_kubernetes_object(r)]
+
+
+def prometheus_yml(run: StackRun) -> dict[str, Any]:
+    return yaml.safe_load(obj(run, "monitoring-prometheus-config")["data"]["prometheus.yml"])
+
+
+def pod_spec(o: Mapping[str, Any]) -> dict[str, Any]:
+    return o["spec"]["template"]["spec"]
+
+
+# --- the objects ----------------------------------------------------------------------------
+
+
+def test_the_stack_registers_its_parts_in_its_namespace_after_the_data_services(oslo: StackRun) -> None:
+    children = {r.name: r for r in oslo.children("monitoring")}
+    kinds = {(r.type.rsplit(":", 1)[-1], r.name) for r in children.values()}
+    for kind, name in [
+        ("Namespace", "monitoring-namespace"),
+        ("StatefulSet", "monitoring-prometheus-statefulset"),
+        ("StatefulSet", "monitoring-grafana-statefulset"),
+        ("Deployment", "monitoring-alertmanager-deployment"),
+        ("Deployment", "monitoring-kube-state-metrics-deployment"),
+        ("DaemonSet", "monitoring-node-exporter-daemonset"),
+        ("Deployment", "monitoring-nats-exporter"),
+        ("Deployment", "monitoring-redis-exporter"),
+        ("Secret", "monitoring-grafana-secret"),
+        ("Secret", "monitoring-redis-exporter-secret"),
+    ]:
+        assert (kind, name) in kinds
+    for r in children.values():
+        if r.type.startswith("kubernetes:") and "Namespace" not in r.type:
+            assert r.provider == "cluster-k8s"
+            assert {"monitoring-namespace", "data-namespace", "redis-statefulset", "nats-statefulset", "openfaas-release"} <= set(r.options["dependsOn"])
+    grafana = set(oslo.get("monitoring-grafana-statefulset").options["dependsOn"])
+    assert {"monitoring-grafana-secret", "monitoring-grafana-config", "monitoring-grafana-dashboards"} <= grafana  # what it mounts
+    namespaces = {obj(oslo, n)["metadata"].get("namespace") for n, r in children.items() if r.type.startswith("kubernetes:")}
+    namespaces.discard(None)  # the namespace itself, the cluster roles
+    assert namespaces == {"monitoring", "faas-data", "openfaas"}  # openfaas: the gateway's metrics policy
+
+
+def test_prometheus_keeps_its_tsdb_on_a_volume_with_both_retentions() -> None:
+    settings = settings_for(stack(monitoringRetention="30d", monitoringRetentionSize="8Gi", monitoringStorage="10Gi"))
+    sts = monitoring.all_objects(settings)["prometheus-statefulset"]
+    (ctr,) = pod_spec(sts)["containers"]
+    assert "--storage.tsdb.retention.time=30d" in ctr["args"] and "--storage.tsdb.retention.size=8192MB" in ctr["args"]
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    assert {"name": "data", "mountPath": objects.TSDB_DIR} in ctr["volumeMounts"]
+    assert {"name": "rules", "mountPath": "/etc/prometheus/rules", "readOnly": True} in ctr["volumeMounts"]
+    assert pod_spec(sts)["serviceAccountName"] == "prometheus" and pod_spec(sts)["automountServiceAccountToken"] is True
+    assert ctr["resources"]["requests"]["memory"] == ctr["resources"]["limits"]["memory"] == "512Mi"
+
+
+def test_every_container_is_sized_and_locked_down(oslo: StackRun) -> None:
+    workloads = [o for o in kube_objects(oslo) if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet") and o["metadata"]["name"] in MONITORING_WORKLOADS]
+    assert len(workloads) == len(MONITORING_WORKLOADS)
+    for o in workloads:
+        pod = pod_spec(o)
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["enableServiceLinks"] is False
+        host = {k for k in ("hostNetwork", "hostPID", "hostIPC") if pod.get(k)}
+        assert host == ({"hostNetwork", "hostPID"} if o["metadata"]["name"] == "node-exporter" else set())
+        for c in pod["containers"]:
+            assert c["securityContext"] == data.CONTAINER_SECURITY
+            assert set(c["resources"]) == {"requests", "limits"} and {"cpu", "memory"} <= set(c["resources"]["requests"])
+        # Only what reads the API gets a token.
+        assert pod["automountServiceAccountToken"] is (o["metadata"]["name"] in ("prometheus", "kube-state-metrics"))
+
+
+MONITORING_WORKLOADS = ("prometheus", "grafana", "alertmanager", "kube-state-metrics", "node-exporter", "nats-exporter", "redis-exporter")
+
+
+def test_cluster_roles_read_and_never_reach_secrets(oslo: StackRun) -> None:
+    roles = [o for o in kube_objects(oslo) if o["kind"] == "ClusterRole" and o["metadata"]["name"].startswith("monitoring-")]
+    assert {r["metadata"]["name"] for r in roles} == {"monitoring-prometheus", "monitoring-kube-state-metrics"}
+    for role in roles:
+        for rule in role["rules"]:
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}
+            assert not {"secrets", "configmaps", "*"} & set(rule.get("resources", []))
+    ksm = pod_spec(obj(oslo, "monitoring-kube-state-metrics-deployment"))["containers"][0]
+    (resources,) = [a.removeprefix("--resources=") for a in ksm["args"] if a.startswith("--resources=")]
+    granted = {r for rule in next(r for r in roles if r["metadata"]["name"].endswith("kube-state-metrics"))["rules"] for r in rule["resources"]}
+    assert set(resources.split(",")) == granted  # what it lists is what it may list
+
+
+def test_requests_per_node_are_what_the_docs_say(oslo: StackRun) -> None:
+    mine = [o for o in kube_objects(oslo) if o["metadata"]["name"] in MONITORING_WORKLOADS]
+    per_node, rest = objects.requested(mine)
+    doc = (PROJECT_DIR / "docs" / "operations" / "monitoring.md").read_text()
+    assert f"every node: {per_node}" in doc
+    assert f"the node that runs the rest: {per_node + rest}" in doc
+    assert per_node.cpu > 0 and rest.memory > per_node.memory
+
+
+# --- prometheus.yml -------------------------------------------------------------------------
+
+
+def loopback_config(config: dict[str, Any], sa_dir: Path, rules_dir: Path) -> str:
+    """prometheus.yml as Debian's promtool can read it: its build has no Kubernetes discovery
+    (prometheus 2.42+ds), so each kubernetes_sd_configs becomes a static target; the pod's
+    ServiceAccount files and the rules directory point at the test's own."""
+    config = json.loads(json.dumps(config))
+    for job in config["scrape_configs"]:
+        if job.pop("kubernetes_sd_configs", None) is not None:
+            job["static_configs"] = [{"targets": [f"{LOOPBACK}:1"]}]
+    text = yaml.safe_dump(config, sort_keys=False)
+    return text.replace(scrape.SA_DIR, str(sa_dir)).replace(scrape.RULES_DIR, str(rules_dir))
+
+
+def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([require("promtool"), *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+
+
+@pytest.fixture
+def sa_dir(tmp_path: Path) -> Path:
+    sa = tmp_path / "sa"
+    sa.mkdir()
+    (sa / "token").write_text("test-token\n")
+    shutil.copy("/etc/ssl/certs/ca-certificates.crt", sa / "ca.crt")
+    return sa
+
+
+def write_rules(tmp_path: Path, rule_files: Mapping[str, str]) -> Path:
+    rules = tmp_path / "rules"
+    rules.mkdir(exist_ok=True)
+    for name, text in rule_files.items():
+        (rules / name).write_text(text)
+    return rules
+
+
+@pytest.mark.parametrize("name", ["oslo", "bergen"])
+def test_the_rendered_prometheus_yml_passes_promtool(name: str, request: pytest.FixtureRequest, sa_dir: Path, tmp_path: Path) -> None:
+    run = request.getfixturevalue(name)
+    config = prometheus_yml(run)
+    rules = write_rules(tmp_path, monitoring.inputs(plan.stack_settings(name)).rule_files)
+    (tmp_path / "prometheus.yml").write_text(loopback_config(config, sa_dir, rules))
+    result = promtool("check", "config", "prometheus.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_promtool_refuses_what_prometheus_would(oslo: StackRun, sa_dir: Path, tmp_path: Path) -> None:
+    """The check above can fail: a bad duration or a timeout above the interval is refused."""
+    for broken in ({"scrape_interval": "forever"}, {"scrape_interval": "5s", "scrape_timeout": "10s"}):
+        config = prometheus_yml(oslo)
+        config["global"].update(broken)
+        (tmp_path / "bad.yml").write_text(loopback_config(config, sa_dir, write_rules(tmp_path, {})))
+        assert promtool("check", "config", "bad.yml", cwd=tmp_path).returncode != 0
+
+
+def test_a_short_interval_shortens_the_timeout_and_still_passes(sa_dir: Path, tmp_path: Path) -> None:
+    config = scrape.prometheus_config(scrape.ScrapeTargets.of(settings_for(stack(monitoringScrapeInterval="5s"))))
+    assert config["global"]["scrape_timeout"] == "5s"
+    (tmp_path / "p.yml").write_text(loopback_config(config, sa_dir, write_rules(tmp_path, {})))
+    assert promtool("check", "config", "p.yml", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("name", ["oslo", "bergen"])
+def test_every_kubernetes_discovery_block_is_one_prometheus_loads(name: str, request: pytest.FixtureRequest) -> None:
+    blocks = [sd for job in prometheus_yml(request.getfixturevalue(name))["scrape_configs"] for sd in job.get("kubernetes_sd_configs", [])]
+    assert len(blocks) >= 9
+    assert all(prometheus_sd.problems(sd) == [] for sd in blocks)
+
+
+@pytest.mark.parametrize(
+    ("sd", "problem"),
+    [
+        ({"role": "pods"}, "unknown Kubernetes SD role 'pods'"),
+        ({}, "role missing"),
+        ({"role": "pod", "namespace": {"names": ["x"]}}, "field namespace not found"),
+        ({"role": "node", "selectors": [{"role": "pod", "label": "a=b"}]}, "node role supports only node selectors"),
+        ({"role": "pod", "authorization": {"credentials_file": "/t"}}, "provide the 'api_server' URL explicitly"),
+        ({"role": "pod", "selectors": [{"role": "pod"}, {"role": "pod"}]}, "duplicated selector role"),
+    ],
+)
+def test_the_discovery_check_refuses_what_prometheus_refuses(sd: dict[str, Any], problem: str) -> None:
+    assert any(problem in p for p in prometheus_sd.problems(sd))
+
+
+def test_every_job_the_design_names_is_there(oslo: StackRun, bergen: StackRun) -> None:
+    assert [j["job_name"] for j in prometheus_yml(bergen)["scrape_configs"]] == list(scrape.JOBS)
+    assert [j["job_name"] for j in prometheus_yml(oslo)["scrape_configs"]] == [j for j in scrape.JOBS if j not in scrape.EDGE_JOBS]
+
+
+def test_the_kubelet_and_cadvisor_come_through_the_api_server_with_the_pods_token(oslo: StackRun) -> None:
+    jobs = {j["job_name"]: j for j in prometheus_yml(oslo)["scrape_configs"]}
+    for name, path in (("kubelet", "/metrics"), ("cadvisor", "/metrics/cadvisor")):
+        job = jobs[name]
+        assert job["scheme"] == "https" and job["authorization"] == {"credentials_file": f"{scrape.SA_DIR}/token"}
+        assert job["tls_config"] == {"ca_file": f"{scrape.SA_DIR}/ca.crt"}
+        rewrite = next(r for r in job["relabel_configs"] if r.get("target_label") == "__metrics_path__")
+        assert rewrite["replacement"] == f"/api/v1/nodes/$1/proxy{path}"
+        assert {"source_labels": ["__meta_kubernetes_node_name"], "target_label": "instance"} in job["relabel_configs"]
+    etcd = jobs["etcd"]
+    assert etcd["kubernetes_sd_configs"][0]["selectors"] == [{"role": "node", "label": "node-role.kubernetes.io/etcd=true"}]
+    assert etcd["relabel_configs"][0]["replacement"] == f"$1:{ports.ETCD_METRICS}"
+
+
+def test_the_plan_is_byte_identical_for_the_same_inputs() -> None:
+    settings = settings_for(stack(**EDGE))
+    first = yaml.safe_dump(monitoring.all_objects(settings), sort_keys=False)
+    assert first == yaml.safe_dump(monitoring.all_objects(settings_for(stack(**EDGE))), sort_keys=False)
+
+
+# --- a real prometheus ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def prometheus(tmp_path: Path, args: list[str]) -> Iterator[subprocess.Popen[bytes]]:
+    log = (tmp_path / "prometheus.log").open("wb")
+    process = subprocess.Popen([require("prometheus"), *args], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(15)
+        log.close()
+
+
+def wait_for(check: Any, timeout: float, process: subprocess.Popen[bytes], log: Path) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"prometheus exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        with contextlib.suppress(OSError):
+            found = check()
+            if found:
+                return found
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def loopback_args(settings: Any, tmp_path: Path, port: int) -> list[str]:
+    """The container's own flags (objects.prometheus_args), with the test's paths and 127.0.0.1."""
+    args = objects.prometheus_args(settings.monitoring, str(tmp_path), str(tmp_path / "tsdb"))
+    return [f"--web.listen-address={LOOPBACK}:{port}" if a.startswith("--web.listen-address=") else a for a in args]
+
+
+def test_a_real_prometheus_starts_with_the_rendered_flags_and_scrapes_itself(oslo: StackRun, sa_dir: Path, tmp_path: Path) -> None:
+    settings = plan.stack_settings("oslo")
+    port = free_port()
+    config = prometheus_yml(oslo)
+    config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
+    config["scrape_configs"] = [{**config["scrape_configs"][0], "static_configs": [{"targets": [f"{LOOPBACK}:{port}"]}]}]
+    config.pop("alerting")  # no Alertmanager here
+    (tmp_path / objects.PROMETHEUS_FILE).write_text(loopback_config(config, sa_dir, write_rules(tmp_path, monitoring.inputs(settings).rule_files)))
+    args = loopback_args(settings, tmp_path, port)
+    assert "--storage.tsdb.retention.size=4096MB" in args and "--storage.tsdb.retention.time=15d" in args
+    log = tmp_path / "prometheus.log"
+    with prometheus(tmp_path, args) as process:
+        wait_for(lambda: http_get(port, "/-/ready", timeout=2)[0] == 200, 60, process, log)
+        query = "/api/v1/query?" + urllib.parse.urlencode({"query": 'up{job="prometheus"}'})
+
+        def up() -> bool:
+            status, body = http_get(port, query, timeout=2)
+            result = json.loads(body)["data"]["result"] if status == 200 else []
+            return bool(result) and result[0]["value"][1] == "1"
+
+        wait_for(up, 30, process, log)
+        status, body = http_get(port, "/api/v1/status/flags", timeout=2)
+        flags = json.loads(body)["data"]
+        assert flags["storage.tsdb.retention.time"] == "15d" and flags["storage.tsdb.retention.size"] == "4GiB"
+
+
+def test_a_kubernetes_quantity_as_the_size_would_stop_prometheus(tmp_path: Path, sa_dir: Path) -> None:
+    """Why the size is converted: Prometheus reads '4Gi' as no size at all and exits."""
+    port = free_port()
+    (tmp_path / objects.PROMETHEUS_FILE).write_text(yaml.safe_dump({"global": {"scrape_interval": "1s"}}))
+    args = [a if not a.startswith("--storage.tsdb.retention.size=") else "--storage.tsdb.retention.size=4Gi" for a in loopback_args(settings_for(stack()), tmp_path, port)]
+    with prometheus(tmp_path, args) as process:
+        process.wait(30)
+        assert process.returncode != 0
+
+
+# --- policies -------------------------------------------------------------------------------
+
+
+def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A LabelSelector's matchLabels and matchExpressions (In, Exists), as Kubernetes reads them."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        if e["operator"] == "In" and labels.get(e["key"]) not in e["values"]:
+            return False
+        if e["operator"] == "Exists" and e["key"] not in labels:
+            return False
+    return True
+
+
+def admits(policy: Mapping[str, Any], ns: str, labels: Mapping[str, str], port: int, source_ns: str, source: Mapping[str, str]) -> bool:
+    """Does this ingress policy admit a pod (source_ns, source) to (ns, labels):port? As
+    Kubernetes reads a peer: a podSelector alone means the policy's own namespace."""
+    spec = policy["spec"]
+    if policy["metadata"]["namespace"] != ns or "Ingress" not in spec["policyTypes"] or not selects(spec["podSelector"], labels):
+        return False
+    for rule in spec.get("ingress") or []:
+        if rule.get("ports") and port not in [p["port"] for p in rule["ports"]]:
+            continue
+        for peer in rule.get("from") or [{"ipBlock": {"cidr": "0.0.0.0/0"}}]:
+            if "ipBlock" in peer:
+                return True
+            ns_sel, pod_sel = peer.get("namespaceSelector"), peer.get("podSelector")
+            ns_ok = selects(ns_sel, {NAMESPACE_LABEL: source_ns}) if ns_sel is not None else source_ns == ns
+            if ns_ok and (pod_sel is None or selects(pod_sel, source)):
+                return True
+    return False
+
+
+PROMETHEUS_POD = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/managed-by": "pulumi"}
+# (namespace, pod labels, port) of each pod our Prometheus or an exporter must reach, in bergen.
+SCRAPED = [
+    ("openfaas", {"app": "gateway"}, ports.GATEWAY_METRICS, "monitoring", PROMETHEUS_POD),
+    ("faas-data", {"app.kubernetes.io/name": "nats-exporter"}, ports.NATS_EXPORTER, "monitoring", PROMETHEUS_POD),
+    ("faas-data", {"app.kubernetes.io/name": "redis-exporter"}, ports.REDIS_EXPORTER, "monitoring", PROMETHEUS_POD),
+    ("faas-data", {"app.kubernetes.io/name": "nats"}, ports.NATS_MONITOR, "faas-data", {"app.kubernetes.io/name": "nats-exporter"}),
+    ("faas-data", {"app.kubernetes.io/name": "redis"}, ports.REDIS, "faas-data", {"app.kubernetes.io/name": "redis-exporter"}),
+    ("edge", {"app.kubernetes.io/name": "traefik"}, ports.TRAEFIK_METRICS, "monitoring", PROMETHEUS_POD),
+    ("monitoring", {"app.kubernetes.io/name": "alertmanager"}, ports.ALERTMANAGER, "monitoring", PROMETHEUS_POD),
+    ("monitoring", {"app.kubernetes.io/name": "kube-state-metrics"}, ports.KUBE_STATE_METRICS, "monitoring", PROMETHEUS_POD),
+    ("monitoring", {"app.kubernetes.io/name": "prometheus"}, ports.PROMETHEUS, "monitoring", {"app.kubernetes.io/name": "grafana"}),
+]
+
+
+def network_policies(run: StackRun) -> list[dict[str, Any]]:
+    return [o for o in kube_objects(run) if o["kind"] == "NetworkPolicy"]
+
+
+@pytest.mark.parametrize(("ns", "labels", "port", "source_ns", "source"), SCRAPED, ids=[f"{s[0]}/{next(iter(s[1].values()))}:{s[2]}" for s in SCRAPED])
+def test_policies_admit_each_scrape(bergen: StackRun, ns: str, labels: dict[str, str], port: int, source_ns: str, source: dict[str, str]) -> None:
+    assert any(admits(p, ns, labels, port, source_ns, source) for p in network_policies(bergen))
+    # ...and not from another namespace's pods with the same labels (OpenFaaS' own Prometheus).
+    assert not any(admits(p, ns, labels, port, "openfaas-fn", source) for p in network_policies(bergen) if p["metadata"]["name"] in OURS)
+
+
+OURS = {p["metadata"]["name"] for p in policies.ingress_policies(policies.Placement("monitoring", "openfaas", "faas-data", True))}
+
+
+def too_wide(policy: Mapping[str, Any]) -> list[str]:
+    """What an ingress policy of ours admits beyond one namespace's labelled pods on named ports."""
+    found = []
+    for rule in policy["spec"].get("ingress") or []:
+        if not rule.get("ports"):
+            found.append("a rule without ports (every port)")
+        for peer in rule.get("from") or [None]:
+            if peer is None or "ipBlock" in peer:
+                found.append("a rule from anywhere")
+                continue
+            if not (peer.get("namespaceSelector") or {}).get("matchLabels", {}).get(NAMESPACE_LABEL):
+                found.append("a peer in every namespace")
+            if not (peer.get("podSelector") or {}).get("matchLabels"):
+                found.append("every pod of a namespace")
+    return found
+
+
+def test_our_ingress_policies_admit_nothing_wider_than_the_scraper(bergen: StackRun) -> None:
+    ours = [p for p in network_policies(bergen) if p["metadata"]["name"] in OURS and p["metadata"]["name"] != "default-deny-ingress"]
+    assert len(ours) == len(OURS) - 1
+    assert {p["metadata"]["name"]: too_wide(p) for p in ours} == {p["metadata"]["name"]: [] for p in ours}
+
+
+@pytest.mark.parametrize(
+    "peer",
+    [
+        {"namespaceSelector": {}},  # every namespace
+        {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},  # every pod there
+        {"ipBlock": {"cidr": "0.0.0.0/0"}},
+    ],
+)
+def test_the_width_check_catches_a_policy_open_to_more(peer: dict[str, Any]) -> None:
+    policy = {"spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [peer], "ports": [{"protocol": "TCP", "port": 8082}]}]}}
+    assert too_wide(policy)
+    assert too_wide({"spec": {"ingress": [{"from": [policies.prometheus("monitoring")]}]}}) == ["a rule without ports (every port)"]
+
+
+def test_with_platform_egress_restricted_prometheus_reaches_the_nodes_by_address_only(bergen: StackRun) -> None:
+    egress_policy = obj(bergen, "monitoring-policy-prometheus-egress")
+    rules = egress_policy["spec"]["egress"]
+    assert all(r.get("ports") for r in rules)  # never every port
+    to_hosts = {p["port"]: {peer["ipBlock"]["cidr"] for peer in r["to"]} for r in rules for p in r["ports"] if "ipBlock" in r["to"][0]}
+    assert to_hosts[ports.NODE_EXPORTER] == {"10.20.0.11/32", "10.20.0.12/32", "10.20.0.13/32"}  # bergen's private addresses
+    assert to_hosts[ports.ETCD_METRICS] == {"10.20.0.11/32", "10.20.0.12/32", "10.20.0.13/32"}  # three servers
+    # Traefik's metrics share node-exporter's port number, but only Traefik's pods are named.
+    (traefik,) = [r for r in rules if ports.TRAEFIK_METRICS in [p["port"] for p in r["ports"]] and "podSelector" in r["to"][0]]
+    assert traefik["to"] == [policies.pods("edge", {"matchLabels": {"app.kubernetes.io/name": "traefik"}})]
+    assert all("0.0.0.0/0" != peer.get("ipBlock", {}).get("cidr") for r in rules for peer in r["to"])
+
+
+def test_node_firewall_and_k3s_open_the_metrics_ports_only_with_monitoring(bergen: StackRun, off: StackRun) -> None:
+    def ruleset(run: StackRun, node: str) -> str:
+        return unwrap(run.get(f"{node}-firewall").inputs["stdin"])
+
+    def k3s(run: StackRun, node: str) -> dict[str, Any]:
+        return yaml.safe_load(unwrap(run.get(f"{node}-k3s-config").inputs["stdin"]))
+
+    assert re.search(r"saddr @nodes_v4 tcp dport \{[^}]*9100, 2381 \}", ruleset(bergen, "bergen-2"))
+    assert "9100" not in ruleset(off, "bergen-2") and "2381" not in ruleset(off, "bergen-2")
+    assert k3s(bergen, "bergen-1")["etcd-expose-metrics"] is True
+    assert "etcd-expose-metrics" not in k3s(off, "bergen-1")
+
+
+# --- images, secrets, Grafana -------------------------------------------------------------------
+
+
+def test_every_image_is_pinned_inventoried_and_mirrored_on_tromso(bergen: StackRun) -> None:
+    run = run_stack("tromso")  # sovereignStrict: it refuses anything not in the country
+    settings = plan.stack_settings("tromso")
+    endpoints = plan.egress_endpoints(run, settings)
+    for image in IMAGES:
+        why = f"image {egress.kubernetes.normalized_image(image)}"
+        (row,) = [e for e in endpoints if why in e.why]
+        assert row.mirrored and row.via == ("registry.example.no",)
+    registered = {w.image for r in run.resources if plan.is_kubernetes_object(r) for w in egress.workloads_of(unwrap(r.inputs))}
+    assert set(IMAGES) <= registered
+    assert set(IMAGES) <= {w.image for w in egress.workloads(settings)}  # what `pulumi up`'s strict check sees
+
+
+def test_the_passwords_are_secrets_in_files_never_in_variables_or_arguments(oslo: StackRun) -> None:
+    grafana = oslo.get("monitoring-grafana-secret")
+    assert is_secret(grafana.inputs["stringData"])
+    values = unwrap(grafana.inputs["stringData"])
+    assert set(values) == {"admin-password", "secret-key"} and values["admin-password"] != values["secret-key"]
+    redis_file = oslo.get("monitoring-redis-exporter-secret")
+    assert is_secret(redis_file.inputs["stringData"])
+    password = unwrap(oslo.get("redis-auth").inputs["stringData"])["password"]
+    assert json.loads(unwrap(redis_file.inputs["stringData"])[REDIS_PASSWORD_FILE]) == {"redis://redis.faas-data.svc.cluster.local:6379": password}
+    assert is_secret(oslo.outputs["grafanaAdminPassword"])
+    text = json.dumps([unwrap(r.inputs) for r in oslo.resources if r.name.startswith("monitoring-") and "secret" not in r.name])
+    assert values["admin-password"] not in text and password not in text
+    env = {e["name"]: e.get("value") for e in pod_spec(obj(oslo, "monitoring-grafana-statefulset"))["containers"][0]["env"]}
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == f"{objects.GRAFANA_SECRET_DIR}/admin-password"
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
+
+
+def test_the_password_file_is_what_redis_exporter_reads() -> None:
+    text = redis_password_file("pw", redis_urls("faas-data"))
+    assert json.loads(text) == {"redis://redis.faas-data.svc.cluster.local:6379": "pw"}
+    assert text == redis_password_file("pw", redis_urls("faas-data"))
+
+
+def phone_home_problems(text: str) -> list[str]:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    return [f"[{s}] {k}" for (s, k), v in objects.PHONE_HOME_KEYS.items() if not parser.has_option(s, k) or parser.get(s, k) != v]
+
+
+def test_grafana_phones_nowhere_and_is_published_nowhere(oslo: StackRun) -> None:
+    ini = obj(oslo, "monitoring-grafana-config")["data"]["grafana.ini"]
+    assert phone_home_problems(ini) == []
+    assert phone_home_problems(ini.replace("reporting_enabled = false", "reporting_enabled = true")) == ["[analytics] reporting_enabled"]
+    assert phone_home_problems(ini.replace("[news]\nnews_feed_enabled = false\n", "")) == ["[news] news_feed_enabled"]
+    assert obj(oslo, "monitoring-grafana-service")["spec"]["type"] == "ClusterIP"
+    assert not any(admits(p, "monitoring", {"app.kubernetes.io/name": "grafana"}, ports.GRAFANA, ns, {"app": "x"}) for p in network_policies(oslo) for ns in ("monitoring", "openfaas", "edge"))
+    assert "port-forward svc/grafana" in oslo.outputs["grafana"]
+    datasources = yaml.safe_load(obj(oslo, "monitoring-grafana-datasources")["data"]["prometheus.yml"])
+    assert datasources["datasources"][0]["url"] == "http://prometheus.monitoring.svc.cluster.local:9090"
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def test_monitoring_off_renders_none_of_it(off: StackRun) -> None:
+    assert not [r.name for r in off.resources if r.name.startswith("monitoring") or "exporter" in r.name]
+    assert not [o for o in kube_objects(off) if o["metadata"].get("namespace") == "monitoring"]
+    assert "grafana" not in off.outputs
+    assert monitoring.all_objects(settings_for(stack(monitoring=False))) == {}
+    assert not any(w.who.endswith(("prometheus", "grafana")) for w in egress.workloads(settings_for(stack(monitoring=False))))
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "text"),
+    [
+        (stack(monitoringRetention="forever"), "monitoringRetention", "expected a Prometheus duration"),
+        (stack(monitoringRetention="1.5d"), "monitoringRetention", "expected a Prometheus duration"),
+        (stack(monitoringRetention="0d"), "monitoringRetention", "expected a Prometheus duration"),
+        (stack(monitoringRetentionSize="6Gi"), "monitoringRetentionSize", "must be smaller than monitoringStorage (5Gi)"),
+        (stack(monitoringRetentionSize="5Gi"), "monitoringRetentionSize", "must be smaller than monitoringStorage"),
+        (stack(monitoringNamespace="faas-data"), "monitoringNamespace", "'faas-data' is also dataNamespace"),
+        (stack(monitoringNamespace="openfaas"), "monitoringNamespace", "is also openfaasNamespace"),
+        (stack(monitoringNamespace="kube-system"), "monitoringNamespace", ""),
+        (stack(monitoringScrapeInterval="30"), "monitoringScrapeInterval", "expected a Prometheus duration"),
+        (stack(monitoringPrometheusMemory="512MB"), "monitoringPrometheusMemory", ""),
+    ],
+)
+def test_bad_monitoring_config_is_refused_naming_the_key(config: dict[str, Any], key: str, text: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings_for(config)
+    assert f"{key}:" in str(caught.value) and text in str(caught.value)
+
+
+def test_a_namespace_clash_is_no_clash_with_monitoring_off() -> None:
+    assert settings_for(stack(monitoring=False, monitoringNamespace="faas-data")).monitoring.enabled is False
+
+
+def test_alertmanager_reaches_only_the_receivers_it_is_given() -> None:
+    placement = policies.Placement("monitoring", "openfaas", "faas-data", False)
+    restricted = policies.policies.PlatformEgress("openfaas-fn", "faas-data", ("203.0.113.10/32",), 6443)
+    nodes = settings_for(stack()).nodes
+    names = {p["metadata"]["name"] for p in policies.egress_policies(placement, restricted, nodes)}
+    assert "alertmanager-egress" not in names  # the namespace's own policy: DNS and itself only
+    (am,) = [p for p in policies.egress_policies(placement, restricted, nodes, [("198.51.100.25/32", (587,))]) if p["metadata"]["name"] == "alertmanager-egress"]
+    assert am["spec"]["egress"] == [{"to": [{"ipBlock": {"cidr": "198.51.100.25/32"}}], "ports": [{"protocol": "TCP", "port": 587}]}]
+
+
+# --- the exporters against real servers ------------------------------------------------------
+
+# The monitoring endpoint each of the NATS exporter's flags reads (nats-io/prometheus-nats-
+# exporter v0.20.1: exporter/exporter.go createCollector names, collector/jsz.go the suffix `all` uses).
+NATS_ENDPOINTS = {
+    "-varz": "/varz",
+    "-connz": "/connz",
+    "-routez": "/routez",
+    "-subz": "/subsz",
+    "-healthz": "/healthz",
+    "-jsz=all": "/jsz?consumers=true&config=true&raft=true",
+}
+
+
+def test_the_nats_exporters_endpoints_answer_on_a_real_server_with_the_stacks_config(tmp_path: Path) -> None:
+    args = nats_exporter_args(["http://nats:8222"])
+    flags = [a for a in args if a.startswith("-") and not a.startswith(("-port=", "-use_internal"))]
+    assert set(flags) == set(NATS_ENDPOINTS)
+    port, monitor = free_port(), free_port()
+    with nats_server(tmp_path, loopback_nats_config(tmp_path, port, monitor), port):
+        for flag, path in NATS_ENDPOINTS.items():
+            status, body = http_get(monitor, path)
+            assert status == 200, (flag, body[:200])
+            assert isinstance(json.loads(body), dict), flag
+
+
+def test_the_password_file_authenticates_against_a_real_server(tmp_path: Path) -> None:
+    """What redis_exporter reads from its file is the password the stack's redis.conf sets."""
+    password = "Exporter0Password1"
+    (entry,) = json.loads(redis_password_file(password, redis_urls("faas-data"))).values()
+    port = free_port()
+    with redis_server(tmp_path, loopback_redis_config(tmp_path, port, password), port):
+        assert redis_client.Redis(host=LOOPBACK, port=port, password=entry, socket_timeout=5).ping() is True
+        with pytest.raises(redis_client.AuthenticationError):
+            redis_client.Redis(host=LOOPBACK, port=port, password=entry + "x", socket_timeout=5).ping()
