@@ -184,9 +184,10 @@ def _backups(settings: Settings) -> list[Alert]:
     return [
         Alert(
             "EtcdSnapshotTooOld",
-            f"time() - max by (node) ({SNAPSHOT_CREATED}{{{KSM}}} and on (name) ({SNAPSHOT_READY}{{{KSM}}} == 1)) > {limit}",
+            f"time() - max by (node, bucket) ({SNAPSHOT_CREATED}{{{KSM}}} and on (name) ({SNAPSHOT_READY}{{{KSM}}} == 1)) > {limit}",
             "critical",
-            "The newest etcd snapshot of {{ $labels.node }} is {{ $value | humanizeDuration }} old",
+            'The newest etcd snapshot of {{ $labels.node }}{{ if and $labels.bucket (ne $labels.bucket "<nil>") }} in bucket '
+            "{{ $labels.bucket }}{{ end }} is {{ $value | humanizeDuration }} old",
             f"No snapshot ready to restore from {{{{ $labels.node }}}} for more than {humanize(limit)}: twice the longest gap of "
             f"etcdSnapshotSchedule ({settings.backups.schedule!r}). A restore would lose everything since.",
             for_="10m",
@@ -289,8 +290,12 @@ def ksm_custom_resource_config() -> str:
     resource = {
         "groupVersionKind": {"group": "k3s.cattle.io", "version": "v1", "kind": "ETCDSnapshotFile"},
         "metricNamePrefix": SNAPSHOT_PREFIX,
-        # nodeName is the server's name, or "s3" for the copies in the bucket (k3s pkg/etcd/snapshot).
-        "labelsFromPath": {"name": ["metadata", "name"], "node": ["spec", "nodeName"]},
+        # spec.nodeName: the server that took it; spec.s3.bucket: set on the copy in S3 (k3s
+        # pkg/etcd/snapshot.go reads spec.s3 to tell the two apart), so the local snapshots and
+        # the uploads are watched apart: uploads can stop while local snapshots go on. A local
+        # one has no spec.s3: kube-state-metrics leaves the label empty, or writes "<nil>" in
+        # releases whose addPathLabels formats a missing value with %v; either groups apart.
+        "labelsFromPath": {"name": ["metadata", "name"], "node": ["spec", "nodeName"], "bucket": ["spec", "s3", "bucket"]},
         "metrics": [
             {
                 "name": SNAPSHOT_CREATED.removeprefix(f"{SNAPSHOT_PREFIX}_"),
