@@ -16,6 +16,7 @@ import yaml
 from render.monitoring import dashboards
 from tests.conftest import settings_for, stack
 from tests.servers import require
+from tools import screenshot
 from tools.harness import PROJECT_DIR
 
 # What Grafana substitutes before the query reaches Prometheus: its interval variables, and
@@ -134,3 +135,15 @@ def test_the_docs_list_every_dashboard_and_panel() -> None:
         assert f"`{board['uid']}`" in text, board["uid"]
         for panel in board["panels"]:
             assert panel["title"] in text, panel["title"]
+
+
+def test_the_screenshot_s_synthetic_series_are_openmetrics_promtool_imports(tmp_path: Path) -> None:
+    """tools/screenshot.py's input (the pictures in docs/img/): the same text each time, and
+    what promtool turns into TSDB blocks."""
+    text = screenshot.openmetrics()
+    assert text == screenshot.openmetrics() and text.endswith("# EOF\n")
+    (tmp_path / "series.om").write_text(text)
+    result = subprocess.run([require("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(tmp_path / "series.om"), str(tmp_path / "data")],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert any((tmp_path / "data").iterdir())
