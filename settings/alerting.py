@@ -5,12 +5,14 @@ runbooks: docs/operations/alerts.md."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, cast
 
 from pydantic import BeforeValidator, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from settings.base import Section, key, require_secret, secret_key
-from settings.errors import expected, rules
+from settings.errors import expected, refused, rules
 from settings.types import Email, Text, between, canonical_host, https_only
 
 # host:port, the port required: Alertmanager's email_config dials `smarthost` as given
@@ -45,13 +47,27 @@ def _ratio(value: Any) -> float:
 
 Smarthost = Annotated[str, BeforeValidator(_smarthost)]
 Ratio = Annotated[float, BeforeValidator(_ratio)]
-WebhookUrl = Annotated[
-    str,
-    https_only(
-        "alerts carry node names, namespaces and error rates: they cross the network encrypted",
-        "a token goes in alertWebhookToken (a secret, sent as a bearer token)",
-    ),
-]
+# The shared https URL check (settings/types.py), called directly: its refusal is re-worded below.
+_HTTPS = cast(Callable[[Any], str], https_only(
+    "alerts carry node names, namespaces and error rates: they cross the network encrypted",
+    "a token goes in alertWebhookToken (a secret, sent as a bearer token)",
+).func)
+_TOKEN_HINT = "a token goes in alertWebhookToken (a secret, sent as a bearer token), not in the URL"
+
+
+def _webhook(value: Any) -> str:
+    """An https URL without credentials or a query string: the URL lands in Alertmanager's
+    config (a ConfigMap), so what a token could hide in is refused, and a refusal never
+    repeats the URL."""
+    if isinstance(value, str) and ("?" in value or "#" in value):
+        raise refused(f"holds a query string or fragment, which would be written to Alertmanager's ConfigMap: {_TOKEN_HINT}")
+    try:
+        return _HTTPS(value)
+    except PydanticCustomError as err:
+        raise refused(str((err.context or {}).get("message", err.message()))) from None
+
+
+WebhookUrl = Annotated[str, BeforeValidator(_webhook)]
 
 
 class AlertingSettings(Section):

@@ -232,6 +232,9 @@ def refusal(config: dict[str, Any]) -> str:
     [
         ({"alertWebhookUrls": ["http://hooks.example.no/alerts"]}, "alertWebhookUrls[0]: expected an https URL"),
         ({"alertWebhookUrls": ["https://user:pa55@hooks.example.no/alerts"]}, "alertWebhookUrls[0]: holds credentials"),
+        ({"alertWebhookUrls": ["https://hooks.example.no/alerts?token=pa55"]}, "alertWebhookUrls[0]: holds a query string"),
+        ({"alertWebhookUrls": ["http://hooks.example.no/pa55"]}, "alertWebhookUrls[0]: expected an https URL"),
+        ({"alertWebhookUrls": ["ftp://hooks.example.no/pa55"]}, "alertWebhookUrls[0]: expected an http(s) URL"),
         ({"alertWebhookUrls": ["https://hooks.example.no/alerts"], "alertWebhookToken": "plain"}, "alertWebhookToken: must be a secret"),
         ({**EMAIL, "alertSmarthost": "smtp.example.no"}, "alertSmarthost: expected an SMTP server as host:port"),
         ({**EMAIL, "alertSmarthost": "smtp.example.no:0"}, "alertSmarthost: expected an SMTP server as host:port"),
