@@ -169,6 +169,7 @@ def inventory(settings: Settings, images: Iterable[Workload] | None = None) -> l
     found.node_install()
     found.host_run_time()
     found.cluster_run_time([w for w in workload_list if w.namespace != settings.openfaas.function_namespace])
+    found.alert_receivers()
     found.backups()
     found.function_run_time([w for w in workload_list if w.namespace == settings.openfaas.function_namespace])
     found.operator_side()
@@ -284,6 +285,16 @@ class _Inventory:
         if (traefik_values().get("global") or {}).get("checkNewVersion", True):
             self.add(CLUSTER, TRAEFIK_UPDATE_HOST, HTTPS, f"Traefik ({EDGE_NAMESPACE})", "checks for new versions (global.checkNewVersion)", mirrored=False)
 
+    def alert_receivers(self) -> None:
+        """Where Alertmanager sends alerts (settings/alerting.py): node names, namespaces and
+        error rates leave the cluster there, so each receiver is a row like any other."""
+        alerting, who = self.settings.alerting, "Alertmanager (monitoring)"
+        receivers = [(f"alertWebhookUrls[{i}]", *url_host_port(url), "alert webhook") for i, url in enumerate(alerting.webhook_urls)]
+        if alerting.smarthost:
+            receivers.append(("alertSmarthost", *_registry_port(alerting.smarthost), "alert e-mails (SMTP)"))
+        for key, host, port, what in receivers:
+            self.add(CLUSTER, host, port, who, f"{what} ({key})", mirrored=False, fix=f"{key} (a receiver in the country) and egressAllowHosts")
+
     def backups(self) -> None:
         """Where every server uploads its etcd snapshots (the whole cluster state, Secrets
         included), when etcdS3Bucket is set."""
@@ -384,7 +395,7 @@ def as_markdown(stack: str, endpoints: list[Endpoint]) -> str:
 def sources(settings: Settings) -> list[tuple[str, str, int | None]]:
     """(key, host, port) of every source the config names as in the country: the registry
     mirrors, the system default registry, the chart repositories, the K3s and CRD copies, the
-    ACME server and the S3 endpoint."""
+    ACME server, the S3 endpoint and the alert receivers."""
     mirrors, found = settings.mirrors, []
     for reg, urls in sorted(mirrors.registry_mirrors.items()):
         found += [(f"registryMirrors.{reg}[{i}]", *url_host_port(url)) for i, url in enumerate(urls)]
@@ -401,6 +412,10 @@ def sources(settings: Settings) -> list[tuple[str, str, int | None]]:
         found.append(("aptMirror", *url_host_port(host.apt_mirror)))
     if settings.backups.s3_bucket and settings.backups.s3_endpoint:
         found.append(("etcdS3Endpoint", *_registry_port(settings.backups.s3_endpoint)))
+    alerting = settings.alerting
+    found += [(f"alertWebhookUrls[{i}]", *url_host_port(url)) for i, url in enumerate(alerting.webhook_urls)]
+    if alerting.smarthost:
+        found.append(("alertSmarthost", *_registry_port(alerting.smarthost)))
     return found
 
 

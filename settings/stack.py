@@ -19,6 +19,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from settings import stackfile
+from settings.alerting import AlertingSettings, no_receiver_warning
 from settings.backups import BackupsSettings
 from settings.data_services import DataSettings, NatsSettings, RedisSettings
 from settings.edge import CERT_MANAGER_NAMESPACE, PUBLIC_PORTS, EdgeSettings, plain_http_warning
@@ -66,6 +67,7 @@ class StackConfig(BaseModel):
     mirrors: MirrorsSettings = _section()
     upgrades: UpgradeSettings = _section()
     sovereignty: SovereigntySettings = _section()
+    alerting: AlertingSettings = _section()
 
     @model_validator(mode="before")
     @classmethod
@@ -226,9 +228,13 @@ class Settings:
     mirrors: MirrorsSettings
     upgrades: UpgradeSettings
     sovereignty: SovereigntySettings
+    alerting: AlertingSettings
     ssh_private_key: pulumi.Input[str] = field(repr=False)
     openfaas_license: pulumi.Input[str] | None = field(default=None, repr=False)
     acme_eab_hmac_key: pulumi.Input[str] | None = field(default=None, repr=False)
+    # Alertmanager's receiver secrets, mounted as files (render/monitoring/alertmanager.py).
+    alert_smtp_password: pulumi.Input[str] | None = field(default=None, repr=False)
+    alert_webhook_token: pulumi.Input[str] | None = field(default=None, repr=False)
     functions: FunctionSet = FunctionSet()
     warnings: tuple[str, ...] = ()
     # Derived.
@@ -261,6 +267,7 @@ def settings_of(stack: str, config: StackConfig, **secrets_and_functions: Any) -
         mirrors=config.mirrors,
         upgrades=config.upgrades,
         sovereignty=config.sovereignty,
+        alerting=config.alerting,
         servers=tuple(n for n in nodes if n.role == "server"),
         first_server=nodes[0],
         public_ports=PUBLIC_PORTS if config.edge.enabled else (openfaas.public_port,),
@@ -279,7 +286,7 @@ def decode(raw: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
         out[key] = value
-        if key in ("sshPrivateKey", "openfaasLicense", "acmeEabHmacKey") or not isinstance(value, str) or value.lstrip()[:1] not in ("[", "{"):
+        if key in ("sshPrivateKey", "openfaasLicense", "acmeEabHmacKey", "alertSmtpPassword", "alertWebhookToken") or not isinstance(value, str) or value.lstrip()[:1] not in ("[", "{"):
             continue
         try:
             out[key] = json.loads(value)
@@ -314,6 +321,8 @@ def from_config(
         ssh_private_key=secret(config.nodes.ssh_private_key.get_secret_value()),
         openfaas_license=secret(license_.get_secret_value()) if license_ and config.openfaas.pro else None,
         acme_eab_hmac_key=secret(eab.get_secret_value()) if (eab := config.edge.eab_hmac_key) and config.edge.eab_key_id else None,
+        alert_smtp_password=secret(pw.get_secret_value()) if (pw := config.alerting.smtp_password) and config.alerting.smtp_user else None,
+        alert_webhook_token=secret(tok.get_secret_value()) if (tok := config.alerting.webhook_token) and config.alerting.webhook_urls else None,
         functions=FunctionSet(
             functions=functions,
             secrets=tuple((name, secret(value.get_secret_value())) for name, value in sorted(config.functions.secrets.items())),
@@ -364,6 +373,8 @@ def _warnings(config: StackConfig) -> tuple[str, ...]:
     if config.sovereignty.functions_open:
         warnings.append(open_egress_warning())
     warnings += _platform_egress_warnings(config)
+    if not config.alerting.receivers:
+        warnings.append(no_receiver_warning())
     servers = sum(1 for n in config.nodes.nodes if n.role == "server")
     if servers % 2 == 0:
         warnings.append(

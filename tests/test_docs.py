@@ -54,8 +54,9 @@ def test_secrets_are_marked_and_the_required_ones_get_plan_placeholders() -> Non
     schema = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
     assert {k for k, v in schema.items() if v.get("secret")} == set(SECRET_KEYS) & set(schema)
     assert {"sshPrivateKey", "openfaasLicense", "functionSecrets"} <= set(SECRET_KEYS)
-    # acmeEabHmacKey, like openfaasLicense, is read only when the keys it goes with are set.
-    assert set(required_secrets()) == {"sshPrivateKey", "openfaasLicense", "acmeEabHmacKey"}  # placeholders in plans
+    # acmeEabHmacKey, alertSmtpPassword and alertWebhookToken, like openfaasLicense, are read
+    # only when the keys they go with are set.
+    assert set(required_secrets()) == {"sshPrivateKey", "openfaasLicense", "acmeEabHmacKey", "alertSmtpPassword", "alertWebhookToken"}
 
 
 def test_a_stale_table_is_found(tmp_path, monkeypatch, capsys) -> None:

@@ -38,7 +38,9 @@ def test_minimal_stack_gets_the_defaults() -> None:
     assert (got.k3s.version, got.k3s.disable, got.k3s.snapshotter) == (versions.K3S, ("traefik",), "overlayfs")
     assert dict(got.kernel.sysctl)["vm.overcommit_memory"] == "1"
     assert got.warnings == ("no domain set: the gateway is served over plain HTTP on port 8080, so its admin password "
-                            "crosses the network unencrypted; set domain and acmeEmail for HTTPS",)
+                            "crosses the network unencrypted; set domain and acmeEmail for HTTPS",
+                            "no alert receiver configured (alertEmailTo or alertWebhookUrls): Alertmanager keeps the alerts but "
+                            "sends them nowhere; docs/operations/alerts.md#receivers")
 
 
 def test_first_node_is_server_and_the_rest_are_agents_by_default() -> None:
@@ -194,7 +196,8 @@ def test_a_long_value_is_cut_in_the_message() -> None:
 
 def test_even_server_count_warns() -> None:
     nodes = [{"name": f"n{i}", "host": f"198.51.100.{i}", "role": "server"} for i in (1, 2)]
-    (warning,) = settings_for(stack(nodes=nodes, domain="faas.example.no", acmeEmail="ops@example.no", acmeServerCidrs=["203.0.113.53/32"])).warnings
+    (warning,) = settings_for(stack(nodes=nodes, domain="faas.example.no", acmeEmail="ops@example.no", acmeServerCidrs=["203.0.113.53/32"],
+                                    alertWebhookUrls=["https://hooks.example.no/a"])).warnings
     assert "2 servers" in warning and "use 1, 3 or 5 servers" in warning
 
 

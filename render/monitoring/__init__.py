@@ -20,7 +20,7 @@ def inputs(settings: Settings) -> Inputs:
         targets=ScrapeTargets.of(settings),
         rule_files=rules.rule_files(settings),
         dashboards=dashboards.dashboards(settings),
-        alertmanager_config=alertmanager.alertmanager_config(None),
+        alertmanager_config=alertmanager.alertmanager_config(settings.alerting),
     )
 
 
