@@ -161,6 +161,10 @@ class BackupsSettings(Section):
         "etcdS3Credentials",
         "S3 {accessKey, secretKey} for etcdS3Bucket, as a secret (pulumi config set --secret --path etcdS3Credentials.secretKey ...)",
         kind="object",
+        # For `make plan` (tools/harness.py): a stack file that names the bucket leaves the
+        # keys to the user's encrypted config, like sshPrivateKey; the plan puts placeholders.
+        stand_in_with="etcdS3Bucket",
+        stand_in_leaves=("accessKey", "secretKey"),
     )
 
     # The data in the volumes (Valkey's RDB, JetStream's streams) to the same bucket, under
