@@ -32,7 +32,7 @@ from settings.backups import BackupsSettings
 from settings.stack import Settings
 
 SCRIPTS_DIR = Path(__file__).parent / "backup_scripts"
-SCRIPTS = ("valkey-dump.sh", "nats-dump.sh", "s3-upload.sh")
+SCRIPTS = ("valkey-dump.sh", "valkey-restore.sh", "nats-dump.sh", "s3-upload.sh")  # valkey-restore.sh: the runbook's
 SCRIPTS_CONFIG = "data-backup-scripts"
 SCRIPTS_MOUNT = "/scripts"
 WORK_MOUNT = "/work"  # the emptyDir both containers share

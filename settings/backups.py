@@ -208,7 +208,7 @@ class BackupsSettings(Section):
             ])
             return self
         if self.data_backups is False:
-            rules([(k, "only used with data backups: remove it, or dataBackups: false") for k in _DATA_KEYS if k in given])
+            rules([(k, "only used with data backups, which dataBackups: false turns off: remove it") for k in _DATA_KEYS if k in given])
         rules([
             ("etcdS3Endpoint", "required with etcdS3Bucket: without it K3s uploads the snapshots (every Secret of the cluster) to s3.amazonaws.com, "
              "outside the country; name your object store, e.g. 's3.example.no'")

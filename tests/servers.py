@@ -113,6 +113,9 @@ class NatsClient:
 
     def __init__(self, port: int, timeout: float = 5, user: str | None = None, password: str | None = None) -> None:
         self.sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
+        # Each command is its own write: without this, Nagle's algorithm holds the second of two
+        # small writes for the peer's delayed ACK (about 40 ms a request).
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = b""
         self.info = json.loads(self._line().removeprefix(b"INFO "))
         options = {"verbose": False, "pedantic": True, "headers": False, "name": "sovereign-faas-test"}
@@ -168,17 +171,23 @@ class NatsClient:
 
     def next_message(self, until_pong: bool = False) -> tuple[str, bytes]:
         """The next MSG as (subject, payload); answers the server's PINGs; raises on -ERR."""
+        subject, _, payload = self.next_msg(until_pong)
+        return subject, payload
+
+    def next_msg(self, until_pong: bool = False) -> tuple[str, str | None, bytes]:
+        """The next MSG as (subject, reply subject or None, payload): `MSG <subject> <sid>
+        [reply-to] <#bytes>`. JetStream's snapshot chunks carry the ack subject as reply."""
         while True:
             line = self._line()
             if line == b"PING":
                 self.sock.sendall(b"PONG\r\n")
             elif line == b"PONG" and until_pong:
-                return "", b""
+                return "", None, b""
             elif line.startswith(b"-ERR"):
                 raise RuntimeError(f"NATS error: {line.decode()}")
             elif line.startswith(b"MSG "):
                 parts = line.decode().split(" ")
-                return parts[1], self._exactly(int(parts[-1]))
+                return parts[1], parts[3] if len(parts) == 5 else None, self._exactly(int(parts[-1]))
 
     def request(self, subject: str, payload: bytes) -> bytes:
         inbox = f"_INBOX.test.{self._sids + 1}"
