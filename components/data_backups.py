@@ -39,7 +39,7 @@ class DataBackups(pulumi.ComponentResource):
         if not objs or credentials is None:
             self.register_outputs({})
             return
-        keys = dict(zip(data_backups.S3_KEYS, (credentials.access_key.get_secret_value(), credentials.secret_key.get_secret_value()), strict=True))
+        keys: dict[str, str] = dict(zip(data_backups.S3_KEYS, (credentials.access_key.get_secret_value(), credentials.secret_key.get_secret_value()), strict=True))
         mounts: list[pulumi.Resource] = [secret(f"{name}-s3", data_backups.S3_SECRET, ns, keys, on_cluster, labels=labels(data_backups.S3_SECRET))]
         if data_backups.NATS in objs:
             password = args.nats_passwords[nats.BACKUP_USER].apply(lambda pw: {"password": pw})

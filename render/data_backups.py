@@ -72,8 +72,8 @@ def s3_path(backups: BackupsSettings) -> str:
 
 
 def rclone_env(backups: BackupsSettings) -> list[dict[str, Any]]:
-    """rclone's S3 remote from the environment (rclone docs/content/docs.md, "Config file":
-    RCLONE_CONFIG_<REMOTE>_<OPTION>; s3.md for the options): the keys by secretKeyRef only."""
+    """rclone's S3 remote from the environment (rclone's documentation, "Config file":
+    RCLONE_CONFIG_<REMOTE>_<OPTION>; its S3 page for the options): the keys by secretKeyRef only."""
     prefix = f"RCLONE_CONFIG_{REMOTE}_"
     plain = {
         "TYPE": "s3",
