@@ -405,6 +405,9 @@ def test_nats_dump_script(tmp_path: Path, streams: str, fail: str, ok: bool, fol
     text = log.read_text()
     assert PASSWORD not in text and "password-from-env" in text
     assert text.splitlines()[0] == "stream ls --names"
+    calls = [line for line in text.splitlines() if line.startswith("stream")]
+    if folders and folders != ["NO-STREAMS"]:
+        assert calls[1:] == [f"stream backup --no-progress {name} {tmp_path}/work/data/{name}" for name in folders]
 
 
 # --- the rendered objects, the settings, the inventory ----------------------------------------
@@ -505,3 +508,27 @@ def test_bergen_renders_both_backups_and_oslo_tromso_none(tmp_path: Path) -> Non
                                         ["CronJob faas-data/valkey-backup (15 */6 * * *)"]]
     job = yaml.safe_load((tmp_path / "bergen" / "manifests" / "cronjob-faas-data-valkey-backup.yaml").read_text())
     assert job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"][0]["image"].startswith("valkey/valkey:")
+
+
+def strict_problems_of(**overrides: Any) -> list[tuple[str, str]]:
+    from render import egress
+    from tools import plan
+
+    settings = plan.stack_settings("tromso", overrides=overrides)
+    return [*egress.source_problems(settings), *egress.strict_problems(egress.inventory(settings))]
+
+
+def test_strict_mode_holds_the_data_backups_to_the_etcd_rule_and_needs_their_addresses() -> None:
+    s3 = {k: v for k, v in S3.items() if k != "dataBackupS3Cidrs"}
+    declared = ["mirror.example.no", "registry.example.no", "charts.example.no", "acme.example.no", "ntp.example.no", "198.51.100.53"]
+    # Undeclared endpoint: the etcd row and the valkey-backup and nats-backup rows, each refused.
+    problems = strict_problems_of(**s3, dataBackupS3Cidrs=["198.51.100.64/28"])
+    rows = [m for _, m in problems if "s3.example.no" in m and "(backups;" in m]
+    assert len(rows) == 3 and any("valkey-backup" in m for m in rows) and any("nats-backup" in m for m in rows)
+    # Declared, but known by name only: the backup pods would reach any address.
+    problems = strict_problems_of(**s3, egressAllowHosts=[*declared, "s3.example.no"])
+    assert [k for k, _ in problems] == ["dataBackupS3Cidrs"]
+    # A range as wide as the internet is refused like the other allow lists; a /28 passes.
+    problems = strict_problems_of(**s3, egressAllowHosts=[*declared, "s3.example.no"], dataBackupS3Cidrs=["0.0.0.0/1"])
+    assert [k for k, _ in problems] == ["dataBackupS3Cidrs[0]"]
+    assert strict_problems_of(**s3, egressAllowHosts=[*declared, "s3.example.no"], dataBackupS3Cidrs=["198.51.100.64/28"]) == []

@@ -31,8 +31,8 @@ while IFS= read -r stream; do
     case "$stream" in
         *[!A-Za-z0-9_-]*) say "stream name '$stream' is not a plain name; not backed up" >&2; exit 1 ;;
     esac
-    # --progress=false: a log, not a progress bar; the CLI ends a transfer idle for 5 s.
-    if ! timeout "$limit" "$cli" stream backup --progress=false "$stream" "$OUT_DIR/data/$stream"; then
+    # --no-progress: a log, not a progress bar; the CLI itself ends a transfer idle for 5 s.
+    if ! timeout "$limit" "$cli" stream backup --no-progress "$stream" "$OUT_DIR/data/$stream"; then
         say "the backup of stream $stream failed or took over ${limit}s" >&2
         exit 1
     fi
