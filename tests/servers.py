@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from render import nats, redis
 
@@ -204,6 +205,57 @@ class NatsClient:
         if "error" in answer:
             raise RuntimeError(f"$JS.API.{call}: {answer['error']}")
         return answer
+
+
+# --- JetStream's snapshot API, as the nats CLI uses it (jsm.go snapshots.go) -------------------
+
+
+def js_snapshot(client: NatsClient, stream: str, chunk_size: int = 128 * 1024) -> tuple[dict[str, Any], bytes]:
+    """A stream's snapshot as `nats stream backup` takes it (jsm.go createSnapshot): request it
+    with a deliver subject, answer each chunk on its reply (ack) subject, until the empty
+    end-of-file message. Returns jsm.go's backup.json content ({config, state}, and how many
+    chunks came) and the data (the s2-compressed tar `stream.tar.s2` holds)."""
+    deliver, inbox = "_INBOX.snapshot.data", "_INBOX.snapshot.reply"
+    client.subscribe(deliver)
+    client.subscribe(inbox)
+    request = {"deliver_subject": deliver, "no_consumers": False, "chunk_size": chunk_size}
+    client.publish(f"$JS.API.STREAM.SNAPSHOT.{stream}", json.dumps(request).encode(), reply=inbox)
+    response: dict[str, Any] | None = None
+    chunks: list[bytes] = []
+    for _ in range(100_000):  # bounded; each read is bounded by the socket timeout too
+        subject, reply, payload = client.next_msg()
+        if subject == inbox:
+            answer: dict[str, Any] = json.loads(payload)
+            if "error" in answer:
+                raise RuntimeError(f"snapshot refused: {answer['error']}")
+            response = answer
+        elif subject == deliver and not payload:
+            break
+        elif subject == deliver:
+            chunks.append(payload)
+            if not (reply and reply.startswith(f"$JS.SNAPSHOT.ACK.{stream}.")):
+                raise RuntimeError(f"a snapshot chunk without its ack subject: {reply!r}")
+            client.publish(reply, b"")
+    else:
+        raise TimeoutError("no end of the snapshot")
+    if response is None:
+        raise RuntimeError("no answer to the snapshot request")
+    return {"config": response["config"], "state": response["state"], "chunks": len(chunks)}, b"".join(chunks)
+
+
+def js_restore(client: NatsClient, meta: dict[str, Any], data: bytes, chunk: int = 64 * 1024) -> dict[str, Any]:
+    """jsm.go restoreSnapshot: the restore request, the data in chunks (each a request the
+    server answers), then an empty request whose answer is the stream's create response."""
+    answer = client.js_api(f"STREAM.RESTORE.{meta['config']['name']}", {"config": meta["config"], "state": meta["state"]})
+    target = answer["deliver_subject"]
+    for start in range(0, len(data), chunk):
+        reply = json.loads(client.request(target, data[start : start + chunk]) or b"{}")
+        if "error" in reply:
+            raise RuntimeError(f"restore refused a chunk: {reply['error']}")
+    final = json.loads(client.request(target, b""))
+    if final.get("type") != "io.nats.jetstream.api.v1.stream_create_response" or "error" in final:
+        raise RuntimeError(f"restore failed: {final}")
+    return final
 
 
 def http_get(port: int, path: str, timeout: float = 5) -> tuple[int, bytes]:

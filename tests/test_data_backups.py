@@ -37,6 +37,8 @@ from tests.conftest import settings_for, stack
 from tests.servers import (
     NatsClient,
     free_port,
+    js_restore,
+    js_snapshot,
     loopback_nats_config,
     loopback_redis_config,
     nats_server,
@@ -158,48 +160,6 @@ STREAM = "QUEUE_TEST"
 PRO = nats.NatsClients(pro_queue=True, backup=True)
 
 
-def snapshot(client: NatsClient, stream: str, chunk_size: int = 4096) -> tuple[dict[str, Any], bytes]:
-    """A stream's snapshot as `nats stream backup` takes it (jsm.go createSnapshot): request it
-    with a deliver subject, answer each chunk on its reply (ack) subject, until the empty
-    end-of-file message. Returns jsm.go's backup.json content ({config, state}) and the data."""
-    deliver, inbox = "_INBOX.snapshot.data", "_INBOX.snapshot.reply"
-    client.subscribe(deliver)
-    client.subscribe(inbox)
-    request = {"deliver_subject": deliver, "no_consumers": False, "chunk_size": chunk_size}
-    client.publish(f"$JS.API.STREAM.SNAPSHOT.{stream}", json.dumps(request).encode(), reply=inbox)
-    response: dict[str, Any] | None = None
-    chunks: list[bytes] = []
-    for _ in range(100_000):  # bounded; each read is bounded by the socket timeout too
-        subject, reply, payload = client.next_msg()
-        if subject == inbox:
-            response = json.loads(payload)
-            if "error" in response:
-                raise RuntimeError(f"snapshot refused: {response['error']}")
-        elif subject == deliver and not payload:
-            break
-        elif subject == deliver:
-            chunks.append(payload)
-            assert reply and reply.startswith(f"$JS.SNAPSHOT.ACK.{stream}."), reply
-            client.publish(reply, b"")
-    else:
-        raise AssertionError("no end of the snapshot")
-    assert response is not None and len(chunks) > 1  # several chunks: the acks were exercised
-    return {"config": response["config"], "state": response["state"]}, b"".join(chunks)
-
-
-def restore(client: NatsClient, meta: dict[str, Any], data: bytes, chunk: int = 64 * 1024) -> dict[str, Any]:
-    """jsm.go restoreSnapshot: the restore request, the data in chunks (each a request the
-    server answers), then an empty request whose answer is the stream's create response."""
-    answer = client.js_api(f"STREAM.RESTORE.{meta['config']['name']}", meta)
-    target = answer["deliver_subject"]
-    for start in range(0, len(data), chunk):
-        reply = json.loads(client.request(target, data[start : start + chunk]) or b"{}")
-        assert "error" not in reply, reply
-    final = json.loads(client.request(target, b""))
-    assert final.get("type") == "io.nats.jetstream.api.v1.stream_create_response" and "error" not in final, final
-    return final
-
-
 def messages(client: NatsClient, stream: str, count: int) -> list[tuple[str, bytes]]:
     found = []
     for seq in range(1, count + 1):
@@ -226,7 +186,8 @@ def test_nats_snapshot_delete_restore_gives_back_every_message(tmp_path: Path) -
         with NatsClient(port, user=nats.BACKUP_USER, password=passwords[nats.BACKUP_USER]) as backup:
             names = backup.js_api("STREAM.NAMES")["streams"]
             assert names == [STREAM]
-            meta, data = snapshot(backup, STREAM)
+            meta, data = js_snapshot(backup, STREAM, chunk_size=4096)
+            assert meta["chunks"] > 1  # several chunks: the acks were exercised
             assert meta["state"]["messages"] == MESSAGES
             # Least privilege: the backup user may not delete, restore or publish to the queue.
             for subject in (f"$JS.API.STREAM.DELETE.{STREAM}", f"$JS.API.STREAM.RESTORE.{STREAM}", "test.queue.1"):
@@ -237,7 +198,7 @@ def test_nats_snapshot_delete_restore_gives_back_every_message(tmp_path: Path) -
         with NatsClient(port) as queue:
             queue.js_api(f"STREAM.DELETE.{STREAM}")
             assert queue.js_api("STREAM.NAMES").get("streams") in (None, [])
-            final = restore(queue, meta, data)
+            final = js_restore(queue, meta, data)
             assert final["state"]["messages"] == MESSAGES
             assert messages(queue, STREAM, MESSAGES) == sent
             assert queue.js_api(f"CONSUMER.INFO.{STREAM}.worker")["name"] == "worker"  # consumers came back too
@@ -532,3 +493,12 @@ def test_strict_mode_holds_the_data_backups_to_the_etcd_rule_and_needs_their_add
     problems = strict_problems_of(**s3, egressAllowHosts=[*declared, "s3.example.no"], dataBackupS3Cidrs=["0.0.0.0/1"])
     assert [k for k, _ in problems] == ["dataBackupS3Cidrs[0]"]
     assert strict_problems_of(**s3, egressAllowHosts=[*declared, "s3.example.no"], dataBackupS3Cidrs=["198.51.100.64/28"]) == []
+
+
+def test_the_runbook_names_the_pinned_image_and_the_scripts_it_runs() -> None:
+    from settings import versions
+
+    runbook = (Path(__file__).parent.parent / "docs" / "operations" / "data-backups.md").read_text()
+    assert f"image: {versions.REDIS_IMAGE}" in runbook
+    assert "sh /scripts/valkey-restore.sh" in runbook and "valkey-restore.sh" in data_backups.scripts()
+    assert f"{KEYS + 5:,} keys" in runbook and f"{MESSAGES:,} messages" in runbook  # the counts the tests restore
