@@ -59,7 +59,7 @@ def valkey(workdir: Path, keys: int, size: int) -> None:
             for i in range(start, min(start + 10_000, keys)):
                 pipe.set(f"key:{i}", os.urandom(size))
             pipe.execute()
-        dump = script("valkey-dump.sh", {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(port), "REDISCLI_AUTH": PASSWORD,
+        dump = script("valkey-dump.sh", {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(port), "PASSWORD_FILE": str(data / "password"),
                                          "OUT_DIR": str(out), "VALKEY_CLI": require(REDIS_TOOLS[0]), "DUMP_TIMEOUT": "3600"})
     rdb = out / "data" / "dump.rdb"
     shutil.rmtree(data / "appendonlydir")

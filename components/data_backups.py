@@ -1,7 +1,7 @@
 """The data backups on the cluster (render/data_backups.py builds the objects): the S3 keys of
 etcdS3Credentials as Secret data-backup-s3, the NATS backup user's password copy, the scripts'
 ConfigMap, the CronJobs and their NetworkPolicies. Every key and password is a Pulumi secret
-end to end; the pods read them by secretKeyRef."""
+end to end; the pods mount them as files (render/data_backups.py)."""
 
 from __future__ import annotations
 

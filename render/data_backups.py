@@ -9,8 +9,8 @@ and keeps the newest `dataBackupRetention`. The scripts are real files in
 render/backup_scripts/, mounted from a ConfigMap.
 
 Why rclone for S3: MIT-licensed, one static binary in a small Alpine image, configured wholly
-from environment variables (so the keys come from a Secret by secretKeyRef and are never on a
-command line); MinIO's `mc` is AGPL-3.0. Why no local volume without a bucket: a backup on a
+from environment variables (the keys, read from the mounted Secret by the script, are never on
+a command line or in the pod's spec); MinIO's `mc` is AGPL-3.0. Why no local volume without a bucket: a backup on a
 node's local-path disk is lost with that node, with the data it copies (settings/backups.py
 refuses dataBackups without etcdS3Bucket).
 
@@ -35,6 +35,7 @@ SCRIPTS_DIR = Path(__file__).parent / "backup_scripts"
 SCRIPTS = ("valkey-dump.sh", "valkey-restore.sh", "nats-dump.sh", "s3-upload.sh")  # valkey-restore.sh: the runbook's
 SCRIPTS_CONFIG = "data-backup-scripts"
 SCRIPTS_MOUNT = "/scripts"
+SECRETS_MOUNT = "/secrets"  # each Secret a pod reads, mounted read-only at /secrets/<volume>
 WORK_MOUNT = "/work"  # the emptyDir both containers share
 S3_SECRET = "data-backup-s3"  # in the data namespace: the etcdS3Credentials, for rclone
 S3_KEYS = ("access-key-id", "secret-access-key")
@@ -73,7 +74,8 @@ def s3_path(backups: BackupsSettings) -> str:
 
 def rclone_env(backups: BackupsSettings) -> list[dict[str, Any]]:
     """rclone's S3 remote from the environment (rclone's documentation, "Config file":
-    RCLONE_CONFIG_<REMOTE>_<OPTION>; its S3 page for the options): the keys by secretKeyRef only."""
+    RCLONE_CONFIG_<REMOTE>_<OPTION>; its S3 page for the options). The two keys are not here:
+    s3-upload.sh reads them from the mounted Secret into the process's environment."""
     prefix = f"RCLONE_CONFIG_{REMOTE}_"
     plain = {
         "TYPE": "s3",
@@ -85,11 +87,7 @@ def rclone_env(backups: BackupsSettings) -> list[dict[str, Any]]:
         # limited to the bucket may not do.
         "NO_CHECK_BUCKET": "true",
     }
-    keys = (("ACCESS_KEY_ID", S3_KEYS[0]), ("SECRET_ACCESS_KEY", S3_KEYS[1]))
-    return [
-        *({"name": f"{prefix}{k}", "value": v} for k, v in plain.items()),
-        *({"name": f"{prefix}{k}", "valueFrom": {"secretKeyRef": {"name": S3_SECRET, "key": key}}} for k, key in keys),
-    ]
+    return [{"name": f"{prefix}{k}", "value": v} for k, v in plain.items()]
 
 
 def _script(name: str) -> list[str]:
@@ -100,7 +98,8 @@ def _env(values: dict[str, str]) -> list[dict[str, Any]]:
     return [{"name": k, "value": v} for k, v in values.items()]
 
 
-def _container(name: str, image: str, command: list[str], env: list[dict[str, Any]], resources: dict[str, Any]) -> dict[str, Any]:
+def _container(name: str, image: str, command: list[str], env: list[dict[str, Any]], resources: dict[str, Any], secret: str) -> dict[str, Any]:
+    """A container of a backup pod: its script, the work volume, and one Secret as files."""
     return {
         "name": name,
         "image": image,
@@ -114,20 +113,26 @@ def _container(name: str, image: str, command: list[str], env: list[dict[str, An
         "volumeMounts": [
             {"name": "scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": True},
             {"name": "work", "mountPath": WORK_MOUNT},
+            {"name": secret, "mountPath": f"{SECRETS_MOUNT}/{secret}", "readOnly": True},
         ],
     }
 
 
 def upload_container(cfg: DataBackups, service: str) -> dict[str, Any]:
     env = _env({
-        "IN_DIR": WORK_MOUNT, "S3_PATH": s3_path(cfg.backups), "SERVICE": service, "RETENTION": str(cfg.backups.data_retention),
+        "IN_DIR": WORK_MOUNT, "KEYS_DIR": f"{SECRETS_MOUNT}/s3", "S3_PATH": s3_path(cfg.backups), "SERVICE": service, "RETENTION": str(cfg.backups.data_retention),
         # The root file system is read-only: rclone's config and cache directories go to the work volume.
         "HOME": WORK_MOUNT, "XDG_CONFIG_HOME": f"{WORK_MOUNT}/.config", "XDG_CACHE_HOME": f"{WORK_MOUNT}/.cache",
     })
-    return _container("upload", versions.RCLONE_IMAGE, _script("s3-upload.sh"), [*env, *rclone_env(cfg.backups)], UPLOAD_RESOURCES)
+    return _container("upload", versions.RCLONE_IMAGE, _script("s3-upload.sh"), [*env, *rclone_env(cfg.backups)], UPLOAD_RESOURCES, "s3")
 
 
-def cron_job(cfg: DataBackups, name: str, dump: dict[str, Any], service: str, work_size: str) -> dict[str, Any]:
+def _secret_volume(volume: str, secret: str) -> dict[str, Any]:
+    # Group-readable (0440) by the pod's fsGroup only, as the servers mount theirs.
+    return {"name": volume, "secret": {"secretName": secret, "defaultMode": 0o440}}
+
+
+def cron_job(cfg: DataBackups, name: str, dump: dict[str, Any], service: str, work_size: str, dump_secret: str) -> dict[str, Any]:
     """The schedule, bounded: one Job at a time, an hour at most, three attempts."""
     pod = {
         "restartPolicy": "Never",
@@ -136,6 +141,8 @@ def cron_job(cfg: DataBackups, name: str, dump: dict[str, Any], service: str, wo
         "volumes": [
             {"name": "scripts", "configMap": {"name": SCRIPTS_CONFIG, "defaultMode": 0o555}},
             {"name": "work", "emptyDir": {"sizeLimit": work_size}},
+            _secret_volume(service, dump_secret),
+            _secret_volume("s3", S3_SECRET),
         ],
         "securityContext": dict(data.POD_SECURITY),
         "automountServiceAccountToken": False,
@@ -168,23 +175,19 @@ def cron_job(cfg: DataBackups, name: str, dump: dict[str, Any], service: str, wo
 
 
 def valkey_dump(cfg: DataBackups) -> dict[str, Any]:
-    env = [
-        *_env({"REDIS_HOST": redis.host(cfg.namespace), "REDIS_PORT": str(redis.PORT), "OUT_DIR": WORK_MOUNT}),
-        {"name": "REDISCLI_AUTH", "valueFrom": {"secretKeyRef": {"name": "redis-auth", "key": "password"}}},
-    ]
-    return _container("dump", versions.REDIS_IMAGE, _script("valkey-dump.sh"), env, DUMP_RESOURCES)
+    env = _env({"REDIS_HOST": redis.host(cfg.namespace), "REDIS_PORT": str(redis.PORT), "OUT_DIR": WORK_MOUNT,
+                "PASSWORD_FILE": f"{SECRETS_MOUNT}/valkey/password"})  # Secret redis-auth's key `password`
+    return _container("dump", versions.REDIS_IMAGE, _script("valkey-dump.sh"), env, DUMP_RESOURCES, "valkey")
 
 
 def nats_dump(cfg: DataBackups) -> dict[str, Any]:
-    env = [
-        *_env({
-            "NATS_URL": nats.url(cfg.namespace), "NATS_USER": nats.BACKUP_USER, "OUT_DIR": WORK_MOUNT,
-            # The CLI keeps its contexts under XDG_CONFIG_HOME: the work volume, not the read-only root.
-            "HOME": WORK_MOUNT, "XDG_CONFIG_HOME": f"{WORK_MOUNT}/.config",
-        }),
-        {"name": "NATS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": NATS_SECRET, "key": "password"}}},
-    ]
-    return _container("dump", versions.NATS_BOX_IMAGE, _script("nats-dump.sh"), env, DUMP_RESOURCES)
+    env = _env({
+        "NATS_URL": nats.url(cfg.namespace), "NATS_USER": nats.BACKUP_USER, "OUT_DIR": WORK_MOUNT,
+        "PASSWORD_FILE": f"{SECRETS_MOUNT}/nats/password",
+        # The CLI keeps its contexts under XDG_CONFIG_HOME: the work volume, not the read-only root.
+        "HOME": WORK_MOUNT, "XDG_CONFIG_HOME": f"{WORK_MOUNT}/.config",
+    })
+    return _container("dump", versions.NATS_BOX_IMAGE, _script("nats-dump.sh"), env, DUMP_RESOURCES, "nats")
 
 
 def _pods(app: str) -> dict[str, Any]:
@@ -217,11 +220,11 @@ def manifests(cfg: DataBackups) -> dict[str, dict[str, Any]]:
     if not cfg.backups.data_on:
         return {}
     found: dict[str, dict[str, Any]] = {"config": data.config_map(SCRIPTS_CONFIG, cfg.namespace, SCRIPTS_CONFIG, scripts())}
-    jobs = [(VALKEY, valkey_dump(cfg), "valkey", cfg.redis_storage, redis.APP, redis.PORT)]
+    jobs = [(VALKEY, valkey_dump(cfg), "valkey", cfg.redis_storage, redis.APP, redis.PORT, "redis-auth")]
     if cfg.nats_streams:
-        jobs.append((NATS, nats_dump(cfg), "nats", cfg.nats_storage, nats.APP, nats.CLIENT_PORT))
-    for name, dump, service, size, server, port in jobs:
-        found[name] = cron_job(cfg, name, dump, service, size)
+        jobs.append((NATS, nats_dump(cfg), "nats", cfg.nats_storage, nats.APP, nats.CLIENT_PORT, NATS_SECRET))
+    for name, dump, service, size, server, port, secret in jobs:
+        found[name] = cron_job(cfg, name, dump, service, size, secret)
         found.update({f"{name}-{role}": obj for role, obj in _policies(cfg, name, server, port).items()})
     return found
 

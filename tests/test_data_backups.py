@@ -3,7 +3,7 @@
 
 Against real servers on 127.0.0.1 (tests/servers.py), with the stack's rendered configs:
 - Valkey: keys written, backed up by the CronJob's own script (valkey-dump.sh: `--rdb` with
-  the password from REDISCLI_AUTH), the server stopped and its data directory deleted,
+  the password read from a file into REDISCLI_AUTH), the server stopped and its data directory deleted,
   restored by the runbook's script (valkey-restore.sh), started again with the stack's
   redis.conf (appendonly yes): every key and value equal, and the AOF on.
 - NATS: a stream at the stack's Pro config, N messages published with acknowledgements,
@@ -119,8 +119,8 @@ def test_valkey_backup_wipe_restore_gives_back_every_key(tmp_path: Path) -> None
         before = everything(client)
         assert len(before) == KEYS + 5
         cli = REDIS_TOOLS[0]
-        # The CronJob's script, with the password in the environment as the pod has it.
-        result = sh("valkey-dump.sh", {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(port), "REDISCLI_AUTH": PASSWORD,
+        # The CronJob's script, with the password in a file as the pod mounts it.
+        result = sh("valkey-dump.sh", {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(port), "PASSWORD_FILE": str(server_dir / "password"),
                                        "OUT_DIR": str(out), "VALKEY_CLI": require(cli), "DUMP_TIMEOUT": "60"})
         assert result.returncode == 0, result
         assert PASSWORD not in result.stdout + result.stderr
@@ -220,7 +220,7 @@ def test_nats_backup_user_only_with_pro_and_backups() -> None:
 RCLONE_STUB = r"""#!/bin/sh
 # A stand-in for rclone: records its argv, serves remote `backup:` from $BUCKET.
 printf '%s\n' "$*" >> "$LOG"
-env | grep -c RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY >> "$LOG.env"
+[ "$RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY" = "$EXPECT_SECRET" ] && [ -n "$RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID" ] && echo keys-from-env >> "$LOG.env"
 while [ "${1#--}" != "$1" ]; do shift; done
 op=$1; shift
 case " ${FAIL:-} " in *" $op "*) exit 7 ;; esac
@@ -247,9 +247,12 @@ def upload(tmp_path: Path) -> dict[str, Any]:
     bin_dir = stub(tmp_path / "bin", "rclone", RCLONE_STUB)
     (tmp_path / "work" / "data").mkdir(parents=True)
     (tmp_path / "work" / "data" / "dump.rdb").write_bytes(b"REDIS0011 fake")
-    bucket = tmp_path / "bucket"
-    env = {"IN_DIR": str(tmp_path / "work"), "S3_PATH": "faas-backups/oslo", "SERVICE": "valkey", "RETENTION": "3",
-           "BUCKET": str(bucket), "LOG": str(tmp_path / "rclone.log"), "RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY": SECRET}
+    bucket, keys = tmp_path / "bucket", tmp_path / "secrets" / "s3"
+    keys.mkdir(parents=True)
+    (keys / "access-key-id").write_text(ACCESS)
+    (keys / "secret-access-key").write_text(SECRET)
+    env = {"IN_DIR": str(tmp_path / "work"), "KEYS_DIR": str(keys), "S3_PATH": "faas-backups/oslo", "SERVICE": "valkey", "RETENTION": "3",
+           "BUCKET": str(bucket), "LOG": str(tmp_path / "rclone.log"), "EXPECT_SECRET": SECRET}
     return {"bin": bin_dir, "bucket": bucket, "env": env, "log": tmp_path / "rclone.log"}
 
 
@@ -272,7 +275,7 @@ def test_upload_keeps_the_newest_and_deletes_only_older_backups(upload: dict[str
     log = upload["log"].read_text()
     assert SECRET not in log and ACCESS not in log  # no key on any command line
     assert all(line.startswith("--contimeout=30s --timeout=300s --retries=3") for line in log.splitlines())
-    assert "1" in (upload["log"].parent / "rclone.log.env").read_text()  # the key reached rclone by its environment
+    assert "keys-from-env" in (upload["log"].parent / "rclone.log.env").read_text()  # the keys reached rclone by its environment
 
 
 def test_upload_with_fewer_backups_than_retention_deletes_nothing(upload: dict[str, Any]) -> None:
@@ -303,7 +306,7 @@ def test_upload_refuses_a_bad_retention(upload: dict[str, Any], retention: str) 
 
 VALKEY_CLI_STUB = r"""#!/bin/sh
 printf '%s\n' "$*" >> "$LOG"
-[ -n "${REDISCLI_AUTH:-}" ] && echo auth-from-env >> "$LOG"
+[ "${REDISCLI_AUTH:-}" = "$EXPECT_PASSWORD" ] && echo auth-from-env >> "$LOG"
 [ -n "${SLEEP:-}" ] && sleep "$SLEEP"
 while [ "$#" -gt 0 ]; do [ "$1" = --rdb ] && out=$2; shift; done
 [ -n "${FAIL:-}" ] && exit 1
@@ -322,8 +325,9 @@ printf '%s' "${CONTENT-REDIS0011 data}" > "$out"
 def test_valkey_dump_script(tmp_path: Path, extra: dict[str, str], ok: bool) -> None:
     bin_dir = stub(tmp_path / "bin", "valkey-cli", VALKEY_CLI_STUB)
     log = tmp_path / "cli.log"
-    env = {"REDIS_HOST": "redis.faas-data.svc.cluster.local", "REDIS_PORT": "6379", "REDISCLI_AUTH": PASSWORD,
-           "OUT_DIR": str(tmp_path / "work"), "LOG": str(log), **extra}
+    (tmp_path / "password").write_text(PASSWORD)
+    env = {"REDIS_HOST": "redis.faas-data.svc.cluster.local", "REDIS_PORT": "6379", "PASSWORD_FILE": str(tmp_path / "password"),
+           "OUT_DIR": str(tmp_path / "work"), "LOG": str(log), "EXPECT_PASSWORD": PASSWORD, **extra}
     result = sh("valkey-dump.sh", env, bin_dir, timeout=20)
     assert (result.returncode == 0) == ok, result
     assert (tmp_path / "work" / "data" / "dump.rdb").exists() == ok
@@ -335,7 +339,9 @@ def test_valkey_dump_script(tmp_path: Path, extra: dict[str, str], ok: bool) -> 
 
 def test_valkey_dump_needs_the_password(tmp_path: Path) -> None:
     result = sh("valkey-dump.sh", {"REDIS_HOST": "h", "REDIS_PORT": "1", "OUT_DIR": str(tmp_path)})
-    assert result.returncode != 0 and "REDISCLI_AUTH" in result.stderr
+    assert result.returncode != 0 and "PASSWORD_FILE" in result.stderr
+    result = sh("valkey-dump.sh", {"REDIS_HOST": "h", "REDIS_PORT": "1", "OUT_DIR": str(tmp_path), "PASSWORD_FILE": str(tmp_path / "none")})
+    assert result.returncode != 0 and not (tmp_path / "data").exists()  # an unreadable password file stops it first
 
 
 NATS_STUB = r"""#!/bin/sh
@@ -357,7 +363,8 @@ esac
 def test_nats_dump_script(tmp_path: Path, streams: str, fail: str, ok: bool, folders: list[str] | None) -> None:
     bin_dir = stub(tmp_path / "bin", "nats", NATS_STUB)
     log = tmp_path / "nats.log"
-    env = {"NATS_URL": "nats://nats:4222", "NATS_USER": nats.BACKUP_USER, "NATS_PASSWORD": PASSWORD, "EXPECT_PASSWORD": PASSWORD,
+    (tmp_path / "password").write_text(PASSWORD)
+    env = {"NATS_URL": "nats://nats:4222", "NATS_USER": nats.BACKUP_USER, "PASSWORD_FILE": str(tmp_path / "password"), "EXPECT_PASSWORD": PASSWORD,
            "OUT_DIR": str(tmp_path / "work"), "LOG": str(log), "STREAMS": streams, "FAIL": fail}
     result = sh("nats-dump.sh", env, bin_dir)
     assert (result.returncode == 0) == ok, result
@@ -383,7 +390,7 @@ def objects(run: StackRun, kind: str) -> dict[str, dict[str, Any]]:
     return {unwrap(r.inputs)["metadata"]["name"]: unwrap(r.inputs) for r in run.resources if r.type == f"kubernetes:{kind}"}
 
 
-def test_the_cron_jobs_are_bounded_and_read_secrets_by_reference_only(pro_run: StackRun) -> None:
+def test_the_cron_jobs_are_bounded_and_read_secrets_as_mounted_files_only(pro_run: StackRun) -> None:
     jobs = objects(pro_run, "batch/v1:CronJob")
     assert sorted(jobs) == ["nats-backup", "valkey-backup"]
     for name, job in jobs.items():
@@ -396,11 +403,18 @@ def test_the_cron_jobs_are_bounded_and_read_secrets_by_reference_only(pro_run: S
         assert pod["securityContext"]["runAsNonRoot"] and pod["automountServiceAccountToken"] is False
         for container in [*pod["initContainers"], *pod["containers"]]:
             assert container["securityContext"]["readOnlyRootFilesystem"] and container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-            for env in container["env"]:
-                if any(word in env["name"] for word in ("KEY", "PASSWORD", "AUTH")) and env["name"] != "RCLONE_CONFIG_BACKUP_ENV_AUTH":
-                    assert "value" not in env and "secretKeyRef" in env["valueFrom"], (name, env)
+            # No secret in the spec: no variable from a Secret, none named like a key or password.
+            assert all("valueFrom" not in env for env in container["env"]), (name, container["name"])
+            secretish = [e for e in container["env"] if any(w in e["name"] for w in ("KEY", "PASSWORD", "AUTH", "SECRET"))]
+            assert all(e["name"] in ("RCLONE_CONFIG_BACKUP_ENV_AUTH", "PASSWORD_FILE", "KEYS_DIR") for e in secretish), secretish
+            assert all(e["value"].startswith("/secrets/") for e in secretish if e["name"] != "RCLONE_CONFIG_BACKUP_ENV_AUTH")
+            secrets = [m for m in container["volumeMounts"] if m["mountPath"].startswith("/secrets/")]
+            assert len(secrets) == 1 and secrets[0]["readOnly"], (name, container["name"])
         upload = pod["containers"][0]
         assert {e["name"]: e.get("value") for e in upload["env"]}["S3_PATH"] == "faas-backups/oslo"
+        mounted = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        assert mounted == {"s3": "data-backup-s3", **({"valkey": "redis-auth"} if name == "valkey-backup" else {"nats": "nats-backup-credentials"})}
+        assert all(v["secret"]["defaultMode"] == 0o440 for v in pod["volumes"] if "secret" in v)
 
 
 def test_the_keys_and_password_are_secrets_in_no_plain_input(pro_run: StackRun) -> None:

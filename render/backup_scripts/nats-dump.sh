@@ -2,14 +2,16 @@
 # nats-backup, first container (nats-box): a backup of every JetStream stream of the account
 # the backup user is in, one folder per stream under $OUT_DIR/data (`nats stream backup`: the
 # JetStream snapshot API, $JS.API.STREAM.SNAPSHOT.<stream>, with the stream's consumers).
-# The server, user and password come in NATS_URL, NATS_USER and NATS_PASSWORD, which the nats
-# CLI reads from its environment (natscli nats/main.go: Envar): no secret on a command line.
-# Environment: NATS_URL, NATS_USER, NATS_PASSWORD, OUT_DIR; DUMP_TIMEOUT (seconds per stream,
+# The server, user and password go in NATS_URL, NATS_USER and NATS_PASSWORD, which the nats
+# CLI reads from its environment (natscli nats/main.go: Envar); the password is read from
+# PASSWORD_FILE (Secret nats-backup-credentials, mounted): no secret on a command line.
+# Environment: NATS_URL, NATS_USER, PASSWORD_FILE, OUT_DIR; DUMP_TIMEOUT (seconds per stream,
 # default 900); NATS_CLI (default nats).
 set -eu
 
 : "${NATS_URL:?}" "${NATS_USER:?}" "${OUT_DIR:?}"
-: "${NATS_PASSWORD:?the backup user password, from Secret nats-backup-credentials}"
+: "${PASSWORD_FILE:?the file holding the backup user password (Secret nats-backup-credentials)}"
+NATS_PASSWORD=$(cat "$PASSWORD_FILE")
 export NATS_URL NATS_USER NATS_PASSWORD
 cli=${NATS_CLI:-nats}
 limit=${DUMP_TIMEOUT:-900}

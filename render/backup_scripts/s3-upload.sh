@@ -2,19 +2,23 @@
 # valkey-backup and nats-backup, second container (rclone): upload what the first container
 # left in $IN_DIR/data to <bucket>/<folder>/<service>/<UTC time>/, then keep the newest
 # $RETENTION backups of that service and delete the older ones. The S3 remote `backup` is
-# configured from the environment (RCLONE_CONFIG_BACKUP_*: the keys from Secret
-# data-backup-s3), so no key is on a command line. Only folders named as this script names
-# them (YYYYMMDDTHHMMSSZ) are counted or deleted: anything else in the folder is left alone.
-# Environment: IN_DIR, S3_PATH (bucket[/folder]), SERVICE (valkey or nats), RETENTION;
+# configured from the environment (RCLONE_CONFIG_BACKUP_*), the two keys read here from
+# KEYS_DIR (Secret data-backup-s3, mounted: access-key-id, secret-access-key), so no key is on
+# a command line or in the pod's spec. Only folders named as this script names them
+# (YYYYMMDDTHHMMSSZ) are counted or deleted: anything else in the folder is left alone.
+# Environment: IN_DIR, KEYS_DIR, S3_PATH (bucket[/folder]), SERVICE (valkey or nats), RETENTION;
 # UPLOAD_TIMEOUT (seconds, default 1800); RCLONE (default rclone).
 set -eu
 
-: "${IN_DIR:?}" "${S3_PATH:?}" "${SERVICE:?}" "${RETENTION:?}"
+: "${IN_DIR:?}" "${KEYS_DIR:?}" "${S3_PATH:?}" "${SERVICE:?}" "${RETENTION:?}"
 rclone=${RCLONE:-rclone}
 limit=${UPLOAD_TIMEOUT:-1800}
 case "$RETENTION" in
     ''|*[!0-9]*|0) printf 's3-upload: RETENTION must be a whole number from 1, got %s\n' "$RETENTION" >&2; exit 2 ;;
 esac
+RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID=$(cat "$KEYS_DIR/access-key-id")
+RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY=$(cat "$KEYS_DIR/secret-access-key")
+export RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY
 base="backup:$S3_PATH/$SERVICE"
 # Bounded per call, and retried by rclone itself; the Job's activeDeadlineSeconds bounds all.
 flags="--contimeout=30s --timeout=300s --retries=3 --low-level-retries=10"

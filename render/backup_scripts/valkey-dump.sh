@@ -3,14 +3,16 @@
 # $OUT_DIR/data/dump.rdb. `valkey-cli --rdb` asks the server for a full resynchronisation, as a
 # new replica would (SYNC): the server forks and streams an RDB of its memory, whatever its
 # `save` and `appendonly` settings, and a replica of a Sentinel set answers as the primary
-# does. The password comes in REDISCLI_AUTH (from Secret redis-auth): valkey-cli reads it
-# there (it falls back from VALKEYCLI_AUTH to REDISCLI_AUTH), never from its command line.
-# Environment: REDIS_HOST, REDIS_PORT, REDISCLI_AUTH, OUT_DIR; DUMP_TIMEOUT (seconds, default
+# does. The password is read from PASSWORD_FILE (Secret redis-auth, mounted) into
+# REDISCLI_AUTH, where valkey-cli reads it (it falls back from VALKEYCLI_AUTH to REDISCLI_AUTH):
+# never on its command line, nor in the pod's spec.
+# Environment: REDIS_HOST, REDIS_PORT, PASSWORD_FILE, OUT_DIR; DUMP_TIMEOUT (seconds, default
 # 900); VALKEY_CLI (default valkey-cli; the tests run Debian's redis-cli).
 set -eu
 
 : "${REDIS_HOST:?}" "${REDIS_PORT:?}" "${OUT_DIR:?}"
-: "${REDISCLI_AUTH:?the Valkey password, from Secret redis-auth}"
+: "${PASSWORD_FILE:?the file holding the Valkey password (Secret redis-auth)}"
+REDISCLI_AUTH=$(cat "$PASSWORD_FILE")
 export REDISCLI_AUTH
 cli=${VALKEY_CLI:-valkey-cli}
 limit=${DUMP_TIMEOUT:-900}
