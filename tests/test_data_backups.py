@@ -174,7 +174,7 @@ def test_nats_snapshot_delete_restore_gives_back_every_message(tmp_path: Path) -
     assert nats.BACKUP_USER in passwords
     with nats_server(tmp_path, loopback_nats_config(tmp_path, port, monitor, clients=PRO, passwords=passwords), port):
         # The queue's own user (no credentials: no_auth_user), as the Pro queue-worker.
-        with NatsClient(port) as queue:
+        with NatsClient(port, timeout=30) as queue:
             queue.js_api(f"STREAM.CREATE.{STREAM}", {"name": STREAM, "subjects": ["test.queue.>"], "storage": "file"})
             sent = []
             for i in range(MESSAGES):
@@ -183,7 +183,7 @@ def test_nats_snapshot_delete_restore_gives_back_every_message(tmp_path: Path) -
                 assert ack.get("seq") == i + 1, ack  # acknowledged, in order
                 sent.append((f"test.queue.{i % 7}", body))
             queue.js_api(f"CONSUMER.DURABLE.CREATE.{STREAM}.worker", {"stream_name": STREAM, "config": {"durable_name": "worker", "ack_policy": "explicit"}})
-        with NatsClient(port, user=nats.BACKUP_USER, password=passwords[nats.BACKUP_USER]) as backup:
+        with NatsClient(port, timeout=30, user=nats.BACKUP_USER, password=passwords[nats.BACKUP_USER]) as backup:
             names = backup.js_api("STREAM.NAMES")["streams"]
             assert names == [STREAM]
             meta, data = js_snapshot(backup, STREAM, chunk_size=4096)
@@ -195,7 +195,7 @@ def test_nats_snapshot_delete_restore_gives_back_every_message(tmp_path: Path) -
                 with pytest.raises(RuntimeError, match=f'Permissions Violation for Publish to "{re.escape(subject)}"'):
                     backup.flush()
                 backup.next_msg(until_pong=True)  # the server sends -ERR, then the PONG: read that PONG
-        with NatsClient(port) as queue:
+        with NatsClient(port, timeout=30) as queue:
             queue.js_api(f"STREAM.DELETE.{STREAM}")
             assert queue.js_api("STREAM.NAMES").get("streams") in (None, [])
             final = js_restore(queue, meta, data)
