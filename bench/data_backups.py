@@ -80,7 +80,7 @@ def valkey(workdir: Path, keys: int, size: int) -> None:
         restored = client.dbsize()
     print(f"valkey: {keys} keys of {size} B: dump {dump:.2f} s (RDB {rdb.stat().st_size / 2**20:.1f} MiB), "
           f"restore script {restore:.2f} s, server start from the new AOF {start:.2f} s; {restored} keys back "
-          "(the dump includes the server's repl-diskless-sync-delay, 5 s by default, before it streams the RDB)")
+          "(most of the dump is the server's repl-diskless-sync-delay, 5 s by default, before it streams the RDB)")
 
 
 def jetstream(workdir: Path, messages: int, size: int) -> None:

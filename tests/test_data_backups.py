@@ -61,11 +61,11 @@ S3 = {
 SECRETS = ("sshPrivateKey", "etcdS3Credentials", "openfaasLicense")
 
 
-def sh(script: str, env: dict[str, str], path: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def sh(script: str, env: dict[str, str], path: Path | None = None, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run one of the scripts with `env` only (and PATH: the stubs first, if any)."""
     system = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
     full = {"PATH": f"{path}:{system}" if path else system, **env}
-    return subprocess.run(["sh", str(SCRIPTS / script)], env=full, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(["sh", str(SCRIPTS / script)], env=full, capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 @pytest.mark.parametrize("script", data_backups.SCRIPTS)
@@ -296,6 +296,27 @@ def test_upload_failures_exit_non_zero(upload: dict[str, Any], fail: str) -> Non
     if fail == "copy":  # no pruning after a failed upload, and the partial one is removed
         assert [line.split()[4] for line in log] == ["copy", "purge"]
         assert stamps(service) == ["20250101T000000Z", "20250102T000000Z", "20250103T000000Z", "20250104T000000Z"]
+
+
+def test_upload_with_the_real_rclone_on_its_local_backend(upload: dict[str, Any], tmp_path: Path) -> None:
+    """The same script with the real rclone (Debian's; the image pins 1.75) and remote `backup`
+    configured from the environment as the pod configures it, but on rclone's local backend
+    (a folder as the bucket): copy, lsf --dirs-only and purge as they really behave."""
+    require("rclone")
+    bucket = upload["bucket"]
+    service = bucket / "faas-backups" / "oslo" / "valkey"
+    for name in ["20250101T000000Z", "20250102T000000Z", "20250103T000000Z", "manual"]:
+        (service / name).mkdir(parents=True)
+        (service / name / "dump.rdb").write_text(name)
+    env = {k: v for k, v in upload["env"].items() if k in ("IN_DIR", "KEYS_DIR", "S3_PATH", "SERVICE")}
+    env |= {"RETENTION": "2", "RCLONE_CONFIG_BACKUP_TYPE": "local", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / ".config")}
+    result = sh("s3-upload.sh", env, cwd=bucket)  # the local backend's paths are relative to here
+    assert result.returncode == 0, result
+    left = stamps(service)
+    new = [n for n in left if n not in ("20250101T000000Z", "20250102T000000Z", "20250103T000000Z", "manual")]
+    assert len(new) == 1 and (service / new[0] / "dump.rdb").read_bytes() == b"REDIS0011 fake"
+    assert left == sorted(["20250103T000000Z", "manual", new[0]])  # retention 2: the new one and the newest old one
+    assert "deleted backup:faas-backups/oslo/valkey/20250101T000000Z" in result.stdout
 
 
 @pytest.mark.parametrize("retention", ["0", "", "three", "-1"])
