@@ -9,6 +9,7 @@ import pulumi
 from components import history
 from components.cluster import Cluster, ClusterArgs
 from components.cron_connector import CronConnector, CronConnectorArgs
+from components.data_backups import DataBackups, DataBackupsArgs
 from components.data_namespace import data_namespace
 from components.edge import Edge, EdgeArgs
 from components.function_objects import Functions, FunctionsArgs
@@ -17,7 +18,7 @@ from components.nats import Nats, NatsArgs, NatsConnector, NatsConnectorArgs, Na
 from components.openfaas import OpenFaaS, OpenFaaSArgs
 from components.redis import Redis, RedisArgs
 from functions import FUNCTIONS
-from render import egress
+from render import data_backups, egress
 from render import monitoring as monitoring_objects
 from render.function_objects import topics
 from render.nats import NatsClients
@@ -68,7 +69,7 @@ nats = Nats(
         function_namespace=settings.openfaas.function_namespace,
         provider=cluster.provider,
         # Its users: functions, the nats-connector if any topic, Pro's queue (docs/data.md).
-        clients=NatsClients(topics(settings.functions.functions), pro_queue=settings.openfaas.pro),
+        clients=NatsClients(topics(settings.functions.functions), pro_queue=settings.openfaas.pro, backup=settings.backups.data_on),
         after=(data,),
         replicas=settings.data_replicas,
     ),
@@ -127,6 +128,17 @@ redis = Redis(
         after=(data, openfaas.function_namespace),
     ),
 )
+# Valkey's RDB and JetStream's streams to the etcd snapshots' bucket (docs/operations/data-backups.md).
+if settings.backups.data_on:
+    DataBackups(
+        "data-backups",
+        DataBackupsArgs(
+            config=data_backups.of(settings),
+            nats_passwords=nats.passwords,
+            provider=cluster.provider,
+            after=(data, redis.objects["statefulset"], nats.server),
+        ),
+    )
 
 functions = Functions(
     "functions",

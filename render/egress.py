@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from render import monitoring, nats, redis
+from render import data_backups, monitoring, nats, redis
 from render.addresses import HTTPS, url_host_port
 from render.cron_connector import cron_manifests
 from render.edge import CERT_MANAGER_REPO, TRAEFIK_REPO, traefik_values
@@ -140,6 +140,7 @@ def workloads(settings: Settings) -> list[Workload]:
         objects += nats.connector_manifests(topics(fns), nats.host(settings.data.namespace), openfaas.namespace, openfaas.upstream_timeout).values()
     if cron_functions(fns):
         objects += cron_manifests(openfaas.namespace, openfaas.pro).values()
+    objects += data_backups.manifests(data_backups.of(settings)).values()
     return [w for obj in objects for w in workloads_of(obj)]
 
 
@@ -181,7 +182,7 @@ class _Inventory:
 
     def __init__(self, settings: Settings) -> None:
         self.settings, self.mirrors = settings, settings.mirrors
-        self.rows: dict[tuple[str, str, int | None], _Row] = {}
+        self.rows: dict[tuple[str, str, int | None, str], _Row] = {}
         self.sovereignty = settings.sovereignty
         self.mirror_hosts = {url_host_port(url) for urls in self.mirrors.registry_mirrors.values() for url in urls}
 
@@ -191,8 +192,10 @@ class _Inventory:
         return upstream_of(host) is None and (not self.sovereignty.strict or self.sovereignty.declares(host, port))
 
     def add(self, phase: str, host: str, port: int | None, who: str, why: str, *, mirrored: bool, allowed: bool | None = None,
-            via: Iterable[str] = (), fix: str = "", note: str = "") -> None:
-        row = self.rows.setdefault((phase, host, port), _Row(phase, host, port))
+            via: Iterable[str] = (), fix: str = "", note: str = "", own_row: str = "") -> None:
+        """`own_row`: a row of its own for this reason, not merged with others to the same host
+        (each backup is one: removing one removes its row)."""
+        row = self.rows.setdefault((phase, host, port, own_row), _Row(phase, host, port))
         row.who.add(who)
         row.why.add(why)
         row.mirrored &= mirrored
@@ -297,13 +300,22 @@ class _Inventory:
 
     def backups(self) -> None:
         """Where every server uploads its etcd snapshots (the whole cluster state, Secrets
-        included), when etcdS3Bucket is set."""
+        included), when etcdS3Bucket is set, and where each data backup uploads (a row each:
+        the same endpoint and the same rule, in strict mode declared in egressAllowHosts)."""
         backups = self.settings.backups
         if backups.s3_bucket is None or backups.s3_endpoint is None:
             return
         host, port = _registry_port(backups.s3_endpoint)
-        self.add(BACKUPS, host, port, "K3s on every server (etcd snapshots)", f"snapshots to bucket {backups.s3_bucket}",
-                 mirrored=False, fix="etcdS3Endpoint (an in-country object store) and egressAllowHosts")
+        fix = "etcdS3Endpoint (an in-country object store) and egressAllowHosts"
+        self.add(BACKUPS, host, port, "K3s on every server (etcd snapshots)", f"snapshots to bucket {backups.s3_bucket}", mirrored=False, fix=fix)
+        cfg = data_backups.of(self.settings)
+        for obj in data_backups.manifests(cfg).values():
+            if obj["kind"] == "CronJob":
+                name, env = obj["metadata"]["name"], obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
+                service = next(e["value"] for e in env if e["name"] == "SERVICE")
+                self.add(BACKUPS, host, port, f"CronJob {cfg.namespace}/{name} ({obj['spec']['schedule']})",
+                         f"{service} backups to {data_backups.s3_path(backups)}/{service}, the newest {backups.data_retention} kept",
+                         mirrored=False, fix=fix, own_row=name)
 
     def function_run_time(self, functions: list[Workload]) -> None:
         """The functions' images, and where functions may send data."""
@@ -333,7 +345,7 @@ class _Inventory:
         return [
             Endpoint(r.phase, r.host, r.port, tuple(sorted(r.who)), tuple(sorted(r.why)), r.mirrored, r.allowed and not r.mirrored,
                      tuple(sorted(r.via)), " / ".join(r.fix), r.note)
-            for r in sorted(self.rows.values(), key=lambda r: (order[r.phase], r.host, r.port or 0))
+            for _, r in sorted(self.rows.items(), key=lambda kr: (order[kr[1].phase], kr[1].host, kr[1].port or 0, kr[0][3]))
         ]
 
 
@@ -433,6 +445,7 @@ def source_problems(settings: Settings) -> list[tuple[str, str]]:
     ranges = [(f"functionEgressAllow[{i}].cidr", d.cidr) for i, d in enumerate(sovereignty.function_egress_allow)]
     ranges += [(f"nodeEgressAllow[{i}].cidr", d.cidr) for i, d in enumerate(settings.host.node_egress_allow)]
     ranges += [(f"acmeServerCidrs[{i}]", cidr) for i, cidr in enumerate(sovereignty.acme_server_cidrs)]
+    ranges += [(f"dataBackupS3Cidrs[{i}]", cidr) for i, cidr in enumerate(settings.backups.data_s3_cidrs)]
     for key, cidr in ranges:
         net = ipaddress.ip_network(cidr)
         if net.prefixlen < WIDEST_ALLOW[net.version]:
@@ -442,6 +455,9 @@ def source_problems(settings: Settings) -> list[tuple[str, str]]:
         problems.append(("platformEgress", "sovereignStrict needs 'restricted': with 'open' the platform's pods (the queue-worker's callbacks among them) reach any address"))
     if settings.edge.enabled and not sovereignty.acme_server_cidrs:
         problems.append(("acmeServerCidrs", "sovereignStrict needs the ACME server's addresses: without them cert-manager may reach any address on the ACME port"))
+    if settings.backups.data_on and not settings.backups.data_s3_ranges:
+        problems.append(("dataBackupS3Cidrs", "sovereignStrict needs the S3 endpoint's addresses (etcdS3Endpoint is a name): without them the "
+                                              "backup pods may reach any address on its port"))
     named = [n.name for n in settings.servers if not is_ip(n.private_address or n.host)]
     if named and not sovereignty.platform_open:
         problems.append(("nodes", f"sovereignStrict needs the servers' addresses ({', '.join(named)} known by name): without them the pods that use "

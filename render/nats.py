@@ -73,6 +73,15 @@ QUEUE_ACCOUNT = "QUEUE"
 FUNCTION_USER = "function"
 CONNECTOR_USER = "nats-connector"
 QUEUE_USER = "openfaas"
+# The data backups' user (render/data_backups.py), in the account that holds the streams: the
+# JetStream API calls `nats stream ls` and `nats stream backup` make (jsm.go api/streams.go,
+# snapshots.go; nats-server jetstream_api.go), and the snapshot's flow-control acks
+# ($JS.SNAPSHOT.ACK.<stream>.<id>.<size>.<index>); the chunks and replies come to its inbox.
+# Not STREAM.RESTORE, nor any create, update or delete: a restore is the operator's (the runbook).
+BACKUP_USER = "nats-backup"
+BACKUP_PUBLISH = (
+    "$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.API.STREAM.INFO.*", "$JS.API.STREAM.SNAPSHOT.*", "$JS.SNAPSHOT.ACK.>",
+)
 FUNCTION_SUBJECTS = "events.>"
 REPLY_INBOXES = "_INBOX.>"  # where a request's reply comes back (nats.go's default prefix)
 
@@ -83,11 +92,13 @@ class NatsClients:
 
     topics: tuple[str, ...] = ()  # the functions' topics (render/function_objects.topics)
     pro_queue: bool = False  # OpenFaaS Pro queues /async-function here (openfaasEdition pro)
+    backup: bool = False  # the data backups run (a backup user where streams are: Pro's QUEUE)
 
     @property
     def password_users(self) -> tuple[str, ...]:
         """The users that have a password, in config order (the queue user cannot send one)."""
-        return (FUNCTION_USER, CONNECTOR_USER) if self.topics else (FUNCTION_USER,)
+        users = (FUNCTION_USER, CONNECTOR_USER) if self.topics else (FUNCTION_USER,)
+        return (*users, BACKUP_USER) if self.pro_queue and self.backup else users
 
 
 def password_variable(user: str) -> str:
@@ -114,7 +125,10 @@ def authorization(clients: NatsClients) -> dict[str, Any]:
         return {"accounts": accounts}
     # The Pro gateway and queue-worker: JetStream in an account of their own, entered without
     # credentials because the chart gives them none to send.
-    accounts[QUEUE_ACCOUNT] = {"jetstream": "enabled", "users": [{"user": QUEUE_USER}]}
+    queue_users: list[dict[str, Any]] = [{"user": QUEUE_USER}]
+    if clients.backup:
+        queue_users.append(_user(BACKUP_USER, {"allow": list(BACKUP_PUBLISH)}, {"allow": [REPLY_INBOXES]}))
+    accounts[QUEUE_ACCOUNT] = {"jetstream": "enabled", "users": queue_users}
     return {"accounts": accounts, "no_auth_user": QUEUE_USER}
 
 

@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, SecretStr, ValidationInfo, field_validator
 
 from settings.base import Section, key, require_secret, secret_key
 from settings.errors import expected, rules
-from settings.types import between, cli_scalar
+from settings.types import Bool, Cidr, between, cli_scalar, is_ip
 
 # K3s parses the schedule with github.com/robfig/cron/v3's standard parser: five fields
 # (minute hour day-of-month month day-of-week, no seconds), or a descriptor.
@@ -113,10 +113,11 @@ def _present(value: Any) -> bool:
     """Set to something: a secret with text, or any other value."""
     if isinstance(value, SecretStr):
         return bool(value.get_secret_value())
-    return value not in (None, "")
+    return value not in (None, "", ())
 
 
 _S3_KEYS = ("etcdS3Endpoint", "etcdS3Region", "etcdS3Folder", "etcdS3Credentials")
+_DATA_KEYS = ("dataBackupSchedule", "dataBackupRetention", "dataBackupS3Cidrs")
 
 
 # A key of digits that `pulumi config set --path` stored as a number is still that text.
@@ -160,6 +161,32 @@ class BackupsSettings(Section):
         "etcdS3Credentials",
         "S3 {accessKey, secretKey} for etcdS3Bucket, as a secret (pulumi config set --secret --path etcdS3Credentials.secretKey ...)",
         kind="object",
+        # For `make plan` (tools/harness.py): a stack file that names the bucket leaves the
+        # keys to the user's encrypted config, like sshPrivateKey; the plan puts placeholders.
+        stand_in_with="etcdS3Bucket",
+        stand_in_leaves=("accessKey", "secretKey"),
+    )
+
+    # The data in the volumes (Valkey's RDB, JetStream's streams) to the same bucket, under
+    # <folder>/valkey and <folder>/nats (render/data_backups.py, docs/operations/data-backups.md).
+    # On by default once the S3 target is set; never without it: a copy on a node's own disk
+    # is lost with that node, like the data it copies (the docs say why no local volume).
+    data_backups: Bool | None = key(
+        "dataBackups", None, "CronJobs valkey-backup and nats-backup upload Valkey RDB snapshots and JetStream stream backups to "
+        "the etcdS3Bucket (under <etcdS3Folder>/valkey and /nats); default: on when etcdS3Bucket is set; needs it"
+    )
+    # 15 minutes past the etcd snapshots: the servers' disks and the uplink are not busy with both.
+    data_schedule: Cron = key(
+        "dataBackupSchedule", "15 */6 * * *", "when the data backups run, a 5-field cron schedule in UTC (the CronJobs' schedule)"
+    )
+    data_retention: Annotated[int, between(1, 1000)] = key(
+        "dataBackupRetention", 28, "how many backups of each service the bucket keeps, the newest (1-1000); older ones are deleted after each successful upload"
+    )
+    # A NetworkPolicy matches addresses: an endpoint known by name needs its ranges here,
+    # else the backup pods may reach any address on the endpoint's port (warned about).
+    data_s3_cidrs: tuple[Cidr, ...] = key(
+        "dataBackupS3Cidrs", (), "Address ranges of etcdS3Endpoint the backup pods may reach on its port (a name needs them; an IP "
+        "endpoint is used as given); empty: any address on that port (warned about; sovereignStrict refuses it)"
     )
 
     @field_validator("s3_credentials", mode="after")
@@ -171,8 +198,17 @@ class BackupsSettings(Section):
     def _s3_rules(self) -> BackupsSettings:
         given = {str(type(self).model_fields[name].alias) for name in self.model_fields_set if _present(getattr(self, name))}
         if self.s3_bucket is None:
-            rules([(k, "only used with etcdS3Bucket: set the bucket too, or remove it") for k in _S3_KEYS if k in given])
+            rules([
+                *((k, "only used with etcdS3Bucket: set the bucket too, or remove it") for k in _S3_KEYS if k in given),
+                ("dataBackups", "needs etcdS3Bucket (and etcdS3Endpoint, etcdS3Credentials): the data backups go to the etcd snapshots' "
+                 "in-country bucket; a copy kept on a node's own disk would be lost with that node, like the data")
+                if self.data_backups else None,
+                *((k, "only used with data backups, which need etcdS3Bucket: set the bucket too, or remove it")
+                  for k in _DATA_KEYS if k in given and not self.data_backups),
+            ])
             return self
+        if self.data_backups is False:
+            rules([(k, "only used with data backups, which dataBackups: false turns off: remove it") for k in _DATA_KEYS if k in given])
         rules([
             ("etcdS3Endpoint", "required with etcdS3Bucket: without it K3s uploads the snapshots (every Secret of the cluster) to s3.amazonaws.com, "
              "outside the country; name your object store, e.g. 's3.example.no'")
@@ -187,3 +223,26 @@ class BackupsSettings(Section):
     @property
     def s3(self) -> bool:
         return self.s3_bucket is not None
+
+    @property
+    def data_on(self) -> bool:
+        """The data backups run: the S3 target is set and dataBackups is not false."""
+        return self.s3 and self.data_backups is not False
+
+    @property
+    def s3_port(self) -> int:
+        """The endpoint's port (HTTPS' when it names none)."""
+        endpoint = self.s3_endpoint or ""
+        return int(endpoint.rpartition(":")[2]) if ":" in endpoint else 443
+
+    @property
+    def s3_host(self) -> str:
+        return (self.s3_endpoint or "").rpartition(":")[0] if ":" in (self.s3_endpoint or "") else (self.s3_endpoint or "")
+
+    @property
+    def data_s3_ranges(self) -> tuple[str, ...]:
+        """Where the backup pods may upload: dataBackupS3Cidrs, else an IP endpoint itself;
+        (): unknown (a name without ranges), any address on the port."""
+        if self.data_s3_cidrs:
+            return self.data_s3_cidrs
+        return (f"{self.s3_host}/32",) if is_ip(self.s3_host) else ()  # the endpoint's pattern takes no IPv6

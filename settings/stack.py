@@ -395,6 +395,12 @@ def _platform_egress_warnings(config: StackConfig) -> list[str]:
     ]
     if config.edge.enabled and not config.sovereignty.acme_server_cidrs:
         found.append(acme_anywhere_warning())
+    backups = config.backups
+    if backups.data_on and not backups.data_s3_ranges:
+        found.append(
+            f"dataBackupS3Cidrs is empty and etcdS3Endpoint {backups.s3_endpoint!r} is a name: the backup pods may reach any address "
+            f"on port {backups.s3_port} (a NetworkPolicy matches addresses, not names); list the endpoint's addresses in dataBackupS3Cidrs"
+        )
     return found
 
 

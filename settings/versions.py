@@ -52,6 +52,18 @@ CRON_CONNECTOR_PRO_IMAGE = "ghcr.io/openfaasltd/cron-connector:0.2.14"
 # package, so the real-server tests run Debian's redis-server 7.0 with the same redis.conf.
 REDIS_IMAGE = "valkey/valkey:9.1.4-alpine"
 
+# The data backups' tools (render/data_backups.py), only with etcdS3Bucket set.
+# nats-box (https://github.com/nats-io/nats-box, Apache-2.0): the NATS team's image of the nats
+# CLI, for `nats stream backup`. v0.19.5 is its newest tag (commit 5135f4ac, 2026-05-01; the
+# release workflow .github/workflows/main.yaml pushes `natsio/nats-box:<tag without v>`), with
+# natscli 0.4.0 (docker-bake.hcl VERSION_NATS) on Alpine 3.23.
+NATS_BOX_IMAGE = "natsio/nats-box:0.19.5"
+# rclone (https://github.com/rclone/rclone, MIT), for the S3 upload and the pruning: v1.75.0 is
+# its newest release tag (commit 9ee9d0a0, 2026-07-31); build_publish_docker_image.yml pushes
+# `rclone/rclone:<version>` (docker/metadata-action type=semver {{version}}) to Docker Hub and
+# ghcr.io. Why rclone and not MinIO's mc: render/data_backups.py.
+RCLONE_IMAGE = "rclone/rclone:1.75.0"
+
 # The edge, only with a `domain` (components/edge.py). Traefik's Helm chart
 # (https://github.com/traefik/traefik-helm-chart/releases/tag/v42.4.3, 2026-11-24): Traefik
 # v3.7.20, a Gateway API controller (standard channel). The 42 line, not 43.0.0: 43 defaults

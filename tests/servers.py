@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from render import nats, redis
 
@@ -114,6 +115,9 @@ class NatsClient:
 
     def __init__(self, port: int, timeout: float = 5, user: str | None = None, password: str | None = None, headers: bool = False) -> None:
         self.sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
+        # Each command is its own write: without this, Nagle's algorithm holds the second of two
+        # small writes for the peer's delayed ACK (about 40 ms a request).
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = b""
         self.info = json.loads(self._line().removeprefix(b"INFO "))
         # headers: HPUB may be sent (JetStream's Nats-Msg-Id), and messages with headers arrive as HMSG.
@@ -176,20 +180,26 @@ class NatsClient:
 
     def next_message(self, until_pong: bool = False) -> tuple[str, bytes]:
         """The next MSG as (subject, payload); answers the server's PINGs; raises on -ERR."""
+        subject, _, payload = self.next_msg(until_pong)
+        return subject, payload
+
+    def next_msg(self, until_pong: bool = False) -> tuple[str, str | None, bytes]:
+        """The next MSG as (subject, reply subject or None, payload): `MSG <subject> <sid>
+        [reply-to] <#bytes>`. JetStream's snapshot chunks carry the ack subject as reply."""
         while True:
             line = self._line()
             if line == b"PING":
                 self.sock.sendall(b"PONG\r\n")
             elif line == b"PONG" and until_pong:
-                return "", b""
+                return "", None, b""
             elif line.startswith(b"-ERR"):
                 raise RuntimeError(f"NATS error: {line.decode()}")
             elif line.startswith(b"MSG "):
                 parts = line.decode().split(" ")
-                return parts[1], self._exactly(int(parts[-1]))
-            elif line.startswith(b"HMSG "):  # headers, then the payload: the payload is returned
+                return parts[1], parts[3] if len(parts) == 5 else None, self._exactly(int(parts[-1]))
+            elif line.startswith(b"HMSG "):  # `HMSG <subject> <sid> [reply-to] <#header bytes> <#bytes>`: the payload is returned
                 parts = line.decode().split(" ")
-                return parts[1], self._exactly(int(parts[-1]))[int(parts[-2]) :]
+                return parts[1], parts[3] if len(parts) == 6 else None, self._exactly(int(parts[-1]))[int(parts[-2]) :]
 
     def request(self, subject: str, payload: bytes) -> bytes:
         inbox = f"_INBOX.test.{self._sids + 1}"
@@ -206,6 +216,57 @@ class NatsClient:
         if "error" in answer:
             raise RuntimeError(f"$JS.API.{call}: {answer['error']}")
         return answer
+
+
+# --- JetStream's snapshot API, as the nats CLI uses it (jsm.go snapshots.go) -------------------
+
+
+def js_snapshot(client: NatsClient, stream: str, chunk_size: int = 128 * 1024) -> tuple[dict[str, Any], bytes]:
+    """A stream's snapshot as `nats stream backup` takes it (jsm.go createSnapshot): request it
+    with a deliver subject, answer each chunk on its reply (ack) subject, until the empty
+    end-of-file message. Returns jsm.go's backup.json content ({config, state}, and how many
+    chunks came) and the data (the s2-compressed tar `stream.tar.s2` holds)."""
+    deliver, inbox = "_INBOX.snapshot.data", "_INBOX.snapshot.reply"
+    client.subscribe(deliver)
+    client.subscribe(inbox)
+    request = {"deliver_subject": deliver, "no_consumers": False, "chunk_size": chunk_size}
+    client.publish(f"$JS.API.STREAM.SNAPSHOT.{stream}", json.dumps(request).encode(), reply=inbox)
+    response: dict[str, Any] | None = None
+    chunks: list[bytes] = []
+    for _ in range(100_000):  # bounded; each read is bounded by the socket timeout too
+        subject, reply, payload = client.next_msg()
+        if subject == inbox:
+            answer: dict[str, Any] = json.loads(payload)
+            if "error" in answer:
+                raise RuntimeError(f"snapshot refused: {answer['error']}")
+            response = answer
+        elif subject == deliver and not payload:
+            break
+        elif subject == deliver:
+            chunks.append(payload)
+            if not (reply and reply.startswith(f"$JS.SNAPSHOT.ACK.{stream}.")):
+                raise RuntimeError(f"a snapshot chunk without its ack subject: {reply!r}")
+            client.publish(reply, b"")
+    else:
+        raise TimeoutError("no end of the snapshot")
+    if response is None:
+        raise RuntimeError("no answer to the snapshot request")
+    return {"config": response["config"], "state": response["state"], "chunks": len(chunks)}, b"".join(chunks)
+
+
+def js_restore(client: NatsClient, meta: dict[str, Any], data: bytes, chunk: int = 64 * 1024) -> dict[str, Any]:
+    """jsm.go restoreSnapshot: the restore request, the data in chunks (each a request the
+    server answers), then an empty request whose answer is the stream's create response."""
+    answer = client.js_api(f"STREAM.RESTORE.{meta['config']['name']}", {"config": meta["config"], "state": meta["state"]})
+    target = answer["deliver_subject"]
+    for start in range(0, len(data), chunk):
+        reply = json.loads(client.request(target, data[start : start + chunk]) or b"{}")
+        if "error" in reply:
+            raise RuntimeError(f"restore refused a chunk: {reply['error']}")
+    final = json.loads(client.request(target, b""))
+    if final.get("type") != "io.nats.jetstream.api.v1.stream_create_response" or "error" in final:
+        raise RuntimeError(f"restore failed: {final}")
+    return final
 
 
 def http_get(port: int, path: str, timeout: float = 5) -> tuple[int, bytes]:

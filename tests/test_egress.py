@@ -299,9 +299,13 @@ def test_the_backup_target_is_an_endpoint() -> None:
     s3 = {"etcdS3Bucket": "faas-etcd", "etcdS3Endpoint": "s3.example.no:9000", "etcdS3Credentials": {"accessKey": {"secure": "a"}, "secretKey": {"secure": "b"}}}
     _, found = endpoints_of("s3", stack(**s3))
     rows = [e for e in found if e.phase == egress.BACKUPS]
-    assert [(e.host, e.port, e.in_country) for e in rows] == [("s3.example.no", 9000, False)]
+    # A row for the etcd snapshots and one for each data backup (CE: Valkey's only), same rule.
+    assert [(e.host, e.port, e.in_country) for e in rows] == [("s3.example.no", 9000, False)] * 2
+    assert [e.who for e in rows] == [("K3s on every server (etcd snapshots)",), ("CronJob faas-data/valkey-backup (15 */6 * * *)",)]
     _, found = endpoints_of("s3-declared", stack(**s3, egressAllowHosts=["s3.example.no:9000"]))
-    assert [e.in_country for e in found if e.phase == egress.BACKUPS] == [True]
+    assert [e.in_country for e in found if e.phase == egress.BACKUPS] == [True, True]
+    _, found = endpoints_of("s3-no-data", stack(**s3, dataBackups=False))
+    assert [e.who for e in found if e.phase == egress.BACKUPS] == [("K3s on every server (etcd snapshots)",)]
     _, found = endpoints_of("no-s3", stack())
     assert not [e for e in found if e.phase == egress.BACKUPS]
 

@@ -50,6 +50,7 @@ def stacks(folder: Path) -> dict[str, object]:
         "bergen-many": stack(
             **pro,
             openfaasLicense={"secure": "licence"},
+            etcdS3Credentials={"accessKey": {"secure": "a"}, "secretKey": {"secure": "b"}},  # its bucket's: the data backups
             functionsFile=many_functions(folder),
             functionSecrets={"api-key": {"secure": "k"}},
         ),

@@ -224,6 +224,12 @@ def stack_config(stack: str, path: Path | None = None, overrides: Mapping[str, A
     for key in required_secrets():
         if key not in values and f"{project_name()}:{key}" not in values:
             values[key] = {"secure": SECRET}
+    # A secret map another key of the file needs (etcdS3Credentials beside etcdS3Bucket) lives
+    # in the user's encrypted config too: each of its leaves becomes the placeholder.
+    for key, (needed_with, leaves) in secret_maps_needed().items():
+        given = {k.removeprefix(f"{project_name()}:") for k in values}
+        if needed_with in given and key not in given:
+            values[key] = {leaf: {"secure": SECRET} for leaf in leaves}
     config, secret_keys = encode_config(values)
     return {k: _stand_in(k) if v == SECRET and k in secret_keys else v for k, v in config.items()}, secret_keys
 
@@ -237,6 +243,19 @@ def _stand_in(full_key: str) -> str:
     fields = {str(f.alias): f for f in SECTIONS[KEY_SECTION[key]].model_fields.values()} if key in KEY_SECTION else {}
     extra = fields[key].json_schema_extra if key in fields else None
     return str(extra.get("stand_in", SECRET)) if isinstance(extra, dict) else SECRET
+
+
+def secret_maps_needed() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Secret object keys a plan fills with placeholders when the key they go with is set:
+    key -> (that key, the object's leaves), from the settings' `stand_in_with`."""
+    from settings.stack import SECTIONS
+
+    fields = [f for m in SECTIONS.values() for f in m.model_fields.values() if isinstance(f.json_schema_extra, dict)]
+    return {
+        str(f.alias): (str(f.json_schema_extra["stand_in_with"]), tuple(f.json_schema_extra["stand_in_leaves"]))  # type: ignore[index,arg-type]
+        for f in fields
+        if "stand_in_with" in f.json_schema_extra  # type: ignore[operator]
+    }
 
 
 def required_secrets() -> list[str]:
