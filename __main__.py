@@ -23,6 +23,7 @@ from render.openfaas import CHART_REPO as openfaas_chart_repo
 from render.policies import function_egress, platform_egress
 from settings import outputs
 from settings import stack as stack_settings
+from settings.data_services import REDIS_MASTER_NAME
 from settings.openfaas import GATEWAY_PORT
 from settings.upgrades import history_problems
 
@@ -122,6 +123,7 @@ redis = Redis(
         node_sysctl=settings.kernel.sysctl,
         provider=cluster.provider,
         after=(data, openfaas.function_namespace),
+        replicas=settings.data_replicas,
     ),
 )
 
@@ -171,4 +173,6 @@ pulumi.export(outputs.ADMIN_PASSWORD, openfaas.password)
 pulumi.export(outputs.OPENFAAS_EDITION, settings.openfaas.edition)
 pulumi.export(outputs.NATS_URL, nats.url)
 pulumi.export(outputs.REDIS_ADDRESS, redis.address)
+if redis.sentinels:  # replicated: what a Sentinel-aware client is given (docs/data.md)
+    pulumi.export(outputs.REDIS_SENTINELS, {"masterName": REDIS_MASTER_NAME, "sentinels": list(redis.sentinels)})
 pulumi.export(outputs.FUNCTIONS, {name: f"{gateway_url}/function/{name}" for name in sorted(functions.deployments)})

@@ -11,5 +11,6 @@ GATEWAY_URL = "gatewayUrl"
 ADMIN_PASSWORD = "adminPassword"
 OPENFAAS_EDITION = "openfaasEdition"
 NATS_URL = "natsUrl"
-REDIS_ADDRESS = "redisAddress"
+REDIS_ADDRESS = "redisAddress"  # replicated: the sentinels' Service, host:port
+REDIS_SENTINELS = "redisSentinels"  # replicated only: {masterName, sentinels: [host:port, ...]}
 FUNCTIONS = "functions"
