@@ -47,6 +47,7 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.plan_speed
 	$(PY) -m bench.img_resize
 	$(PY) -m bench.redis_bench
+	$(PY) -m bench.valkey_failover
 
 # Two stamps, each rebuilt when its requirements change: the plan needs only the runtime
 # requirements (a new machine installs them in a fraction of the time the test tools take);

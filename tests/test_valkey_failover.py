@@ -71,16 +71,15 @@ def role(node: ValkeyNode, password: str) -> dict[str, str]:
 @dataclass
 class Writer:
     """Writes key w:<n> = <n> through the Sentinel client until told to stop, each followed by
-    WAIT 1; records which were acknowledged, and the first acknowledgement after `killed_at`."""
+    WAIT 1; records which were acknowledged, and when."""
 
     master: redis_client.Redis
     acknowledged: dict[str, str] = field(default_factory=dict)
     unacknowledged: int = 0  # written, but no replica confirmed it within WAIT_MS
     failures: int = 0  # refused (dead primary, READONLY, NOREPLICAS) or unanswered
     n: int = 0
-    killed_at: float | None = None
+    acked_at: list[float] = field(default_factory=list)  # monotonic time of each acknowledgement
     killed_n: int = 0  # the first key written after the kill
-    first_ack_after_kill: float | None = None
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -99,12 +98,10 @@ class Writer:
                 self.unacknowledged += 1
                 continue
             self.acknowledged[key] = value
-            if self.killed_at is not None and self.first_ack_after_kill is None:
-                self.first_ack_after_kill = time.monotonic()
+            self.acked_at.append(time.monotonic())
 
-    def kill_now(self) -> float:
-        self.killed_n, self.killed_at = self.n, time.monotonic()
-        return self.killed_at
+    def first_ack_after(self, moment: float) -> float | None:
+        return min((t for t in list(self.acked_at) if t > moment), default=None)
 
     def acks_after_kill(self) -> int:
         return sum(1 for key in self.acknowledged if int(key[2:]) >= self.killed_n)
@@ -139,15 +136,17 @@ def test_the_primary_dies_a_replica_takes_over_and_no_acknowledged_write_is_lost
     thread.start()
     try:
         wait_for(lambda: len(writer.acknowledged) >= BEFORE_KILL, 30, f"{BEFORE_KILL} acknowledged writes")
-        killed = writer.kill_now()
+        killed = time.monotonic()
         group.kill(old)
+        dead = time.monotonic()  # an acknowledgement after this came from another server
+        writer.killed_n = writer.n
         # A replica is promoted: the sentinels name another server, and it says it is the master.
         promoted_in = wait_for(lambda: _named_primary(group) not in (None, old.port), FAILOVER_BOUND_S, "a replica promoted")
         new = group.node_at(_named_primary(group) or 0)
         assert role(new, PASSWORD)["role"] == "master"
         # The client found it and writes are acknowledged again.
-        wait_for(lambda: writer.first_ack_after_kill is not None, FAILOVER_BOUND_S, "an acknowledged write on the new primary")
-        writes_back_in = (writer.first_ack_after_kill or 0) - killed
+        wait_for(lambda: writer.first_ack_after(dead) is not None, FAILOVER_BOUND_S, "an acknowledged write on the new primary")
+        writes_back_in = (writer.first_ack_after(dead) or dead) - killed
         ack_count = len(writer.acknowledged)
         wait_for(lambda: len(writer.acknowledged) >= ack_count + AFTER_FAILOVER, 30, f"{AFTER_FAILOVER} more acknowledged writes")
     finally:
