@@ -135,7 +135,7 @@ functions = Functions(
         openfaas_namespace=settings.openfaas.namespace,
         provider=cluster.provider,
         after=(openfaas.release, redis.function_secret, nats_credentials.function_secret),
-        egress=function_egress(settings.sovereignty, settings.data.namespace),
+        egress=function_egress(settings.sovereignty, settings.data.namespace, redis_sentinels=settings.data_replicas > 1),
     ),
 )
 if functions.topics:  # no topics, no connector

@@ -385,6 +385,16 @@ def test_bergen_policy_admits_functions_and_the_redis_pods_on_both_ports_only(be
     assert redis_flows(network_policies(bergen)) == EXPECTED_FLOWS
 
 
+def test_functions_may_ask_the_sentinels_only_where_there_are_any(bergen: StackRun, oslo: StackRun) -> None:
+    """Both ends: the function namespace's egress lets 26379 out only on a replicated stack."""
+    from tests.test_policies import Pod, allowed, network_policies
+
+    function, pod = Pod("openfaas-fn", {"faas_function": "img-resize"}), Pod("faas-data", REDIS_POD)
+    assert allowed(network_policies(bergen), function, pod, 26379) and allowed(network_policies(bergen), function, pod, 6379)
+    assert not allowed(network_policies(oslo), function, pod, 26379) and allowed(network_policies(oslo), function, pod, 6379)
+    assert not allowed(network_policies(bergen), function, Pod("faas-data", NATS_POD), 26379)
+
+
 @pytest.mark.parametrize(
     "fooling",
     [
