@@ -8,7 +8,8 @@ server and its sentinel, as a lost node takes both). The surviving sentinels mus
 replica within the bound, a Sentinel-aware client (redis-py's `Sentinel.master_for`, what the
 example function uses) must find it and write again, no acknowledged write may be missing,
 and the old primary, started again with the rendered config and the init script, must come
-back as a replica of the new one.
+back as a replica of the new one, its sentinel taking its old place (still three sentinels),
+so that the group fails over once more when the new primary's node dies in turn.
 
 Debian's redis-server 7.0 stands in for Valkey 9.1 (as in tests/test_data_servers.py: Valkey
 forked Redis 7.2 and keeps its directives and its Sentinel).
@@ -178,7 +179,32 @@ def test_the_primary_dies_a_replica_takes_over_and_no_acknowledged_write_is_lost
     wait_for(lambda: replica.get(keys[-1]) == writer.acknowledged[keys[-1]], REJOIN_BOUND_S, "the rejoined replica has the data")
     with pytest.raises(redis_client.ReadOnlyError):
         replica.set("x", "y")  # a replica, not a second primary
+    # Its sentinel, with a new run ID on the same announced address, replaces its old entry in
+    # the others' lists instead of adding a fourth sentinel (which would make the majority 3 of
+    # 4 and the next failover impossible with one more node down).
+    wait_for(
+        lambda: all(sentinel_master(n.sentinel_port, PASSWORD)["num-other-sentinels"] == "2" for n in group.nodes), REJOIN_BOUND_S, "three sentinels again"
+    )
+    time.sleep(5)  # a few hello periods (2 s): the others have heard the restarted one by now
+    assert [sentinel_master(n.sentinel_port, PASSWORD)["num-other-sentinels"] for n in group.nodes] == ["2", "2", "2"]
+    assert all(int(sentinel_master(n.sentinel_port, PASSWORD)["port"]) == new.port for n in group.nodes)
     print(f"valkey failover: the old primary rejoined as a replica {rejoined_in:.2f} s after it started")
+
+    # And the group fails over again: the new primary's node dies too (one at a time).
+    group.kill(new)
+    again = time.monotonic()
+    wait_for(lambda: _named_primary(group) not in (None, new.port), FAILOVER_BOUND_S, "a second promotion")
+    master = sentinel.master_for(redis.MASTER_NAME, socket_timeout=0.5, socket_connect_timeout=0.5, retry=None)
+
+    def acknowledged_write() -> bool:
+        try:
+            return bool(master.set("after:second", "1")) and int(master.execute_command("WAIT", 1, WAIT_MS)) >= 1
+        except redis_client.RedisError:
+            return False
+
+    wait_for(acknowledged_write, FAILOVER_BOUND_S, "an acknowledged write after the second failover")
+    assert master.get(keys[-1]) == writer.acknowledged[keys[-1]].encode()
+    print(f"valkey failover: a second failover took writes again {time.monotonic() - again:.2f} s after the kill")
 
 
 def _named_primary(group: ValkeyGroup) -> int | None:
