@@ -80,6 +80,9 @@ FAILOVER_TIMEOUT_MS = 30000
 # How long an init container whose pod lost its volume waits for the sentinels to promote a
 # replica (redis-init.sh): two down-after periods and the failover's election, with margin.
 EMPTY_PRIMARY_WAIT_S = 30
+# How long the init container waits for the primary's pod name to appear in DNS (first start:
+# the pods start together, and a name is published once its pod has an address).
+RESOLVE_WAIT_S = 60
 SENTINEL_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "32Mi"}}
 
 
@@ -302,6 +305,7 @@ def init_env(namespace: str, replicas: int) -> dict[str, str]:
         "RUN_DIR": RUN_DIR,
         "DATA_DIR": DATA_DIR,
         "WAIT_SECONDS": str(EMPTY_PRIMARY_WAIT_S),
+        "RESOLVE_SECONDS": str(RESOLVE_WAIT_S),
         "CLI": CLI[0],
     }
 

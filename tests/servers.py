@@ -330,9 +330,12 @@ def init_environment(node: ValkeyNode, nodes: list[ValkeyNode], wait_seconds: in
     return env
 
 
-def run_init(node: ValkeyNode, nodes: list[ValkeyNode], wait_seconds: int = redis.EMPTY_PRIMARY_WAIT_S, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """The init container's run: the rendered script, by POSIX sh, with a minimal environment."""
-    env = {"PATH": "/usr/bin:/bin", **init_environment(node, nodes, wait_seconds)}
+def run_init(
+    node: ValkeyNode, nodes: list[ValkeyNode], wait_seconds: int = redis.EMPTY_PRIMARY_WAIT_S, timeout: float = 120, extra_env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The init container's run: the rendered script, by POSIX sh, with a minimal environment
+    (`extra_env` overrides some of it)."""
+    env = {"PATH": "/usr/bin:/bin", **init_environment(node, nodes, wait_seconds), **(extra_env or {})}
     return subprocess.run(["sh", str(node.etc / redis.INIT_SCRIPT.name)], env=env, capture_output=True, text=True, timeout=timeout)
 
 

@@ -289,3 +289,19 @@ def test_an_unreachable_sentinel_list_falls_back_within_the_ask_bound(tmp_path: 
         assert f"replicaof {LOOPBACK} {group.nodes[0].port}\n" in (node.run / "replication.conf").read_text()
     finally:
         group.stop()
+
+
+def test_a_primary_name_that_never_resolves_fails_the_init_within_its_bound(tmp_path: Path) -> None:
+    """Sentinel would refuse a `monitor` line it cannot resolve: the script waits, bounded, and
+    fails (the kubelet retries the init container) instead of writing one."""
+    group = ValkeyGroup(tmp_path, PASSWORD)
+    try:
+        node = group.nodes[1]
+        env = {"PRIMARY_HOST": "redis-0.redis-headless.nowhere.invalid", "RESOLVE_SECONDS": "1"}
+        started = time.monotonic()
+        result = run_init(node, group.nodes, extra_env=env)
+        assert result.returncode == 1 and "does not resolve after 1 s" in result.stderr, result.stderr
+        assert time.monotonic() - started < 10
+        assert not (node.run / "sentinel.conf").exists()
+    finally:
+        group.stop()

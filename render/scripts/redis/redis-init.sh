@@ -27,6 +27,7 @@
 #   CONFIG_DIR           the rendered sentinel.conf and sentinel-master.conf (ConfigMap)
 #   RUN_DIR DATA_DIR     where to write; Valkey's data directory
 #   WAIT_SECONDS         the empty-disk wait above
+#   RESOLVE_SECONDS      how long the primary's name may take to appear in DNS (below)
 #   CLI                  valkey-cli (redis-cli in the tests); it reads REDISCLI_AUTH
 # Every network call is bounded by `timeout`; the whole script by WAIT_SECONDS plus those.
 set -eu
@@ -35,6 +36,7 @@ set -eu
 : "${SENTINELS:?} ${MASTER_NAME:?} ${QUORUM:?} ${PASSWORD_FILE:?} ${CONFIG_DIR:?}"
 : "${RUN_DIR:?} ${DATA_DIR:?} ${WAIT_SECONDS:?}"
 CLI=${CLI:-valkey-cli}
+RESOLVE_SECONDS=${RESOLVE_SECONDS:-60}
 ASK_TIMEOUT=3
 
 log() {
@@ -70,6 +72,16 @@ ask_sentinels() {
   return 1
 }
 
+# Whether a name resolves: getent (Alpine's musl-utils, a dependency of alpine-base; glibc's
+# on Debian), else busybox's nslookup.
+resolves() {
+  if command -v getent >/dev/null 2>&1; then
+    getent hosts "$1" >/dev/null
+  else
+    nslookup "$1" >/dev/null 2>&1
+  fi
+}
+
 has_data() {
   [ -n "$(ls -A "$DATA_DIR/appendonlydir" 2>/dev/null)" ]
 }
@@ -86,6 +98,19 @@ elif [ "$primary" = "$SELF_HOST $SELF_PORT" ] && ! has_data; then
     primary=$(ask_sentinels) || primary="$SELF_HOST $SELF_PORT"
   done
 fi
+
+# Sentinel refuses to start on a `monitor` line whose host does not resolve ("Can't resolve
+# instance hostname"), and on the first start the pods come up together: pod 0's name is in
+# DNS only once it has an address. Wait for it (bounded) rather than crash-loop the sidecar.
+primary_host=${primary% *}
+deadline=$(($(date +%s) + RESOLVE_SECONDS))
+until resolves "$primary_host"; do
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    log "$primary_host does not resolve after $RESOLVE_SECONDS s"
+    exit 1
+  fi
+  sleep 1
+done
 
 umask 077 # the sentinel config holds the password
 {
