@@ -395,7 +395,7 @@ class ValkeyGroup:
 
 
 @contextlib.contextmanager
-def valkey_sentinel_group(workdir: Path, password: str, replicas: int = 3, timeout: float = 30) -> Iterator[ValkeyGroup]:
+def valkey_sentinel_group(workdir: Path, password: str, replicas: int = 3, timeout: float = 60) -> Iterator[ValkeyGroup]:
     """`replicas` Valkey pods on loopback (a primary, replicas, a sentinel each) with the
     configuration the stack renders; yields once every replica is linked to the primary and
     every sentinel knows the other sentinels and the replicas. Stopped by PID afterwards."""
@@ -425,9 +425,12 @@ def wait_until_replicated(group: ValkeyGroup, timeout: float) -> None:
     others = len(group.nodes) - 1
     last = ""
     while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
+        try:
             primary = _info(group.nodes[0].port, group.password, "replication")
             masters = [sentinel_master(n.sentinel_port, group.password) for n in group.nodes]
+        except Exception as error:  # not up yet: keep the reason for the failure message
+            last = f"{type(error).__name__}: {error}"
+        else:
             last = f"primary: {primary}; sentinels: {masters}"
             linked = primary.get("role") == "master" and int(primary.get("connected_slaves", 0)) == others
             if linked and all(int(m["num-slaves"]) == others and int(m["num-other-sentinels"]) == others for m in masters):
