@@ -56,6 +56,7 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.redis_bench
 	$(PY) -m bench.nats_failover
 	$(PY) -m bench.data_backups
+	$(PY) -m bench.valkey_failover
 
 # Two stamps, each rebuilt when its requirements change: the plan needs only the runtime
 # requirements (a new machine installs them in a fraction of the time the test tools take);

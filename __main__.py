@@ -26,6 +26,7 @@ from render.openfaas import CHART_REPO as openfaas_chart_repo
 from render.policies import function_egress, platform_egress
 from settings import outputs
 from settings import stack as stack_settings
+from settings.data_services import REDIS_MASTER_NAME
 from settings.openfaas import GATEWAY_PORT
 from settings.upgrades import history_problems
 
@@ -126,6 +127,7 @@ redis = Redis(
         node_sysctl=settings.kernel.sysctl,
         provider=cluster.provider,
         after=(data, openfaas.function_namespace),
+        replicas=settings.data_replicas,
     ),
 )
 # Valkey's RDB and JetStream's streams to the etcd snapshots' bucket (docs/operations/data-backups.md).
@@ -148,7 +150,7 @@ functions = Functions(
         openfaas_namespace=settings.openfaas.namespace,
         provider=cluster.provider,
         after=(openfaas.release, redis.function_secret, nats_credentials.function_secret),
-        egress=function_egress(settings.sovereignty, settings.data.namespace),
+        egress=function_egress(settings.sovereignty, settings.data.namespace, redis_sentinels=settings.data_replicas > 1),
     ),
 )
 if functions.topics:  # no topics, no connector
@@ -204,6 +206,8 @@ pulumi.export(outputs.ADMIN_PASSWORD, openfaas.password)
 pulumi.export(outputs.OPENFAAS_EDITION, settings.openfaas.edition)
 pulumi.export(outputs.NATS_URL, nats.url)
 pulumi.export(outputs.REDIS_ADDRESS, redis.address)
+if redis.sentinels:  # replicated: what a Sentinel-aware client is given (docs/data.md)
+    pulumi.export(outputs.REDIS_SENTINELS, {"masterName": REDIS_MASTER_NAME, "sentinels": list(redis.sentinels)})
 pulumi.export(outputs.FUNCTIONS, {name: f"{gateway_url}/function/{name}" for name in sorted(functions.deployments)})
 if monitoring:
     pulumi.export(outputs.GRAFANA, monitoring_objects.grafana_hint(settings.monitoring.namespace))

@@ -24,13 +24,16 @@ class RedisArgs:
     function_namespace: str
     node_sysctl: tuple[tuple[str, str], ...]  # the nodes' kernel settings (KernelSettings.sysctl)
     provider: k8s.Provider
+    replicas: int = 1  # Settings.data_replicas: more than one is a primary, replicas and sentinels
     after: tuple[pulumi.Resource, ...] = ()  # the data namespace and the function namespace
 
 
 class Redis(pulumi.ComponentResource):
-    """The Redis server, its password, and the password's copy for functions."""
+    """The Redis server (replicated: a primary, replicas and their sentinels), its password,
+    and the password's copy for functions."""
 
     address: str
+    sentinels: tuple[str, ...]  # replicated: every pod's Sentinel, host:port; else empty
     secret_names: tuple[str, ...] = (redis.FUNCTION_SECRET,)
     password: pulumi.Output[str]
     function_secret: k8s.core.v1.Secret
@@ -39,6 +42,7 @@ class Redis(pulumi.ComponentResource):
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-faas:index:Redis", name, None, opts)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
+        replicated = args.replicas > 1
         generated = random.RandomPassword(
             f"{name}-password",
             length=32,
@@ -47,7 +51,8 @@ class Redis(pulumi.ComponentResource):
         )
         self.password = pulumi.Output.secret(generated.result)
         auth = _secret(
-            f"{name}-auth", "redis-auth", args.namespace, {}, self.password.apply(lambda p: {"password": p, "auth.conf": redis.auth_config(p)}), on_cluster
+            f"{name}-auth", "redis-auth", args.namespace, {}, self.password.apply(lambda p: {"password": p, "auth.conf": redis.auth_config(p, replicated)}),
+            on_cluster,
         )
         self.function_secret = _secret(
             f"{name}-function-secret",
@@ -57,10 +62,11 @@ class Redis(pulumi.ComponentResource):
             self.password.apply(lambda p: {redis.FUNCTION_SECRET: p}),
             on_cluster,
         )
-        objs = redis.manifests(args.settings, args.namespace, args.function_namespace, args.node_sysctl)
+        objs = redis.manifests(args.settings, args.namespace, args.function_namespace, args.node_sysctl, args.replicas)
         self.objects = {"auth": auth, **stateful_service(name, objs, on_cluster, mounts=(auth,))}
-        self.address = redis.address(args.namespace)
-        self.register_outputs({"address": self.address})
+        self.address = redis.address(args.namespace, args.replicas)
+        self.sentinels = redis.sentinels(args.namespace, args.replicas) if replicated else ()
+        self.register_outputs({"address": self.address, **({"sentinels": list(self.sentinels)} if replicated else {})})
 
 
 def _secret(

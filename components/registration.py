@@ -62,37 +62,30 @@ def network_policies(prefix: str, objects: list[dict[str, Any]], opts: pulumi.Re
 def stateful_service(
     name: str, objs: Mapping[str, dict[str, Any]], opts: pulumi.ResourceOptions, mounts: tuple[pulumi.Resource, ...] = ()
 ) -> dict[str, pulumi.CustomResource]:
-    """Register a stateful service's objects (`config`, `service`, `statefulset`, `policy`, and
-    when replicated `headless` and `budget`, as render/nats.py and render/redis.py build them),
-    named `<name>-<role>`. The StatefulSet
-    waits for what its pod mounts (the ConfigMap, and `mounts`): without them the pod would
-    sit in ContainerCreating."""
+    """Register a stateful service's objects (`config`, `service`, `statefulset`, `policy`, as
+    render/nats.py and render/redis.py build them; replicated, also `headless` and `budget`
+    when the dict has them), named `<name>-<role>`. The StatefulSet waits for what its pod
+    mounts (the ConfigMap, and `mounts`) and for its governing headless Service: without them
+    the pod would sit in ContainerCreating, or have no DNS name to find its peers by."""
     config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=objs["config"]["metadata"], data=objs["config"]["data"], opts=opts)
-    return {
-        "config": config,
-        "service": k8s.core.v1.Service(f"{name}-service", metadata=objs["service"]["metadata"], spec=objs["service"]["spec"], opts=opts),
-        "statefulset": k8s.apps.v1.StatefulSet(
-            f"{name}-statefulset",
-            metadata=objs["statefulset"]["metadata"],
-            spec=objs["statefulset"]["spec"],
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[config, *mounts])),
-        ),
-        "policy": policy(f"{name}-policy", objs["policy"], opts),
-        **replication(name, objs, opts),
-    }
-
-
-def replication(name: str, objs: Mapping[str, dict[str, Any]], opts: pulumi.ResourceOptions) -> dict[str, pulumi.CustomResource]:
-    """What a replicated service adds, registered when render built it: the headless Service
-    (`headless`) and the PodDisruptionBudget (`budget`)."""
-    out: dict[str, pulumi.CustomResource] = {}
+    registered: dict[str, pulumi.CustomResource] = {"config": config}
+    registered["service"] = k8s.core.v1.Service(f"{name}-service", metadata=objs["service"]["metadata"], spec=objs["service"]["spec"], opts=opts)
     if "headless" in objs:
-        obj = objs["headless"]
-        out["headless"] = k8s.core.v1.Service(f"{name}-headless", metadata=obj["metadata"], spec=obj["spec"], opts=opts)
+        headless = objs["headless"]
+        registered["headless"] = k8s.core.v1.Service(f"{name}-headless", metadata=headless["metadata"], spec=headless["spec"], opts=opts)
+    governing = [registered["headless"]] if "headless" in registered else []
+    registered["statefulset"] = k8s.apps.v1.StatefulSet(
+        f"{name}-statefulset",
+        metadata=objs["statefulset"]["metadata"],
+        spec=objs["statefulset"]["spec"],
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[config, *mounts, *governing])),
+    )
     if "budget" in objs:
-        obj = objs["budget"]
-        out["budget"] = k8s.policy.v1.PodDisruptionBudget(f"{name}-budget", metadata=obj["metadata"], spec=obj["spec"], opts=opts)
-    return out
+        budget = objs["budget"]
+        registered["budget"] = k8s.policy.v1.PodDisruptionBudget(f"{name}-budget", metadata=budget["metadata"], spec=budget["spec"], opts=opts)
+    registered["policy"] = policy(f"{name}-policy", objs["policy"], opts)
+    return registered
+
 
 
 def gateway_client(name: str, objs: Mapping[str, dict[str, Any]], opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:

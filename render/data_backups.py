@@ -62,6 +62,17 @@ class DataBackups:
     redis_storage: str  # the emptyDir of a Job holds one snapshot: at most the volume's size
     nats_storage: str
     nats_streams: bool  # some account keeps JetStream streams (Pro's QUEUE)
+    replicas: int = 1  # of Valkey (Settings.data_replicas)
+
+
+def valkey_hosts(cfg: DataBackups) -> str:
+    """Where valkey-dump.sh asks for the snapshot: the `redis` Service on one replica; on a
+    replicated stack (which has no `redis` Service: it would mix primary and replicas) every
+    pod by its DNS name, the highest first, tried in turn: pod 0 starts as the primary, and a
+    replica's snapshot spares the primary the fork; any pod gives the same data."""
+    if cfg.replicas == 1:
+        return redis.host(cfg.namespace)
+    return " ".join(data.pod_host(redis.APP, cfg.namespace, i) for i in reversed(range(cfg.replicas)))
 
 
 def scripts() -> dict[str, str]:
@@ -175,7 +186,7 @@ def cron_job(cfg: DataBackups, name: str, dump: dict[str, Any], service: str, wo
 
 
 def valkey_dump(cfg: DataBackups) -> dict[str, Any]:
-    env = _env({"REDIS_HOST": redis.host(cfg.namespace), "REDIS_PORT": str(redis.PORT), "OUT_DIR": WORK_MOUNT,
+    env = _env({"REDIS_HOST": valkey_hosts(cfg), "REDIS_PORT": str(redis.PORT), "OUT_DIR": WORK_MOUNT,
                 "PASSWORD_FILE": f"{SECRETS_MOUNT}/valkey/password"})  # Secret redis-auth's key `password`
     return _container("dump", versions.REDIS_IMAGE, _script("valkey-dump.sh"), env, DUMP_RESOURCES, "valkey")
 
@@ -237,4 +248,5 @@ def of(settings: Settings) -> DataBackups:
         redis_storage=settings.redis.storage,
         nats_storage=settings.nats.storage,
         nats_streams=settings.openfaas.pro,
+        replicas=settings.data_replicas,
     )

@@ -13,6 +13,7 @@ The flows (docs/security.md#network-policies; tests/test_policies.py holds the t
     OpenFaaS, functions  -> NATS :4222; Prometheus -> NATS :8222  (render/nats.py)
     NATS pods            -> NATS :6222  (replicated: the routes)
     functions            -> Redis :6379                          (render/redis.py)
+    replicated Valkey: functions -> its sentinels :26379; redis pods -> each other :6379, :26379
 Egress, every namespace of the stack: DNS, and
     functions            -> the gateway, NATS, Redis, functionEgressAllow   (functionEgress)
     NATS, Redis          -> their own namespace
@@ -31,7 +32,7 @@ from typing import Any
 
 from render.addresses import url_host_port
 from render.labels import MANAGED_BY
-from settings.data_services import NATS_CLIENT_PORT, REDIS_PORT
+from settings.data_services import NATS_CLIENT_PORT, REDIS_PORT, REDIS_SENTINEL_PORT
 from settings.function_spec import PORT as FUNCTION_PORT
 from settings.k3s import K3sSettings
 from settings.nodes import NodeSpec
@@ -157,12 +158,14 @@ class FunctionEgress:
     allow: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (cidr, ports; none: every port)
 
 
-def function_egress(sovereignty: SovereigntySettings, data_namespace: str) -> FunctionEgress | None:
-    """Where functions may connect; None when functionEgress is open."""
+def function_egress(sovereignty: SovereigntySettings, data_namespace: str, redis_sentinels: bool = False) -> FunctionEgress | None:
+    """Where functions may connect; None when functionEgress is open. `redis_sentinels`:
+    replicated Valkey, whose clients ask the sentinels (render/redis.py) first."""
     if sovereignty.functions_open:
         return None
     allow = tuple((d.cidr, d.ports) for d in sovereignty.function_egress_allow)
-    return FunctionEgress(data_namespace, (NATS_CLIENT_PORT, REDIS_PORT), allow)
+    ports = (NATS_CLIENT_PORT, REDIS_PORT, *((REDIS_SENTINEL_PORT,) if redis_sentinels else ()))
+    return FunctionEgress(data_namespace, ports, allow)
 
 
 def function_egress_policies(namespace: str, openfaas_namespace: str, egress: FunctionEgress) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ from upstream.kubernetes import parse_quantity
 
 NATS_CLIENT_PORT = 4222  # the nats-connector hard-codes it
 REDIS_PORT = 6379
+REDIS_SENTINEL_PORT = 26379  # Sentinel's registered port (valkey.io/topics/sentinel)
+REDIS_MASTER_NAME = "redis"  # the group the sentinels monitor; Sentinel-aware clients ask for it
 NATS_MAX_PAYLOAD = "64Mi"  # nats-server refuses more
 EVICTION_POLICIES = (
     "noeviction",
@@ -28,6 +30,12 @@ EVICTION_POLICIES = (
 
 def redis_host(namespace: str) -> str:
     return f"redis.{namespace}.svc.cluster.local"
+
+
+def redis_sentinels(namespace: str, replicas: int) -> tuple[str, ...]:
+    """Each Valkey pod's Sentinel (host:port) on a replicated stack: the pod names of StatefulSet
+    `redis` on its headless Service (render/stateful.pod_host; a test holds them equal)."""
+    return tuple(f"redis-{i}.redis-headless.{namespace}.svc.cluster.local:{REDIS_SENTINEL_PORT}" for i in range(replicas))
 
 
 def nats_host(namespace: str) -> str:
@@ -75,12 +83,19 @@ class DataSettings(Section):
             return self.replicas
         return 3 if nodes >= REPLICATE_FROM_NODES else 1
 
-    def platform_env(self, nodes: int = 1) -> dict[str, str]:
+    def platform_env(self, replicas: int = 1) -> dict[str, str]:
         """What the stack file may substitute about the platform itself (`${REDIS_HOST:-...}`),
-        so it follows `dataNamespace` (and, for NATS_URL, the replicas on `nodes` nodes); these
-        win over the shell's variables of the same name."""
-        nats = nats_url(self.namespace, self.replicas_for(nodes))
-        return {"REDIS_HOST": redis_host(self.namespace), "REDIS_PORT": str(REDIS_PORT), "NATS_URL": nats}
+        so it follows `dataNamespace` and `replicas` (NATS_URL lists every NATS server); these win
+        over the shell's variables of the same name. Replicated Valkey: REDIS_SENTINELS (comma-separated host:port) and REDIS_MASTER_NAME, for
+        a Sentinel-aware client; empty on one replica, so the shell's cannot leak in either."""
+        sentinels = ",".join(redis_sentinels(self.namespace, replicas)) if replicas > 1 else ""
+        return {
+            "REDIS_HOST": redis_host(self.namespace),
+            "REDIS_PORT": str(REDIS_PORT),
+            "REDIS_SENTINELS": sentinels,
+            "REDIS_MASTER_NAME": REDIS_MASTER_NAME if replicas > 1 else "",
+            "NATS_URL": nats_url(self.namespace, replicas),
+        }
 
 
 class NatsSettings(Section):

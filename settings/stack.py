@@ -311,7 +311,7 @@ def from_config(
         report.add_validation(err, StackConfig)
         report.raise_if_any()
         raise  # unreachable: a ValidationError has at least one error
-    env = {**(os.environ if env is None else env), **config.data.platform_env(len(config.nodes.nodes))}
+    env = {**(os.environ if env is None else env), **config.data.platform_env(config.data.replicas_for(len(config.nodes.nodes)))}
     functions = _functions(config, typed_functions, env, report)
     report.raise_if_any()
     license_ = config.openfaas.license

@@ -515,3 +515,207 @@ class AckedPublisher:
                 self.reconnects += 1
                 time.sleep(0.05)
         raise TimeoutError(f"{msg_id}: no acknowledgement after {attempts} attempts")
+# --- a replicated Valkey group: primary, replicas and their sentinels ------------------------
+
+
+@dataclass
+class ValkeyNode:
+    """One pod of the replicated StatefulSet, on loopback: its directories laid out as the pod
+    mounts them (etc: the ConfigMap, read-only; auth: the Secret; run: the emptyDir; data: the
+    volume), its server and its sentinel while they run."""
+
+    index: int
+    root: Path
+    port: int
+    sentinel_port: int
+    server: Server | None = None
+    sentinel: Server | None = None
+
+    @property
+    def etc(self) -> Path:
+        return self.root / "etc"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def auth(self) -> Path:
+        return self.root / "auth"
+
+
+def loopback_valkey_files(node: ValkeyNode, password: str, settings: redis.RedisSettings | None = None) -> None:
+    """The ConfigMap's files (render/redis.py `config_files` for a replicated stack) and the
+    Secret's, under the node's root. Only what loopback needs changes: addresses, ports and
+    directories; the ConfigMap's directory is made read-only, as its mount is."""
+    for directory in (node.etc, node.run, node.data, node.auth):
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o700)
+    (node.auth / "password").write_text(password)
+    (node.auth / "auth.conf").write_text(redis.auth_config(password, replicated=True))
+    server = redis.server_config(settings or redis.RedisSettings(), replicated=True)
+    server.update(
+        {"bind": (LOOPBACK,), "port": node.port, "dir": str(node.data), "include": [str(node.run / "replication.conf"), str(node.auth / "auth.conf")]}
+    )
+    sentinel = redis.sentinel_config()
+    sentinel.update({"bind": (LOOPBACK,), "port": node.sentinel_port, "dir": str(node.run)})
+    files = {
+        "redis.conf": redis.render_config(server),
+        "sentinel.conf": redis.render_config(sentinel),
+        "sentinel-master.conf": redis.render_config(redis.sentinel_master_config()),
+        redis.INIT_SCRIPT.name: redis.INIT_SCRIPT.read_text(),
+    }
+    node.etc.chmod(0o700)
+    for name, text in files.items():
+        (node.etc / name).write_text(text)
+    node.etc.chmod(0o500)  # a ConfigMap mount: Sentinel's CONFIG REWRITE of redis.conf must fail, as in the pod
+
+
+def init_environment(node: ValkeyNode, nodes: list[ValkeyNode], wait_seconds: int = redis.EMPTY_PRIMARY_WAIT_S) -> dict[str, str]:
+    """redis-init.sh's environment as the pod's init container has it (render/redis.py
+    `init_env`), with loopback addresses and this node's directories."""
+    env = redis.init_env("loopback", len(nodes))
+    env.update(
+        {
+            "SELF_HOST": LOOPBACK,
+            "SELF_PORT": str(node.port),
+            "SENTINEL_PORT": str(node.sentinel_port),
+            "PRIMARY_HOST": LOOPBACK,
+            "PRIMARY_PORT": str(nodes[0].port),
+            "SENTINELS": " ".join(f"{LOOPBACK}:{n.sentinel_port}" for n in nodes),
+            "PASSWORD_FILE": str(node.auth / "password"),
+            "CONFIG_DIR": str(node.etc),
+            "RUN_DIR": str(node.run),
+            "DATA_DIR": str(node.data),
+            "WAIT_SECONDS": str(wait_seconds),
+            "CLI": require("redis-cli"),
+        }
+    )
+    return env
+
+
+def run_init(
+    node: ValkeyNode, nodes: list[ValkeyNode], wait_seconds: int = redis.EMPTY_PRIMARY_WAIT_S, timeout: float = 120, extra_env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The init container's run: the rendered script, by POSIX sh, with a minimal environment
+    (`extra_env` overrides some of it)."""
+    env = {"PATH": "/usr/bin:/bin", **init_environment(node, nodes, wait_seconds), **(extra_env or {})}
+    return subprocess.run(["sh", str(node.etc / redis.INIT_SCRIPT.name)], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+class ValkeyGroup:
+    """Replicated Valkey on loopback: every node started as its pod starts (the init script,
+    then valkey-server on the rendered redis.conf, then Sentinel on the sentinel.conf the script
+    wrote). `kill` is a node's loss (SIGKILL of both), `start` its pod coming back."""
+
+    def __init__(self, workdir: Path, password: str, replicas: int = 3) -> None:
+        self.password = password
+        self.nodes = [ValkeyNode(i, workdir / f"redis-{i}", free_port(), free_port()) for i in range(replicas)]
+        for node in self.nodes:
+            loopback_valkey_files(node, password)
+        self.init_logs: dict[int, list[str]] = {n.index: [] for n in self.nodes}
+
+    def start(self, node: ValkeyNode, timeout: float = 10) -> None:
+        init = run_init(node, self.nodes)
+        self.init_logs[node.index].append(init.stderr)
+        if init.returncode != 0:
+            raise RuntimeError(f"redis-init.sh of node {node.index} failed ({init.returncode}): {init.stderr}")
+        node.server = self._spawn([require("redis-server"), str(node.etc / "redis.conf")], node.etc / "redis.conf", node.port, node.root / "redis.log", timeout)
+        node.sentinel = self._spawn(
+            [require("redis-server"), str(node.run / "sentinel.conf"), "--sentinel"], node.run / "sentinel.conf", node.sentinel_port, node.root / "sentinel.log", timeout
+        )
+
+    @staticmethod
+    def _spawn(argv: list[str], config: Path, port: int, log: Path, timeout: float) -> Server:
+        with log.open("ab") as out:
+            process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent)
+        server = Server(process, port, config, log)
+        try:
+            _wait_for_port(server, timeout)
+        except BaseException:
+            _stop(process)
+            raise
+        return server
+
+    def kill(self, node: ValkeyNode) -> None:
+        """The node is gone: its server and its sentinel die at once, without a goodbye."""
+        for server in (node.server, node.sentinel):
+            if server is not None and server.process.poll() is None:
+                server.process.kill()
+                server.process.wait(10)
+        node.server = node.sentinel = None
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            for server in (node.sentinel, node.server):
+                if server is not None:
+                    _stop(server.process)
+            node.server = node.sentinel = None
+            node.etc.chmod(0o700)  # so the temporary directory can be removed
+
+    def node_at(self, port: int) -> ValkeyNode:
+        (node,) = [n for n in self.nodes if n.port == port]
+        return node
+
+
+@contextlib.contextmanager
+def valkey_sentinel_group(workdir: Path, password: str, replicas: int = 3, timeout: float = 60) -> Iterator[ValkeyGroup]:
+    """`replicas` Valkey pods on loopback (a primary, replicas, a sentinel each) with the
+    configuration the stack renders; yields once every replica is linked to the primary and
+    every sentinel knows the other sentinels and the replicas. Stopped by PID afterwards."""
+    group = ValkeyGroup(workdir, password, replicas)
+    try:
+        for node in group.nodes:
+            group.start(node)
+        wait_until_replicated(group, timeout)
+        yield group
+    finally:
+        group.stop()
+
+
+def _info(port: int, password: str, section: str) -> dict[str, str]:
+    import redis as redis_client  # the tests' client; servers.py is imported by the bench too
+
+    client = redis_client.Redis(host=LOOPBACK, port=port, password=password, socket_timeout=2, retry=None)
+    try:
+        return {k: str(v) for k, v in client.info(section).items()}
+    finally:
+        client.close()
+
+
+def wait_until_replicated(group: ValkeyGroup, timeout: float) -> None:
+    """Every replica linked, and every sentinel seeing the others and all replicas."""
+    deadline = time.monotonic() + timeout
+    others = len(group.nodes) - 1
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            primary = _info(group.nodes[0].port, group.password, "replication")
+            masters = [sentinel_master(n.sentinel_port, group.password) for n in group.nodes]
+        except Exception as error:  # not up yet: keep the reason for the failure message
+            last = f"{type(error).__name__}: {error}"
+        else:
+            last = f"primary: {primary}; sentinels: {masters}"
+            linked = primary.get("role") == "master" and int(primary.get("connected_slaves", 0)) == others
+            if linked and all(int(m["num-slaves"]) == others and int(m["num-other-sentinels"]) == others for m in masters):
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"the group did not come together in {timeout} s: {last}")
+
+
+def sentinel_master(sentinel_port: int, password: str) -> dict[str, str]:
+    """SENTINEL MASTER redis, as a dict."""
+    import redis as redis_client
+
+    client = redis_client.Redis(host=LOOPBACK, port=sentinel_port, password=password, socket_timeout=2, retry=None, decode_responses=True)
+    try:
+        reply = client.execute_command("SENTINEL", "MASTER", redis.MASTER_NAME)
+    finally:
+        client.close()
+    if isinstance(reply, dict):
+        return {str(k): str(v) for k, v in reply.items()}
+    return {str(k): str(v) for k, v in zip(reply[::2], reply[1::2], strict=True)}

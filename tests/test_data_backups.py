@@ -32,6 +32,7 @@ import yaml
 
 from render import data_backups, nats
 from render.redis import REDIS_TOOLS
+from settings.backups import BackupsSettings
 from settings.errors import ConfigError
 from tests.conftest import settings_for, stack
 from tests.servers import (
@@ -356,6 +357,33 @@ def test_valkey_dump_script(tmp_path: Path, extra: dict[str, str], ok: bool) -> 
     text = log.read_text()
     assert PASSWORD not in text and "auth-from-env" in text
     assert text.splitlines()[0] == f"-h redis.faas-data.svc.cluster.local -p 6379 --no-auth-warning --rdb {tmp_path}/work/data/dump.rdb.part"
+
+
+def test_valkey_dump_tries_each_pod_in_turn(tmp_path: Path) -> None:
+    """A replicated stack lists every pod: a dead one (here the first) costs an attempt, not
+    the backup; when none answers the script fails, naming them."""
+    bin_dir = stub(tmp_path / "bin", "valkey-cli", VALKEY_CLI_STUB.replace("#!/bin/sh\n", "#!/bin/sh\nhost=$2\n").replace('[ -n "${FAIL:-}" ] && exit 1', '[ "$host" = "${FAIL_HOST:-}" ] && exit 1'))
+    log = tmp_path / "cli.log"
+    (tmp_path / "password").write_text(PASSWORD)
+    env = {"REDIS_HOST": "redis-2.h redis-1.h redis-0.h", "REDIS_PORT": "6379", "PASSWORD_FILE": str(tmp_path / "password"),
+           "OUT_DIR": str(tmp_path / "work"), "LOG": str(log), "EXPECT_PASSWORD": PASSWORD, "FAIL_HOST": "redis-2.h"}
+    result = sh("valkey-dump.sh", env, bin_dir, timeout=20)
+    assert result.returncode == 0, result
+    assert "dump.rdb from redis-1.h" in result.stdout
+    assert [line.split()[1] for line in log.read_text().splitlines() if line.startswith("-h")] == ["redis-2.h", "redis-1.h"]
+    everything_down = sh("valkey-dump.sh", {**env, "REDIS_HOST": "redis-2.h", "CONTENT": ""}, bin_dir, timeout=20)
+    assert everything_down.returncode != 0 and "none of redis-2.h answered" in everything_down.stderr
+    assert not (tmp_path / "work" / "data" / "dump.rdb").exists()
+
+
+def test_replicated_valkey_is_backed_up_from_its_pods() -> None:
+    """No `redis` Service on a replicated stack: the backup names every pod, never the Service."""
+    three = data_backups.valkey_hosts(data_backups.DataBackups(backups=BackupsSettings(), namespace="faas-data", redis_storage="1Gi",
+                                                                nats_storage="1Gi", nats_streams=False, replicas=3))
+    assert three.split() == [f"redis-{i}.redis-headless.faas-data.svc.cluster.local" for i in (2, 1, 0)]
+    one = data_backups.valkey_hosts(data_backups.DataBackups(backups=BackupsSettings(), namespace="faas-data", redis_storage="1Gi",
+                                                              nats_storage="1Gi", nats_streams=False))
+    assert one == "redis.faas-data.svc.cluster.local"
 
 
 def test_valkey_dump_needs_the_password(tmp_path: Path) -> None:

@@ -29,10 +29,13 @@ import pytest
 import redis
 from PIL import ExifTags, Image
 
-from tests.servers import LOOPBACK, free_port, redis_server
+from tests.servers import LOOPBACK, ValkeyGroup, free_port, redis_server, sentinel_master, valkey_sentinel_group
 
 HANDLER = Path(__file__).resolve().parent.parent / "functions" / "img-resize" / "handler.py"
-ENV = ("max_input_bytes", "max_input_pixels", "max_dimension", "default_width", "cache_ttl_seconds", "redis_host", "redis_port", "secret_mount_path")
+ENV = (
+    "max_input_bytes", "max_input_pixels", "max_dimension", "default_width", "cache_ttl_seconds",
+    "redis_host", "redis_port", "redis_sentinels", "redis_master_name", "secret_mount_path",
+)
 PASSWORD = "test-only-redis-password"
 _loads = itertools.count()
 
@@ -490,3 +493,73 @@ def test_redis_that_never_answers_stalls_a_request_briefly_then_is_skipped(cache
     assert (first.status, first.headers["x-cache"]) == (200, "off") and first.image().size == (100, 75)
     assert all((r.status, r.headers["x-cache"]) == (200, "off") for r in later)
     assert 0.2 <= first_took < 2 and later_took < 1
+
+
+# ---- the cache on replicated Valkey: asking the sentinels, through a failover --------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("redis-0:26379,redis-1", "'redis-1' is not host:port"), (":26379", "':26379' is not host:port"), ("h:0", "'h:0' is not host:port"), ("h:port", "is not host:port")],
+)
+def test_a_malformed_sentinel_list_names_itself(handler: ModuleType, monkeypatch: pytest.MonkeyPatch, value: str, says: str) -> None:
+    monkeypatch.setenv("redis_sentinels", value)
+    with pytest.raises(ValueError, match=f"redis_sentinels=.*{says}"):
+        invoke(handler, photo(), {"w": "10"})
+
+
+def test_the_sentinel_list_is_read_as_the_stack_gives_it(handler: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("redis_sentinels", " redis-0.redis-headless.faas-data.svc.cluster.local:26379, redis-1.x:26379 ,")
+    settings = handler.Settings.from_env()
+    assert settings.redis_sentinels == (("redis-0.redis-headless.faas-data.svc.cluster.local", 26379), ("redis-1.x", 26379))
+    assert settings.redis_master_name == "redis"  # the default, as the stack names the group
+
+
+@pytest.fixture
+def replicated(tmp_path: Path) -> Iterator[ValkeyGroup]:
+    with valkey_sentinel_group(tmp_path / "valkey", PASSWORD) as group:
+        yield group
+
+
+@pytest.fixture
+def sentinel_cached(handler: ModuleType, replicated: ValkeyGroup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The handler as a replicated stack configures it: the sentinels, no redis_host."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "redis-password").write_text(PASSWORD + "\n")
+    monkeypatch.setenv("redis_sentinels", ",".join(f"{LOOPBACK}:{n.sentinel_port}" for n in replicated.nodes))
+    monkeypatch.setenv("redis_master_name", "redis")
+    monkeypatch.setenv("secret_mount_path", str(secrets))
+    monkeypatch.setattr(handler, "REDIS_RETRY_AFTER_S", 0.5)  # try again soon after a failure
+    return handler
+
+
+@pytest.mark.servers
+def test_the_cache_asks_the_sentinels_and_survives_a_failover(sentinel_cached: ModuleType, replicated: ValkeyGroup) -> None:
+    body = photo((640, 480))
+    assert invoke(sentinel_cached, body, {"w": "320"}).headers["x-cache"] == "miss"
+    assert invoke(sentinel_cached, body, {"w": "320"}).headers["x-cache"] == "hit"
+    primary = replicated.nodes[0]
+    primary_client = redis.Redis(host=LOOPBACK, port=primary.port, password=PASSWORD)
+    assert primary_client.exists(cache_key(body, "320xauto")) == 1  # it wrote to the primary
+    primary_client.close()
+    replicated.kill(primary)
+    # Every request is answered while the primary is gone (uncached), and the cache comes back
+    # on the promoted replica within the failover bound; the entry replicated before the kill.
+    deadline = time.monotonic() + 45  # the failover's bound with room for a loaded CI machine
+    states = []
+    while time.monotonic() < deadline:
+        reply = invoke(sentinel_cached, body, {"w": "320"})
+        assert reply.status == 200
+        states.append(reply.headers["x-cache"])
+        if states[-1] == "hit" and len(states) > 1 and "off" in states:
+            break
+        time.sleep(0.2)
+    assert "off" in states and states[-1] == "hit", states
+    # It was the promoted replica that answered: the sentinels agree on it (the leader of the
+    # failover knows first; the other learns it from the leader's hello within seconds).
+    live = [n for n in replicated.nodes if n.sentinel is not None]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(int(sentinel_master(n.sentinel_port, PASSWORD)["port"]) == primary.port for n in live):
+        time.sleep(0.1)
+    assert all(int(sentinel_master(n.sentinel_port, PASSWORD)["port"]) != primary.port for n in live)

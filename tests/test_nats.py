@@ -342,6 +342,8 @@ CLUSTER_OBJECTS = {
     "nats-route-password": "random:index/randomPassword:RandomPassword",
     "nats-headless": "kubernetes:core/v1:Service",
     "nats-budget": "kubernetes:policy/v1:PodDisruptionBudget",
+    # bergen backs its data up (etcdS3Bucket): Pro's queue stream, by user nats-backup
+    "nats-nats-backup-password": "random:index/randomPassword:RandomPassword",
 }
 POD_HOSTS = [f"nats-{i}.nats-headless.faas-data.svc.cluster.local" for i in range(3)]
 

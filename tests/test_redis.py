@@ -251,3 +251,185 @@ def test_every_redis_problem_is_reported_at_once() -> None:
     message = str(caught.value)
     assert "3 problems" in message
     assert all(f"sovereign-faas:{key}:" in message for key in ("redisMemoryLimit", "redisMaxmemoryPolicy", "natsStorage"))
+
+
+# --- replicated (dataReplicas > 1): a primary, replicas and sentinels -----------------------------
+
+
+@pytest.fixture(scope="module")
+def bergen() -> StackRun:
+    """The three-server example stack: dataReplicas defaults to 3."""
+    return run_stack("bergen")
+
+
+REPLICATED_OBJECTS = {
+    **REDIS_OBJECTS,
+    "redis-headless": "kubernetes:core/v1:Service",
+    "redis-budget": "kubernetes:policy/v1:PodDisruptionBudget",
+}
+
+
+def pod_spec(run: StackRun) -> dict[str, Any]:
+    return obj(run, "redis-statefulset")["spec"]["template"]["spec"]
+
+
+def test_bergen_renders_three_replicas_one_per_node_with_a_budget(bergen: StackRun) -> None:
+    assert {r.name: r.type for r in bergen.children("redis")} == REPLICATED_OBJECTS
+    spec = obj(bergen, "redis-statefulset")["spec"]
+    assert (spec["replicas"], spec["serviceName"], spec["podManagementPolicy"]) == (3, "redis-headless", "Parallel")
+    assert pod_spec(bergen)["affinity"] == data.one_per_node("redis")
+    assert obj(bergen, "redis-budget")["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": "redis"}}}
+    # The pods need their DNS names before the StatefulSet starts them.
+    assert {"redis-headless", "redis-config", "redis-auth"} <= set(bergen.get("redis-statefulset").options["dependsOn"])
+
+
+def test_bergen_has_the_sentinels_service_and_no_redis_service(bergen: StackRun) -> None:
+    """A Service over every pod would send writes to replicas (READONLY): clients ask the
+    sentinels; `redis-headless` names each pod on both ports."""
+    sentinel = obj(bergen, "redis-service")
+    assert sentinel["metadata"]["name"] == "redis-sentinel" and sentinel["spec"]["type"] == "ClusterIP"
+    assert [(p["name"], p["port"]) for p in sentinel["spec"]["ports"]] == [("sentinel", 26379)]
+    headless = obj(bergen, "redis-headless")["spec"]
+    assert headless["clusterIP"] == "None" and headless["publishNotReadyAddresses"] is True
+    assert [(p["name"], p["port"]) for p in headless["ports"]] == [("redis", 6379), ("sentinel", 26379)]
+    assert all(masked(r.inputs)["metadata"]["name"] != "redis" for r in bergen.of_type("kubernetes:core/v1:Service") if r.parent == "redis")
+    assert bergen.outputs["redisAddress"] == "redis-sentinel.faas-data.svc.cluster.local:26379"
+    sentinels = [data.pod_host("redis", "faas-data", i) + ":26379" for i in range(3)]
+    assert bergen.outputs["redisSentinels"] == {"masterName": "redis", "sentinels": sentinels}
+    assert "redisSentinels" not in run_stack("oslo").outputs
+
+
+def test_bergen_pods_run_valkey_a_sentinel_sidecar_and_the_init_script(bergen: StackRun) -> None:
+    pod = pod_spec(bergen)
+    server, sidecar = pod["containers"]
+    (init,) = pod["initContainers"]
+    assert server["command"] == ["valkey-server", "/etc/redis/redis.conf"]
+    assert sidecar["name"] == "sentinel" and sidecar["command"] == ["valkey-server", "/run/valkey/sentinel.conf", "--sentinel"]
+    assert sidecar["image"] == init["image"] == server["image"] == versions.REDIS_IMAGE
+    assert init["command"] == ["sh", "/etc/redis/redis-init.sh"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in init["env"]}
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["SELF_HOST"] == "$(POD_NAME).redis-headless.faas-data.svc.cluster.local"
+    assert env["SENTINELS"] == " ".join(f"{data.pod_host('redis', 'faas-data', i)}:26379" for i in range(3))
+    assert (env["PRIMARY_HOST"], env["QUORUM"], env["MASTER_NAME"]) == (data.pod_host("redis", "faas-data", 0), "2", "redis")
+    # Nothing secret in any container's environment or command: the password is read from the Secret.
+    assert password(bergen) not in json.dumps(pod)
+    run = {v["name"]: v for v in pod["volumes"]}["run"]
+    assert run == {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}  # sentinel.conf holds the password
+    for ctr in (server, sidecar, init):
+        assert ctr["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {c["name"]: {m["mountPath"]: m.get("readOnly", False) for m in c["volumeMounts"]} for c in (server, sidecar, init)}
+    assert mounts["redis"]["/run/valkey"] is True and mounts["sentinel"]["/run/valkey"] is False and mounts["replication"]["/run/valkey"] is False
+    probe = sidecar["readinessProbe"]["exec"]["command"][2]
+    assert "-p 26379 ping" in probe and "/etc/redis-auth/password" in probe
+
+
+def test_bergen_configs_are_the_ones_the_fault_test_runs(bergen: StackRun) -> None:
+    files = obj(bergen, "redis-config")["data"]
+    assert files == redis.config_files(redis.RedisSettings(), "65535", replicas=3)
+    conf = files["redis.conf"]
+    assert "min-replicas-to-write 1\nmin-replicas-max-lag 10\n" in conf
+    assert conf.endswith("include /run/valkey/replication.conf\ninclude /etc/redis-auth/auth.conf\n")  # the password last
+    assert files["sentinel.conf"] == (
+        "port 26379\nbind * -::*\ndaemonize no\nloglevel notice\nlogfile \"\"\ndir /run/valkey\n"
+        "sentinel resolve-hostnames yes\nsentinel announce-hostnames yes\n"
+    )
+    assert files["sentinel-master.conf"] == (
+        "sentinel down-after-milliseconds redis 5000\nsentinel failover-timeout redis 30000\nsentinel parallel-syncs redis 1\n"
+    )
+    assert files["redis-init.sh"] == redis.INIT_SCRIPT.read_text()
+    pw = password(bergen)
+    assert unwrap(bergen.get("redis-auth").inputs["stringData"])["auth.conf"] == f"requirepass {pw}\nmasterauth {pw}\n"
+    # Any change to any of the files rolls the pods.
+    annotation = obj(bergen, "redis-statefulset")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+    assert annotation == data.checksum("".join(files[k] for k in sorted(files)))
+
+
+def test_the_init_script_is_posix_sh_and_shellcheck_clean() -> None:
+    """The image is Alpine: busybox sh, no bash."""
+    from tests.test_scripts import assert_shellcheck_clean
+
+    assert redis.INIT_SCRIPT.read_text().startswith("#!/bin/sh\n")
+    assert_shellcheck_clean(redis.INIT_SCRIPT)
+
+
+REDIS_POD = {"app.kubernetes.io/name": "redis", "app.kubernetes.io/managed-by": "sovereign-faas"}
+NATS_POD = {"app.kubernetes.io/name": "nats", "app.kubernetes.io/managed-by": "sovereign-faas"}
+
+
+def redis_flows(all_policies: list[dict[str, Any]]) -> dict[str, bool]:
+    """Who reaches a redis pod on which port, as Kubernetes would decide it (the evaluator of
+    tests/test_policies.py, ingress side: the data namespace's egress already allows its own)."""
+    from tests.test_policies import Pod, ingress_allowed
+
+    dst = Pod("faas-data", REDIS_POD)
+    sources = {
+        "function": Pod("openfaas-fn", {"faas_function": "img-resize"}),
+        "redis peer": Pod("faas-data", REDIS_POD),
+        "nats": Pod("faas-data", NATS_POD),
+        "redis-labelled pod elsewhere": Pod("openfaas", REDIS_POD),
+        "gateway": Pod("openfaas", {"app": "gateway"}),
+    }
+    return {f"{name} :{port}": ingress_allowed(all_policies, src, dst, port) for name, src in sources.items() for port in (6379, 26379, 16379)}
+
+
+EXPECTED_FLOWS = {
+    **{f"{name} :{port}": port in (6379, 26379) for name in ("function", "redis peer") for port in (6379, 26379, 16379)},
+    **{f"{name} :{port}": False for name in ("nats", "redis-labelled pod elsewhere", "gateway") for port in (6379, 26379, 16379)},
+}
+
+
+def test_bergen_policy_admits_functions_and_the_redis_pods_on_both_ports_only(bergen: StackRun) -> None:
+    from tests.test_policies import network_policies
+
+    assert redis_flows(network_policies(bergen)) == EXPECTED_FLOWS
+
+
+def test_functions_may_ask_the_sentinels_only_where_there_are_any(bergen: StackRun, oslo: StackRun) -> None:
+    """Both ends: the function namespace's egress lets 26379 out only on a replicated stack."""
+    from tests.test_policies import Pod, allowed, network_policies
+
+    function, pod = Pod("openfaas-fn", {"faas_function": "img-resize"}), Pod("faas-data", REDIS_POD)
+    assert allowed(network_policies(bergen), function, pod, 26379) and allowed(network_policies(bergen), function, pod, 6379)
+    assert not allowed(network_policies(oslo), function, pod, 26379) and allowed(network_policies(oslo), function, pod, 6379)
+    assert not allowed(network_policies(bergen), function, Pod("faas-data", NATS_POD), 26379)
+
+
+@pytest.mark.parametrize(
+    "fooling",
+    [
+        {"from": [{"podSelector": {}}], "ports": [{"protocol": "TCP", "port": 6379}]},  # every pod of the data namespace: NATS too
+        {"from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": data.selector("redis")}}]},  # any namespace's "redis"
+        {"from": [{"podSelector": {"matchLabels": data.selector("redis")}}]},  # the peers, but on every port
+    ],
+)
+def test_the_flow_check_catches_a_wider_rule(bergen: StackRun, fooling: dict[str, Any]) -> None:
+    """The fooling cases: each wider rule added to the stack's policy changes a flow."""
+    from tests.test_policies import network_policies
+
+    policies_ = network_policies(bergen)
+    (ours,) = [p for p in policies_ if p["metadata"]["name"] == "redis" and p["metadata"]["namespace"] == "faas-data"]
+    wider = {**ours, "spec": {**ours["spec"], "ingress": [*ours["spec"]["ingress"], fooling]}}
+    assert redis_flows([wider if p is ours else p for p in policies_]) != EXPECTED_FLOWS
+
+
+def test_sentinel_names_agree_between_settings_and_render() -> None:
+    """The platform env (settings) and the objects (render) name the same pods."""
+    from settings.data_services import redis_sentinels
+
+    assert redis_sentinels("state", 5) == redis.sentinels("state", 5)
+
+
+def test_one_replica_stays_as_it_was(oslo: StackRun) -> None:
+    assert redis.config_files(redis.RedisSettings(), "65535") == obj(oslo, "redis-config")["data"]
+    assert "initContainers" not in pod_spec(oslo) and len(pod_spec(oslo)["containers"]) == 1
+    assert "min-replicas" not in obj(oslo, "redis-config")["data"]["redis.conf"]
+
+
+@pytest.mark.parametrize("replicas", [3, 5])
+def test_the_quorum_is_a_majority(replicas: int) -> None:
+    run = run_stack("five", stack(nodes=[{"name": f"n{i}", "host": f"203.0.113.{i + 1}"} for i in range(5)], dataReplicas=str(replicas)))
+    (init,) = pod_spec(run)["initContainers"]
+    env = {e["name"]: e.get("value") for e in init["env"]}
+    assert env["QUORUM"] == str(replicas // 2 + 1) and len(env["SENTINELS"].split()) == replicas
+    assert obj(run, "redis-statefulset")["spec"]["replicas"] == replicas

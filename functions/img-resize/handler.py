@@ -28,8 +28,12 @@ Environment (all optional; stack.yml sets them):
   default_width      (unset)    width for a request that names no size: what a topic message
                                 gets (the nats-connector forwards the body only)
   cache_ttl_seconds  86400      how long a result stays in Redis
-  redis_host         (unset)    Redis host; unset means no cache at all
+  redis_host         (unset)    Redis host; unset (and no redis_sentinels) means no cache at all
   redis_port         6379
+  redis_sentinels    (unset)    replicated Valkey: the sentinels, "host:port,host:port,..."; when
+                                set, the cache asks them for the primary (redis-py's Sentinel
+                                client) and redis_host/redis_port are not used
+  redis_master_name  redis      the group the sentinels monitor
   secret_mount_path  /var/openfaas/secrets   the password is the file `redis-password` there;
                                 no file means Redis without a password
 
@@ -95,6 +99,8 @@ class Settings:
     cache_ttl_seconds: int
     redis_host: str
     redis_port: int
+    redis_sentinels: tuple[tuple[str, int], ...]
+    redis_master_name: str
     secret_mount_path: Path
 
     @classmethod
@@ -110,6 +116,8 @@ class Settings:
             cache_ttl_seconds=_env_int("cache_ttl_seconds", 86400),
             redis_host=env.get("redis_host", "").strip(),
             redis_port=_env_int("redis_port", 6379),
+            redis_sentinels=_env_addresses("redis_sentinels"),
+            redis_master_name=env.get("redis_master_name", "").strip() or "redis",
             secret_mount_path=Path(env.get("secret_mount_path", "/var/openfaas/secrets")),
         )
 
@@ -125,6 +133,18 @@ def _env_int(name: str, default: int) -> int:
     if value < 1:
         raise ValueError(f"environment variable {name}={raw!r} must be at least 1")
     return value
+
+
+def _env_addresses(name: str) -> tuple[tuple[str, int], ...]:
+    """"host:port,host:port" -> ((host, port), ...); empty or unset -> ()."""
+    raw = os.environ.get(name, "").strip()
+    addresses = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"environment variable {name}={raw!r}: {item!r} is not host:port")
+        addresses.append((host, int(port)))
+    return tuple(addresses)
 
 
 def handle(event: Any, context: Any) -> Response:
@@ -247,24 +267,27 @@ def _resizable(image: Image.Image) -> Image.Image:
 
 
 class _Cache:
-    """One Redis client per process (a connection pool), created lazily on first use."""
+    """One Redis client per process (a connection pool), created lazily on first use. With
+    sentinels, the pool asks them for the primary on every new connection and reconnects after
+    a failover (redis-py's SentinelConnectionPool): what a function needs on a replicated stack."""
 
-    def __init__(self, host: str, port: int, password: str | None) -> None:
+    def __init__(self, host: str, port: int, sentinels: tuple[tuple[str, int], ...], master_name: str, password: str | None) -> None:
         import redis  # here, not at module top: importing the handler needs no Redis at all
         from redis.backoff import NoBackoff
         from redis.retry import Retry
+        from redis.sentinel import Sentinel
 
-        self.identity = (host, port, password)
+        self.identity = (host, port, sentinels, master_name, password)
+        self.where = f"the sentinels {','.join(f'{h}:{p}' for h, p in sentinels)} ({master_name})" if sentinels else f"{host}:{port}"
         self.error: type[Exception] = redis.RedisError
-        self.client = redis.Redis(
-            host=host,
-            port=port,
-            password=password,
-            socket_connect_timeout=REDIS_TIMEOUT_S,
-            socket_timeout=REDIS_TIMEOUT_S,
-            # redis-py retries 10 times by default: 10 x the timeout on a dead host. Don't.
-            retry=Retry(NoBackoff(), 0),
-        )
+        # redis-py retries 10 times by default: 10 x the timeout on a dead host. Don't.
+        options: dict[str, Any] = {"socket_connect_timeout": REDIS_TIMEOUT_S, "socket_timeout": REDIS_TIMEOUT_S, "retry": Retry(NoBackoff(), 0)}
+        if sentinels:
+            # The sentinels take the same password (the stack sets one for servers and sentinels).
+            sentinel = Sentinel(list(sentinels), sentinel_kwargs={"password": password, **options})
+            self.client = sentinel.master_for(master_name, password=password, **options)
+        else:
+            self.client = redis.Redis(host=host, port=port, password=password, **options)
 
     def get(self, key: str) -> tuple[str, bytes] | None | object:
         """(Content-Type, body) on a hit, None on a miss, OFF when Redis failed."""
@@ -289,8 +312,7 @@ class _Cache:
         except self.error as error:
             # Log the first failure only, then stay quiet while the cache is skipped.
             if not _down_until:
-                where = f"{self.identity[0]}:{self.identity[1]}"
-                print(f"img-resize: Redis at {where} failed, serving uncached: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+                print(f"img-resize: Redis at {self.where} failed, serving uncached: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
             _down_until = time.monotonic() + REDIS_RETRY_AFTER_S
             return OFF
         if _down_until:
@@ -307,11 +329,11 @@ _down_until = 0.0  # monotonic time before which Redis is not tried again; 0.0 w
 def _cache(settings: Settings) -> _Cache | None:
     """The process's cache, or None when no Redis is configured or it failed a moment ago."""
     global _cache_client
-    if not settings.redis_host or not _redis_up():
+    if not (settings.redis_host or settings.redis_sentinels) or not _redis_up():
         return None
     # The secret file is read per request (microseconds) so a rotated password is picked up;
     # a new host, port or password builds a new client.
-    identity = (settings.redis_host, settings.redis_port, _redis_password(settings.secret_mount_path))
+    identity = (settings.redis_host, settings.redis_port, settings.redis_sentinels, settings.redis_master_name, _redis_password(settings.secret_mount_path))
     if _cache_client is None or _cache_client.identity != identity:
         _cache_client = _Cache(*identity)
     return _cache_client

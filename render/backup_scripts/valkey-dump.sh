@@ -6,7 +6,9 @@
 # does. The password is read from PASSWORD_FILE (Secret redis-auth, mounted) into
 # REDISCLI_AUTH, where valkey-cli reads it (it falls back from VALKEYCLI_AUTH to REDISCLI_AUTH):
 # never on its command line, nor in the pod's spec.
-# Environment: REDIS_HOST, REDIS_PORT, PASSWORD_FILE, OUT_DIR; DUMP_TIMEOUT (seconds, default
+# Environment: REDIS_HOST (one host, or several separated by spaces: the pods of a replicated
+# stack, tried in turn until one answers, so a dead pod or a failover does not cost the
+# backup), REDIS_PORT, PASSWORD_FILE, OUT_DIR; DUMP_TIMEOUT (seconds per attempt, default
 # 900); VALKEY_CLI (default valkey-cli; the tests run Debian's redis-cli).
 set -eu
 
@@ -23,18 +25,29 @@ say() { printf 'valkey-dump: %s\n' "$*"; }
 rm -rf "$OUT_DIR/data"
 mkdir -p "$OUT_DIR/data"
 part="$OUT_DIR/data/dump.rdb.part"
-# Bounded: a server that never finishes the transfer ends the attempt, not the schedule.
-if ! timeout "$limit" "$cli" -h "$REDIS_HOST" -p "$REDIS_PORT" --no-auth-warning --rdb "$part"; then
-    say "the snapshot from $REDIS_HOST:$REDIS_PORT failed or took over ${limit}s" >&2
-    rm -f "$part"
-    exit 1
-fi
 # An RDB file starts with its magic: REDIS (Redis, Valkey before 9) or VALKEY (Valkey 9's
 # format 80 and later). Anything else (an error text, an empty file) is not a backup.
-magic=$(head -c 6 "$part" | tr -cd '[:upper:]')
-case "$magic" in
-    REDIS*|VALKEY) ;;
-    *) say "$part is not an RDB file (starts with '$magic')" >&2; rm -f "$part"; exit 1 ;;
-esac
-mv "$part" "$OUT_DIR/data/dump.rdb"
-say "dump.rdb: $(wc -c < "$OUT_DIR/data/dump.rdb") bytes"
+is_rdb() {
+    magic=$(head -c 6 "$1" | tr -cd '[:upper:]')
+    case "$magic" in
+        REDIS*|VALKEY) return 0 ;;
+        *) say "$1 is not an RDB file (starts with '$magic')" >&2; return 1 ;;
+    esac
+}
+
+set -f  # the host list is split on spaces, never globbed
+# shellcheck disable=SC2086 # REDIS_HOST is a list of host names
+set -- $REDIS_HOST
+set +f
+for host in "$@"; do
+    # Bounded: a server that never finishes the transfer ends the attempt, not the schedule.
+    if timeout "$limit" "$cli" -h "$host" -p "$REDIS_PORT" --no-auth-warning --rdb "$part" && is_rdb "$part"; then
+        mv "$part" "$OUT_DIR/data/dump.rdb"
+        say "dump.rdb from $host: $(wc -c < "$OUT_DIR/data/dump.rdb") bytes"
+        exit 0
+    fi
+    say "the snapshot from $host:$REDIS_PORT failed or took over ${limit}s" >&2
+    rm -f "$part"
+done
+say "no snapshot: none of $REDIS_HOST answered" >&2
+exit 1
