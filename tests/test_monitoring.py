@@ -21,10 +21,11 @@ import yaml
 
 from render import egress, monitoring
 from render import stateful as data
-from render.monitoring import objects, policies, ports, scrape
+from render.monitoring import alertmanager, objects, policies, ports, rules, scrape
 from render.monitoring.exporters import REDIS_PASSWORD_FILE, nats_exporter_args, redis_password_file, redis_urls
 from render.policies import NAMESPACE_LABEL
 from settings import versions
+from settings.alerting import receiver_anywhere_warning
 from settings.errors import ConfigError
 from tests.conftest import THREE_NODES, settings_for, stack
 from tests.servers import (
@@ -151,7 +152,8 @@ def test_cluster_roles_read_and_never_reach_secrets(oslo: StackRun) -> None:
     ksm = pod_spec(obj(oslo, "monitoring-kube-state-metrics-deployment"))["containers"][0]
     (resources,) = [a.removeprefix("--resources=") for a in ksm["args"] if a.startswith("--resources=")]
     granted = {r for rule in next(r for r in roles if r["metadata"]["name"].endswith("kube-state-metrics"))["rules"] for r in rule["resources"]}
-    assert set(resources.split(",")) == granted  # what it lists is what it may list
+    # What it lists is what it may list, and the custom resources its discovery finds.
+    assert set(resources.split(",")) | {"customresourcedefinitions", "etcdsnapshotfiles"} == granted
 
 
 def test_requests_per_node_are_what_the_docs_say(oslo: StackRun) -> None:
@@ -613,3 +615,172 @@ def test_the_password_file_authenticates_against_a_real_server(tmp_path: Path) -
         assert redis_client.Redis(host=LOOPBACK, port=port, password=entry, socket_timeout=5).ping() is True
         with pytest.raises(redis_client.AuthenticationError):
             redis_client.Redis(host=LOOPBACK, port=port, password=entry + "x", socket_timeout=5).ping()
+
+
+# --- the wiring between the monitoring stack and the alerting side ---------------------------
+
+SMTP = {"alertEmailTo": ["ops@example.no"], "alertEmailFrom": "alertmanager@example.no", "alertSmarthost": "smtp.example.no:587",
+        "alertSmtpUser": "alertmanager", "alertSmtpPassword": {"secure": "smtp-secret-1"}}
+HOOKS = {"alertWebhookUrls": ["https://198.51.100.77/alerts", "https://[2001:db8::5]:8443/hook"], "alertWebhookToken": {"secure": "hook-token-1"}}
+ALERT_SECRET_KEYS = ("sshPrivateKey", "alertSmtpPassword", "alertWebhookToken")
+
+
+@pytest.fixture(scope="module")
+def receivers() -> StackRun:
+    """One node, platformEgress restricted (the default), an e-mail receiver through a named
+    smarthost and two webhooks by address, both with their credentials."""
+    return run_stack("oslo", stack(**SMTP, **HOOKS))
+
+
+def file_keys(doc: Any) -> list[str]:
+    """Every `*_file` value of alertmanager.yml, wherever it is."""
+    if isinstance(doc, dict):
+        return [v for k, v in doc.items() if k.endswith("_file") and isinstance(v, str)] + [f for v in doc.values() for f in file_keys(v)]
+    return [f for v in doc for f in file_keys(v)] if isinstance(doc, list) else []
+
+
+def test_alertmanager_reads_its_credentials_from_the_secret_the_component_registers(receivers: StackRun) -> None:
+    secret = receivers.get("monitoring-alertmanager-secret")
+    assert is_secret(secret.inputs["stringData"])
+    meta = unwrap(secret.inputs["metadata"])
+    assert (meta["name"], meta["namespace"]) == (objects.ALERTMANAGER_SECRETS, "monitoring")
+    values = unwrap(secret.inputs["stringData"])
+    assert values == {"smtp-password": "smtp-secret-1", "webhook-token": "hook-token-1"}
+    deployment = obj(receivers, "monitoring-alertmanager-deployment")
+    pod = pod_spec(deployment)
+    (volume,) = [v for v in pod["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == unwrap(secret.inputs["metadata"])["name"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+    config = yaml.safe_load(obj(receivers, "monitoring-alertmanager-config")["data"]["alertmanager.yml"])
+    files = file_keys(config)
+    assert len(files) == 2 and {Path(f).parent.as_posix() for f in files} == {mount["mountPath"]}
+    assert {Path(f).name for f in files} == set(values)  # every file it reads is in the Secret, and nothing more
+    assert "monitoring-alertmanager-secret" in receivers.get("monitoring-alertmanager-deployment").options["dependsOn"]
+    text = json.dumps([unwrap(r.inputs) for r in receivers.resources if r.name != "monitoring-alertmanager-secret"])
+    assert "smtp-secret-1" not in text and "hook-token-1" not in text
+
+
+def test_the_file_check_finds_every_file_key() -> None:
+    assert file_keys({"a": [{"auth_password_file": "/x/y"}, {"http_config": {"authorization": {"credentials_file": "/x/z"}}}]}) == ["/x/y", "/x/z"]
+    assert file_keys({"url": "https://h/p", "smtp_file": 3}) == []
+
+
+def test_without_credentials_no_secret_and_the_mount_is_optional(oslo: StackRun) -> None:
+    assert not [r for r in oslo.resources if r.name == "monitoring-alertmanager-secret"]
+    (volume,) = [v for v in pod_spec(obj(oslo, "monitoring-alertmanager-deployment"))["volumes"] if "secret" in v]
+    assert volume["secret"]["optional"] is True  # the pod starts without it
+    assert not [d for d in oslo.get("monitoring-alertmanager-deployment").options["dependsOn"] if "secret" in d]
+    # A webhook without a token: no credential, no Secret.
+    settings = settings_for(stack(alertWebhookUrls=["https://hooks.example.no/a"]))
+    assert alertmanager.secret_files(settings) == {}
+
+
+def test_alertmanager_reaches_each_receiver_on_its_port_only(receivers: StackRun) -> None:
+    rules = obj(receivers, "monitoring-policy-alertmanager-egress")["spec"]["egress"]
+    got = {(peer["ipBlock"]["cidr"], p["port"]) for r in rules for peer in r["to"] for p in r["ports"]}
+    assert got == {("0.0.0.0/0", 587), ("::/0", 587), ("198.51.100.77/32", 443), ("2001:db8::5/128", 8443)}
+    warnings = receivers.warnings()
+    assert [w for w in warnings if "alert receiver" in w] == [receiver_anywhere_warning([("smtp.example.no", 587)])]
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({}, ()),
+        ({"alertWebhookUrls": ["https://hooks.example.no/a"]}, (("0.0.0.0/0", (443,)), ("::/0", (443,)))),
+        # Two receivers on one address: one rule, both ports; the same port twice: once.
+        ({**SMTP, "alertSmarthost": "198.51.100.25:587", "alertWebhookUrls": ["https://198.51.100.25/a", "https://198.51.100.25/b"]},
+         (("198.51.100.25/32", (443, 587)),)),
+        ({**SMTP, "alertSmarthost": "[2001:DB8::25]:465"}, (("2001:db8::25/128", (465,)),)),
+        # A name that looks like an address is still a name.
+        ({"alertWebhookUrls": ["https://198.51.100.25.example.no:9443/a"]}, (("0.0.0.0/0", (9443,)), ("::/0", (9443,)))),
+    ],
+)
+def test_the_destinations_of_each_receiver_shape(config: dict[str, Any], expected: tuple[Any, ...]) -> None:
+    settings = settings_for(stack(**config), secret_keys=ALERT_SECRET_KEYS)
+    assert alertmanager.destinations(settings.alerting) == expected
+
+
+def test_the_receiver_name_warning_only_where_it_is_true() -> None:
+    def warned(**config: Any) -> list[str]:
+        return [w for w in settings_for(stack(**config), secret_keys=ALERT_SECRET_KEYS).warnings if "alert receiver" in w]
+
+    named = {"alertWebhookUrls": ["https://hooks.example.no/a"]}
+    assert warned(**named) == [receiver_anywhere_warning([("hooks.example.no", 443)])]
+    assert "hooks.example.no (port 443)" in warned(**named)[0]
+    assert warned(**named, platformEgress="open") == []  # no policy to narrow
+    assert warned(**named, monitoring=False) == []  # no Alertmanager
+    assert warned(alertWebhookUrls=["https://198.51.100.77/a"]) == []  # an address is its own peer
+
+
+def test_the_no_receiver_warning_only_with_monitoring_on() -> None:
+    def warned(**config: Any) -> bool:
+        return any("no alert receiver configured" in w for w in settings_for(stack(**config)).warnings)
+
+    assert warned() is True
+    assert warned(monitoring=False) is False
+    assert warned(monitoring=False, alertWebhookUrls=["https://hooks.example.no/a"]) is False
+
+
+def test_the_rules_platform_namespaces_follow_the_monitoring_namespace() -> None:
+    moved = settings_for(stack(monitoringNamespace="observe"))
+    assert "observe" in rules.platform_namespaces(moved) and "monitoring" not in rules.platform_namespaces(moved)
+    (crash,) = rules.alerts(moved)["platform"]
+    assert "observe" in crash.expr
+
+
+# --- kube-state-metrics' custom resources ----------------------------------------------------
+
+
+def test_kube_state_metrics_loads_the_snapshot_config_and_may_read_snapshots(oslo: StackRun) -> None:
+    deployment = obj(oslo, "monitoring-kube-state-metrics-deployment")
+    pod = pod_spec(deployment)
+    (container,) = pod["containers"]
+    (path,) = [a.removeprefix("--custom-resource-state-config-file=") for a in container["args"] if a.startswith("--custom-resource-state-config-file=")]
+    (mount,) = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    config_map = obj(oslo, f"monitoring-{volume['configMap']['name']}")
+    assert config_map["data"] == {path.removeprefix(mount["mountPath"] + "/"): rules.ksm_custom_resource_config()}  # exactly the text
+    assert "monitoring-kube-state-metrics-config" in oslo.get("monitoring-kube-state-metrics-deployment").options["dependsOn"]
+    role = obj(oslo, "monitoring-kube-state-metrics-clusterrole")
+    granted = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] if set(rule["verbs"]) == {"list", "watch"}}
+    assert {("k3s.cattle.io", "etcdsnapshotfiles"), ("apiextensions.k8s.io", "customresourcedefinitions")} <= granted
+    # Upstream enables a discovered custom resource itself; --resources names built-in stores only.
+    (resources,) = [a for a in container["args"] if a.startswith("--resources=")]
+    assert "etcdsnapshotfiles" not in resources
+
+
+def ksm_metric_names(config_text: str) -> set[str]:
+    """The metric names kube-state-metrics makes of a custom-resource-state config
+    (pkg/customresourcestate/registry_factory.go fullName: metricNamePrefix, `_`, name)."""
+    doc = yaml.safe_load(config_text)
+    return {
+        "_".join(p for p in (resource.get("metricNamePrefix", "kube_customresource"), metric["name"]) if p)
+        for resource in doc["spec"]["resources"]
+        for metric in resource["metrics"]
+    }
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names an expression selects: identifiers followed by `{` (our rules always
+    select with labels), not functions or keywords."""
+    return set(re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{", expr))
+
+
+def snapshot_problems(expr: str, config_text: str) -> list[str]:
+    wanted = {m for m in metric_names(expr) if m.startswith("k3s_")}
+    made = ksm_metric_names(config_text)
+    return sorted(wanted - made) or ([] if wanted else ["the rule selects no k3s_ metric"])
+
+
+def test_etcd_snapshot_rule_selects_what_kube_state_metrics_makes() -> None:
+    settings = settings_for(stack())
+    (alert,) = [a for a in rules.alerts(settings)["backups"] if a.name == "EtcdSnapshotTooOld"]
+    config = rules.ksm_custom_resource_config()
+    assert snapshot_problems(alert.expr, config) == []
+    assert len({m for m in metric_names(alert.expr) if m.startswith("k3s_")}) == 2
+    # Either side renamed: the check says which name is missing.
+    renamed = config.replace(f"metricNamePrefix: {rules.SNAPSHOT_PREFIX}", "metricNamePrefix: k3s_etcd_snapshot")
+    assert snapshot_problems(alert.expr, renamed) == sorted({rules.SNAPSHOT_CREATED, rules.SNAPSHOT_READY})
+    assert snapshot_problems(alert.expr.replace("_ready", "_is_ready"), config) == [f"{rules.SNAPSHOT_PREFIX}_is_ready"]
+    assert snapshot_problems("time() - 1 > 0", config) == ["the rule selects no k3s_ metric"]
