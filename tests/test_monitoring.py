@@ -653,7 +653,7 @@ def test_alertmanager_reads_its_credentials_from_the_secret_the_component_regist
     (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
     config = yaml.safe_load(obj(receivers, "monitoring-alertmanager-config")["data"]["alertmanager.yml"])
     files = file_keys(config)
-    assert len(files) == 2 and {Path(f).parent.as_posix() for f in files} == {mount["mountPath"]}
+    assert len(files) == 3 and {Path(f).parent.as_posix() for f in files} == {mount["mountPath"]}  # e-mail, two webhooks
     assert {Path(f).name for f in files} == set(values)  # every file it reads is in the Secret, and nothing more
     assert "monitoring-alertmanager-secret" in receivers.get("monitoring-alertmanager-deployment").options["dependsOn"]
     text = json.dumps([unwrap(r.inputs) for r in receivers.resources if r.name != "monitoring-alertmanager-secret"])
