@@ -21,7 +21,7 @@ import yaml
 
 from render import egress, monitoring
 from render import stateful as data
-from render.monitoring import alertmanager, objects, policies, ports, rules, scrape
+from render.monitoring import alertmanager, dashboards, objects, policies, ports, rules, scrape
 from render.monitoring.exporters import REDIS_PASSWORD_FILE, nats_exporter_args, redis_password_file, redis_urls
 from render.policies import NAMESPACE_LABEL
 from settings import versions
@@ -784,3 +784,116 @@ def test_etcd_snapshot_rule_selects_what_kube_state_metrics_makes() -> None:
     assert snapshot_problems(alert.expr, renamed) == sorted({rules.SNAPSHOT_CREATED, rules.SNAPSHOT_READY})
     assert snapshot_problems(alert.expr.replace("_ready", "_is_ready"), config) == [f"{rules.SNAPSHOT_PREFIX}_is_ready"]
     assert snapshot_problems("time() - 1 > 0", config) == ["the rule selects no k3s_ metric"]
+
+
+# --- what the rules and dashboards select is what is scraped ---------------------------------
+
+JOB_SELECTOR = re.compile(r'\bjob\s*(=~|=)\s*"([^"]*)"')
+
+
+def selected_jobs(expr: str) -> set[str]:
+    """The `job` values an expression selects: `job="x"`, and each alternative of `job=~"x|y"`."""
+    return {name for op, value in JOB_SELECTOR.findall(expr) for name in (value.split("|") if op == "=~" else [value])}
+
+
+def strings_of(doc: Any) -> list[str]:
+    if isinstance(doc, dict):
+        return [s for v in doc.values() for s in strings_of(v)]
+    if isinstance(doc, list):
+        return [s for v in doc for s in strings_of(v)]
+    return [doc] if isinstance(doc, str) else []
+
+
+def rule_exprs(settings: Any) -> dict[str, str]:
+    return {a.name: a.expr for group in rules.alerts(settings).values() for a in group}
+
+
+def dashboard_exprs(settings: Any) -> list[str]:
+    return [s for text in dashboards.dashboards(settings).values() for s in strings_of(json.loads(text)) if "job" in s]
+
+
+def scraped_jobs(run: StackRun) -> set[str]:
+    return {job["job_name"] for job in prometheus_yml(run)["scrape_configs"]}
+
+
+def job_problems(exprs: Mapping[str, str], scraped: set[str]) -> list[str]:
+    """What a stack without some jobs gets wrong: a rule that selects an unscraped job and
+    would fire because of its absence (absent(), or `unless` a series that never comes)."""
+    problems = []
+    for name, expr in exprs.items():
+        missing = selected_jobs(expr) - scraped
+        if missing and re.search(r"\babsent(_over_time)?\s*\(|\bunless\b", expr):
+            problems.append(f"{name} selects {sorted(missing)}, which this stack does not scrape, and fires on absence")
+    return problems
+
+
+def test_every_job_the_rules_and_dashboards_select_is_scraped_where_it_should_be(oslo: StackRun, bergen: StackRun) -> None:
+    settings = {"oslo": oslo.settings, "bergen": bergen.settings}
+    selected = {
+        stack_name: set().union(*map(selected_jobs, rule_exprs(s).values()), *map(selected_jobs, dashboard_exprs(s)))
+        for stack_name, s in settings.items()
+    }
+    assert {"node", "kube-state-metrics", "nats", "valkey", "openfaas-gateway", "traefik", "cert-manager", "apiserver"} <= selected["bergen"]
+    # bergen has it all: the edge, three etcd members.
+    assert selected["bergen"] - scraped_jobs(bergen) == set()
+    assert set(scrape.EDGE_JOBS) <= scraped_jobs(bergen)
+    # oslo has no edge: what it selects and does not scrape is the edge's, and never fires on absence.
+    assert selected["oslo"] - scraped_jobs(oslo) == set(scrape.EDGE_JOBS)
+    assert job_problems(rule_exprs(oslo.settings), scraped_jobs(oslo)) == []
+    assert job_problems(rule_exprs(bergen.settings), scraped_jobs(bergen)) == []
+
+
+def test_the_job_check_catches_a_rule_that_fires_on_a_missing_job() -> None:
+    assert selected_jobs('up{job=~"traefik|cert-manager"} or x{job = "node"}') == {"traefik", "cert-manager", "node"}
+    assert selected_jobs('up{instance="job=\\"x\\""}') == set()
+    scraped = {"node", "valkey"}
+    assert job_problems({"A": 'absent(up{job="traefik"})'}, scraped) == ["A selects ['traefik'], which this stack does not scrape, and fires on absence"]
+    assert job_problems({"B": 'x{job="node"} unless on () y{job="cert-manager"}'}, scraped) != []
+    assert job_problems({"C": 'min(z{job="traefik"}) < 3'}, scraped) == []  # empty: quiet
+    assert job_problems({"D": 'absent(redis_instance_info{job="valkey"})'}, scraped) == []  # scraped: absence is news
+
+
+# The exporter flag each metric family needs (nats-io/prometheus-nats-exporter v0.20.1:
+# exporter/exporter.go createCollector per flag, collector.CoreSystem "gnatsd" and
+# JetStreamSystem "jetstream"; collector/jsz.go: consumer metrics only from /jsz?consumers=true,
+# which -jsz=consumer(s) or all asks, stream metrics also from -jsz=stream(s)).
+NATS_FAMILIES = {
+    "jetstream_consumer_": {"-jsz=all", "-jsz=consumers", "-jsz=consumer"},
+    "jetstream_stream_": {"-jsz=all", "-jsz=consumers", "-jsz=consumer", "-jsz=streams", "-jsz=stream"},
+    "jetstream_server_": {"-jsz=all", "-jsz=consumers", "-jsz=consumer", "-jsz=streams", "-jsz=stream", "-jsz=accounts", "-jsz=account"},
+    "gnatsd_varz_": {"-varz"},
+    "gnatsd_connz_": {"-connz"},
+    "gnatsd_routez_": {"-routez"},
+    "gnatsd_subsz_": {"-subz"},
+    "gnatsd_healthz_": {"-healthz"},
+}
+# redis_exporter's metrics the rules and dashboards may use without a flag: every INFO field it
+# maps by default (oliver006/redis_exporter v1.88.0 exporter/exporter.go metricMapGauges,
+# metricMapCounters: used_memory, maxmemory, connected_slaves, keyspace_hits/misses; `up`;
+# exporter/info.go: instance_info, master_link_up on replicas).
+REDIS_DEFAULT = {
+    "redis_up", "redis_instance_info", "redis_master_link_up", "redis_connected_slaves", "redis_memory_used_bytes",
+    "redis_memory_max_bytes", "redis_keyspace_hits_total", "redis_keyspace_misses_total",
+}
+
+
+def exporter_problems(exprs: list[str], nats_args: list[str]) -> list[str]:
+    used = set().union(*map(metric_names, exprs)) if exprs else set()
+    problems = []
+    for metric in sorted(m for m in used if m.startswith(("jetstream_", "gnatsd_"))):
+        needs = next((flags for prefix, flags in NATS_FAMILIES.items() if metric.startswith(prefix)), None)
+        if needs is None or not needs & set(nats_args):
+            problems.append(f"{metric}: no flag of nats-exporter's {sorted(needs or ['(unknown family)'])} is given")
+    problems += [f"{m}: not a metric redis_exporter exports by default" for m in sorted(m for m in used if m.startswith("redis_")) if m not in REDIS_DEFAULT]
+    return problems
+
+
+def test_the_exporter_metrics_the_rules_and_dashboards_use_are_enabled(bergen: StackRun) -> None:
+    exprs = [*rule_exprs(bergen.settings).values(), *dashboard_exprs(bergen.settings)]
+    assert {m for e in exprs for m in metric_names(e) if m.startswith("jetstream_consumer_")}  # the check has something to check
+    args = pod_spec(obj(bergen, "monitoring-nats-exporter"))["containers"][0]["args"]
+    assert exporter_problems(exprs, args) == []
+    without_consumers = [a.replace("-jsz=all", "-jsz=streams") for a in args]
+    assert [p for p in exporter_problems(exprs, without_consumers) if p.startswith("jetstream_consumer_")]
+    assert exporter_problems(['gnatsd_varz_mem{job="nats"}'], [a for a in args if a != "-varz"]) != []
+    assert exporter_problems(['redis_latency_percentiles_usec{job="valkey"}'], args) != []
