@@ -897,3 +897,122 @@ def test_the_exporter_metrics_the_rules_and_dashboards_use_are_enabled(bergen: S
     assert [p for p in exporter_problems(exprs, without_consumers) if p.startswith("jetstream_consumer_")]
     assert exporter_problems(['gnatsd_varz_mem{job="nats"}'], [a for a in args if a != "-varz"]) != []
     assert exporter_problems(['redis_latency_percentiles_usec{job="valkey"}'], args) != []
+
+
+# --- every data replica is scraped -----------------------------------------------------------
+
+
+def exporter_args(run: StackRun, name: str) -> list[str]:
+    return pod_spec(obj(run, f"monitoring-{name}"))["containers"][0]["args"]
+
+
+def valkey_job(run: StackRun) -> dict[str, Any]:
+    (job,) = [j for j in prometheus_yml(run)["scrape_configs"] if j["job_name"] == "valkey"]
+    return job
+
+
+def test_one_replica_renders_as_before(oslo: StackRun) -> None:
+    assert oslo.settings.data_replicas == 1
+    assert exporter_args(oslo, "nats-exporter") == [
+        "-port=7777", "-varz", "-jsz=all", "-connz", "-routez", "-subz", "-healthz", "-use_internal_server_name",
+        "http://nats.faas-data.svc.cluster.local:8222",
+    ]
+    assert exporter_args(oslo, "redis-exporter")[0] == "--redis.addr=redis://redis.faas-data.svc.cluster.local:6379"
+    assert valkey_job(oslo) == scrape.pod_job("valkey", "faas-data", {"app.kubernetes.io/name": "redis-exporter"}, "metrics")
+    assert not [r for r in oslo.resources if r.name == "monitoring-redis-exporter-service"]
+
+
+def test_replicated_the_nats_exporter_reads_every_server_by_its_pod(bergen: StackRun) -> None:
+    replicas = bergen.settings.data_replicas
+    assert replicas == 3
+    args = exporter_args(bergen, "nats-exporter")
+    servers = [a for a in args if not a.startswith("-")]
+    assert "-use_internal_server_name" not in args  # main.go ignores it with several URLs
+    # Each `id,url`: the id is the pod's name, the host its name under the StatefulSet's headless Service.
+    statefulset = obj(bergen, "nats-statefulset")
+    headless = obj(bergen, "nats-headless")
+    assert statefulset["spec"]["serviceName"] == headless["metadata"]["name"] and headless["spec"]["clusterIP"] == "None"
+    pods = [f"{statefulset['metadata']['name']}-{i}" for i in range(statefulset["spec"]["replicas"])]
+    assert servers == [f"{pod},http://{pod}.{headless['metadata']['name']}.faas-data.svc.cluster.local:{ports.NATS_MONITOR}" for pod in pods]
+    monitor = {p["name"]: p["containerPort"] for p in pod_spec(statefulset)["containers"][0]["ports"]}
+    assert ports.NATS_MONITOR in monitor.values()
+
+
+def test_replicated_redis_exporter_scrapes_every_pod_with_its_password(bergen: StackRun) -> None:
+    args = exporter_args(bergen, "redis-exporter")
+    assert args[0] == "--redis.addr="  # multi-target: no instance of its own at /metrics
+    job = valkey_job(bergen)
+    assert job["metrics_path"] == "/scrape"
+    (targets,) = [c["targets"] for c in job["static_configs"]]
+    assert targets == [f"redis://redis-{i}.redis-headless.faas-data.svc.cluster.local:6379" for i in range(3)]
+    password_file = json.loads(unwrap(bergen.get("monitoring-redis-exporter-secret").inputs["stringData"])[REDIS_PASSWORD_FILE])
+    assert sorted(password_file) == targets  # exporter/http.go looks the target's URI up in it
+    # The address Prometheus asks is the exporter's Service, which selects the exporter's pod on its port.
+    service = obj(bergen, "monitoring-redis-exporter-service")
+    deployment = obj(bergen, "monitoring-redis-exporter")
+    (address,) = [r["replacement"] for r in job["relabel_configs"] if r.get("target_label") == "__address__"]
+    assert address == f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local:{service['spec']['ports'][0]['port']}"
+    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert service["spec"]["ports"][0]["targetPort"] in {p["name"] for p in pod_spec(deployment)["containers"][0]["ports"]}
+    assert "monitoring-redis-exporter-secret" in bergen.get("monitoring-redis-exporter").options["dependsOn"]
+
+
+@contextlib.contextmanager
+def fake_redis_exporter(port: int, asked: list[str]) -> Iterator[None]:
+    """redis_exporter's /scrape endpoint as exporter/http.go answers it: the `target` parameter,
+    one instance's metrics. Records what it was asked."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            (target,) = urllib.parse.parse_qs(url.query).get("target", [""])
+            asked.append(target)
+            body = b"redis_up 1\n" if url.path == "/scrape" and target else b""
+            self.send_response(200 if body else 400)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer((LOOPBACK, port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def test_a_real_prometheus_asks_the_exporter_for_each_valkey_pod(bergen: StackRun, tmp_path: Path) -> None:
+    """The rendered valkey job's relabelling, run by Debian's prometheus: one target per pod,
+    asked of the exporter's address, each series labelled with its pod's URI as `instance`."""
+    settings = plan.stack_settings("oslo")
+    port, exporter = free_port(), free_port()
+    job = valkey_job(bergen)
+    job["relabel_configs"] = [
+        {**r, "replacement": f"{LOOPBACK}:{exporter}"} if r.get("target_label") == "__address__" else r for r in job["relabel_configs"]
+    ]
+    config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}, "scrape_configs": [job]}
+    (tmp_path / objects.PROMETHEUS_FILE).write_text(yaml.safe_dump(config))
+    asked: list[str] = []
+    log = tmp_path / "prometheus.log"
+    with fake_redis_exporter(exporter, asked), prometheus(tmp_path, loopback_args(settings, tmp_path, port)) as process:
+        query = "/api/v1/query?" + urllib.parse.urlencode({"query": 'redis_up{job="valkey"}'})
+
+        def series() -> list[dict[str, Any]]:
+            status, body = http_get(port, query, timeout=2)
+            result = json.loads(body)["data"]["result"] if status == 200 else []
+            return result if len(result) == 3 else []
+
+        found = wait_for(series, 60, process, log)
+    targets = valkey_job(bergen)["static_configs"][0]["targets"]
+    assert sorted(s["metric"]["instance"] for s in found) == targets
+    assert sorted(s["metric"]["pod"] for s in found) == ["redis-0", "redis-1", "redis-2"]
+    assert {s["metric"]["namespace"] for s in found} == {"faas-data"}
+    assert set(asked) == set(targets)
