@@ -69,7 +69,8 @@ KSM_RESOURCES = {
 # The custom resources of its --custom-resource-state-config-file, and how it finds them.
 # kubernetes/kube-state-metrics v2.20.0: internal/discovery/discovery.go StartDiscovery watches
 # customresourcedefinitions.apiextensions.k8s.io to learn which configured kinds are served,
-# and docs/metrics/extend/customresourcestate-metrics.md ("RBAC-enabled Clusters") asks list and
+# and its custom-resource-state page (metrics/extend/customresourcestate-metrics.md in its docs,
+# "RBAC-enabled Clusters") asks list and
 # watch on them and on the resources read. Not in --resources: PollForCacheUpdates enables each
 # discovered custom resource itself (storeBuilder.WithEnabledResources), while a name in
 # --resources must be a built-in store at start (internal/store/builder.go WithEnabledResources
