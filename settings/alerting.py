@@ -142,7 +142,9 @@ class AlertingSettings(Section):
             host, _, port = self.smarthost.rpartition(":")
             found.append((host.strip("[]"), int(port)))
         for url in self.webhook_urls:
-            parts = urlsplit(url)  # _webhook made it an https URL with a host
+            # _webhook made it an https URL with a host (render/addresses.url_host_port reads it
+            # alike; settings may not import render).
+            parts = urlsplit(url)
             found.append((parts.hostname or url, parts.port or 443))
         return tuple(found)
 
@@ -157,7 +159,7 @@ def no_receiver_warning() -> str:
 def receiver_anywhere_warning(names: list[tuple[str, int]]) -> str:
     shown = ", ".join(f"{host} (port {port})" for host, port in names)
     return (
-        f"alert receiver {shown} is a name: under platformEgress 'restricted' Alertmanager may reach any address on that "
+        f"alert receiver{'s' if len(names) > 1 else ''} {shown} {'are names' if len(names) > 1 else 'is a name'}: under platformEgress 'restricted' Alertmanager may reach any address on that "
         "port, as a host name cannot be a NetworkPolicy peer; give the receiver by its IP address to narrow it; "
         "docs/operations/alerts.md#receivers"
     )

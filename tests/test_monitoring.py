@@ -1016,3 +1016,13 @@ def test_a_real_prometheus_asks_the_exporter_for_each_valkey_pod(bergen: StackRu
     assert sorted(s["metric"]["pod"] for s in found) == ["redis-0", "redis-1", "redis-2"]
     assert {s["metric"]["namespace"] for s in found} == {"faas-data"}
     assert set(asked) == set(targets)
+
+
+def test_receiver_endpoints_read_urls_as_the_render_layer_does() -> None:
+    from render.addresses import url_host_port
+
+    urls = ["https://hooks.example.no/a", "https://hooks.example.no:8443/b", "https://[2001:db8::5]/c", "https://198.51.100.7:9/d"]
+    alerting = settings_for(stack(alertWebhookUrls=urls)).alerting
+    assert list(alerting.receiver_endpoints) == [url_host_port(u) for u in urls]
+    two = receiver_anywhere_warning([("a.example.no", 587), ("b.example.no", 443)])
+    assert two.startswith("alert receivers a.example.no (port 587), b.example.no (port 443) are names:")

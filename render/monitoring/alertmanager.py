@@ -19,7 +19,6 @@ from typing import Any
 import yaml
 
 from render import policies
-from render.addresses import url_host_port
 from settings.alerting import AlertingSettings
 from settings.stack import Settings
 from settings.types import is_ip
@@ -106,15 +105,8 @@ def destinations(alerting: AlertingSettings) -> tuple[tuple[str, tuple[int, ...]
     address alone (/32, /128); a host name has no fixed address, so it opens any address on its
     port only, as cert-manager's ACME egress does while acmeServerCidrs is empty (the preview
     warns: settings/alerting.receiver_anywhere_warning). Same settings, same order."""
-    endpoints: list[tuple[str, int]] = []
-    if alerting.smarthost:
-        host, _, port = alerting.smarthost.rpartition(":")
-        endpoints.append((host.strip("[]"), int(port)))
-    for url in alerting.webhook_urls:
-        host, port = url_host_port(url)
-        endpoints.append((host, port or policies.HTTPS_PORT))
     by_cidr: dict[str, set[int]] = {}
-    for host, port in endpoints:
+    for host, port in alerting.receiver_endpoints:  # the hosts the warning names too
         for cidr in (policies.host_cidr(host),) if is_ip(host) else policies.ANYWHERE:
             by_cidr.setdefault(cidr, set()).add(port)
     return tuple((cidr, tuple(sorted(ports))) for cidr, ports in sorted(by_cidr.items()))
