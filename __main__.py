@@ -21,6 +21,7 @@ from functions import FUNCTIONS
 from render import data_backups, egress
 from render import monitoring as monitoring_objects
 from render.function_objects import topics
+from render.monitoring import alertmanager as alert_routes
 from render.nats import NatsClients
 from render.openfaas import CHART_REPO as openfaas_chart_repo
 from render.policies import function_egress, platform_egress
@@ -191,6 +192,8 @@ if settings.monitoring.enabled:
             redis_password=redis.password,
             provider=cluster.provider,
             egress=platform_egress(settings),
+            alert_receivers=alert_routes.destinations(settings.alerting),
+            alert_secrets=alert_routes.secret_files(settings),
             after=(data, nats.server, redis.objects["statefulset"], openfaas.release, *(edge.policies if edge else ())),
         ),
     )

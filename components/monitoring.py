@@ -1,11 +1,11 @@
 """The in-country monitoring stack on the cluster: its namespace, the objects
-render/monitoring builds, its NetworkPolicies, Grafana's admin password and the redis
-exporter's password file (both Pulumi secrets end to end)."""
+render/monitoring builds, its NetworkPolicies, Grafana's admin password, the redis
+exporter's password file and Alertmanager's receiver credentials (Pulumi secrets end to end)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -40,6 +40,9 @@ class MonitoringArgs:
     # Where Alertmanager may send under platformEgress restricted: (cidr, ports) of the
     # receivers the alerting settings name (e-mail smarthost, webhooks); none: nowhere.
     alert_receivers: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # Alertmanager's receiver credentials, file name -> Pulumi secret
+    # (render/monitoring/alertmanager.secret_files); none: no Secret (its mount is optional).
+    alert_secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict, repr=False)
     after: tuple[pulumi.Resource, ...] = ()  # the data services and OpenFaaS (the namespaces it adds policies to)
 
 
@@ -61,11 +64,14 @@ _KINDS: dict[str, Callable[[str, Mapping[str, Any], pulumi.ResourceOptions], pul
 # What a workload mounts or runs as must exist first, or its pod waits (ContainerCreating).
 _NEEDS = {
     "prometheus-statefulset": ("prometheus-config", "prometheus-rules", "prometheus-serviceaccount"),
-    "alertmanager-deployment": ("alertmanager-config",),
+    "alertmanager-deployment": ("alertmanager-config", "alertmanager-secret"),
     "grafana-statefulset": ("grafana-config", "grafana-datasources", "grafana-dashboard-provider", "grafana-dashboards", "grafana-secret"),
-    "kube-state-metrics-deployment": ("kube-state-metrics-serviceaccount",),
+    "kube-state-metrics-deployment": ("kube-state-metrics-serviceaccount", monitoring.KSM_CONFIG),
     "redis-exporter": ("redis-exporter-secret",),
 }
+
+# Registered only when there is something to put in it: the pod mounts it `optional`.
+_OPTIONAL = {"alertmanager-secret"}
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -77,6 +83,7 @@ class Monitoring(pulumi.ComponentResource):
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-faas:index:Monitoring", name, None, opts)
         p = args.placement
+        replicas = args.inputs.targets.data_replicas
         base = pulumi.ResourceOptions(parent=self, provider=args.provider)
         ns = registration.namespace(f"{name}-namespace", p.namespace, base, part_of="monitoring")
         on_cluster = pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=[ns, *args.after]))
@@ -98,13 +105,22 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-redis-exporter-secret",
                 REDIS_EXPORTER_SECRET,
                 p.data_namespace,
-                args.redis_password.apply(lambda pw: {REDIS_PASSWORD_FILE: redis_password_file(pw, redis_urls(p.data_namespace))}),
+                args.redis_password.apply(lambda pw: {REDIS_PASSWORD_FILE: redis_password_file(pw, redis_urls(p.data_namespace, replicas))}),
                 on_cluster,
                 labels=labels(REDIS_EXPORTER),
             ),
         }
+        if args.alert_secrets:
+            done["alertmanager-secret"] = registration.secret(
+                f"{name}-alertmanager-secret",
+                monitoring.ALERTMANAGER_SECRETS,
+                p.namespace,
+                pulumi.Output.all(**dict(sorted(args.alert_secrets.items()))),
+                on_cluster,
+                labels=labels("alertmanager"),
+            )
         for role, obj in monitoring.manifests(args.settings, args.inputs).items():
-            needs = [done[r] for r in _NEEDS.get(role, ())]
+            needs = [done[r] for r in _NEEDS.get(role, ()) if r in done or r not in _OPTIONAL]
             role_opts = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=needs)) if needs else on_cluster
             done[role] = _KINDS[obj["kind"]](f"{name}-{role}", obj, role_opts)
         self.objects = done

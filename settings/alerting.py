@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, cast
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -132,9 +133,33 @@ class AlertingSettings(Section):
         """Alerts reach someone: an e-mail address or a webhook is configured."""
         return self.email or bool(self.webhook_urls)
 
+    @property
+    def receiver_endpoints(self) -> tuple[tuple[str, int], ...]:
+        """Where Alertmanager connects: (host, port) of the smarthost and of each webhook URL
+        (https: 443 unless it names a port), an IPv6 address without brackets."""
+        found: list[tuple[str, int]] = []
+        if self.smarthost:
+            host, _, port = self.smarthost.rpartition(":")
+            found.append((host.strip("[]"), int(port)))
+        for url in self.webhook_urls:
+            # _webhook made it an https URL with a host (render/addresses.url_host_port reads it
+            # alike; settings may not import render).
+            parts = urlsplit(url)
+            found.append((parts.hostname or url, parts.port or 443))
+        return tuple(found)
+
 
 def no_receiver_warning() -> str:
     return (
         "no alert receiver configured (alertEmailTo or alertWebhookUrls): Alertmanager keeps the alerts but sends them nowhere; "
+        "docs/operations/alerts.md#receivers"
+    )
+
+
+def receiver_anywhere_warning(names: list[tuple[str, int]]) -> str:
+    shown = ", ".join(f"{host} (port {port})" for host, port in names)
+    return (
+        f"alert receiver{'s' if len(names) > 1 else ''} {shown} {'are names' if len(names) > 1 else 'is a name'}: under platformEgress 'restricted' Alertmanager may reach any address on that "
+        "port, as a host name cannot be a NetworkPolicy peer; give the receiver by its IP address to narrow it; "
         "docs/operations/alerts.md#receivers"
     )

@@ -19,7 +19,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from settings import stackfile
-from settings.alerting import AlertingSettings, no_receiver_warning
+from settings.alerting import AlertingSettings, no_receiver_warning, receiver_anywhere_warning
 from settings.backups import BackupsSettings
 from settings.data_services import DataSettings, NatsSettings, RedisSettings
 from settings.edge import CERT_MANAGER_NAMESPACE, PUBLIC_PORTS, EdgeSettings, plain_http_warning
@@ -373,7 +373,7 @@ def _warnings(config: StackConfig) -> tuple[str, ...]:
     if config.sovereignty.functions_open:
         warnings.append(open_egress_warning())
     warnings += _platform_egress_warnings(config)
-    if not config.alerting.receivers:
+    if config.monitoring.enabled and not config.alerting.receivers:  # no Alertmanager, nothing to warn of
         warnings.append(no_receiver_warning())
     servers = sum(1 for n in config.nodes.nodes if n.role == "server")
     if servers % 2 == 0:
@@ -401,6 +401,9 @@ def _platform_egress_warnings(config: StackConfig) -> list[str]:
             f"dataBackupS3Cidrs is empty and etcdS3Endpoint {backups.s3_endpoint!r} is a name: the backup pods may reach any address "
             f"on port {backups.s3_port} (a NetworkPolicy matches addresses, not names); list the endpoint's addresses in dataBackupS3Cidrs"
         )
+    named = [(h, p) for h, p in config.alerting.receiver_endpoints if not is_ip(h)]
+    if config.monitoring.enabled and named:
+        found.append(receiver_anywhere_warning(named))
     return found
 
 

@@ -21,10 +21,11 @@ import yaml
 
 from render import egress, monitoring
 from render import stateful as data
-from render.monitoring import objects, policies, ports, scrape
+from render.monitoring import alertmanager, dashboards, objects, policies, ports, rules, scrape
 from render.monitoring.exporters import REDIS_PASSWORD_FILE, nats_exporter_args, redis_password_file, redis_urls
 from render.policies import NAMESPACE_LABEL
 from settings import versions
+from settings.alerting import receiver_anywhere_warning
 from settings.errors import ConfigError
 from tests.conftest import THREE_NODES, settings_for, stack
 from tests.servers import (
@@ -151,7 +152,8 @@ def test_cluster_roles_read_and_never_reach_secrets(oslo: StackRun) -> None:
     ksm = pod_spec(obj(oslo, "monitoring-kube-state-metrics-deployment"))["containers"][0]
     (resources,) = [a.removeprefix("--resources=") for a in ksm["args"] if a.startswith("--resources=")]
     granted = {r for rule in next(r for r in roles if r["metadata"]["name"].endswith("kube-state-metrics"))["rules"] for r in rule["resources"]}
-    assert set(resources.split(",")) == granted  # what it lists is what it may list
+    # What it lists is what it may list, and the custom resources its discovery finds.
+    assert set(resources.split(",")) | {"customresourcedefinitions", "etcdsnapshotfiles"} == granted
 
 
 def test_requests_per_node_are_what_the_docs_say(oslo: StackRun) -> None:
@@ -613,3 +615,414 @@ def test_the_password_file_authenticates_against_a_real_server(tmp_path: Path) -
         assert redis_client.Redis(host=LOOPBACK, port=port, password=entry, socket_timeout=5).ping() is True
         with pytest.raises(redis_client.AuthenticationError):
             redis_client.Redis(host=LOOPBACK, port=port, password=entry + "x", socket_timeout=5).ping()
+
+
+# --- the wiring between the monitoring stack and the alerting side ---------------------------
+
+SMTP = {"alertEmailTo": ["ops@example.no"], "alertEmailFrom": "alertmanager@example.no", "alertSmarthost": "smtp.example.no:587",
+        "alertSmtpUser": "alertmanager", "alertSmtpPassword": {"secure": "smtp-secret-1"}}
+HOOKS = {"alertWebhookUrls": ["https://198.51.100.77/alerts", "https://[2001:db8::5]:8443/hook"], "alertWebhookToken": {"secure": "hook-token-1"}}
+ALERT_SECRET_KEYS = ("sshPrivateKey", "alertSmtpPassword", "alertWebhookToken")
+
+
+@pytest.fixture(scope="module")
+def receivers() -> StackRun:
+    """One node, platformEgress restricted (the default), an e-mail receiver through a named
+    smarthost and two webhooks by address, both with their credentials."""
+    return run_stack("oslo", stack(**SMTP, **HOOKS))
+
+
+def file_keys(doc: Any) -> list[str]:
+    """Every `*_file` value of alertmanager.yml, wherever it is."""
+    if isinstance(doc, dict):
+        return [v for k, v in doc.items() if k.endswith("_file") and isinstance(v, str)] + [f for v in doc.values() for f in file_keys(v)]
+    return [f for v in doc for f in file_keys(v)] if isinstance(doc, list) else []
+
+
+def test_alertmanager_reads_its_credentials_from_the_secret_the_component_registers(receivers: StackRun) -> None:
+    secret = receivers.get("monitoring-alertmanager-secret")
+    assert is_secret(secret.inputs["stringData"])
+    meta = unwrap(secret.inputs["metadata"])
+    assert (meta["name"], meta["namespace"]) == (objects.ALERTMANAGER_SECRETS, "monitoring")
+    values = unwrap(secret.inputs["stringData"])
+    assert values == {"smtp-password": "smtp-secret-1", "webhook-token": "hook-token-1"}
+    deployment = obj(receivers, "monitoring-alertmanager-deployment")
+    pod = pod_spec(deployment)
+    (volume,) = [v for v in pod["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == unwrap(secret.inputs["metadata"])["name"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+    config = yaml.safe_load(obj(receivers, "monitoring-alertmanager-config")["data"]["alertmanager.yml"])
+    files = file_keys(config)
+    assert len(files) == 3 and {Path(f).parent.as_posix() for f in files} == {mount["mountPath"]}  # e-mail, two webhooks
+    assert {Path(f).name for f in files} == set(values)  # every file it reads is in the Secret, and nothing more
+    assert "monitoring-alertmanager-secret" in receivers.get("monitoring-alertmanager-deployment").options["dependsOn"]
+    text = json.dumps([unwrap(r.inputs) for r in receivers.resources if r.name != "monitoring-alertmanager-secret"])
+    assert "smtp-secret-1" not in text and "hook-token-1" not in text
+
+
+def test_the_file_check_finds_every_file_key() -> None:
+    assert file_keys({"a": [{"auth_password_file": "/x/y"}, {"http_config": {"authorization": {"credentials_file": "/x/z"}}}]}) == ["/x/y", "/x/z"]
+    assert file_keys({"url": "https://h/p", "smtp_file": 3}) == []
+
+
+def test_without_credentials_no_secret_and_the_mount_is_optional(oslo: StackRun) -> None:
+    assert not [r for r in oslo.resources if r.name == "monitoring-alertmanager-secret"]
+    (volume,) = [v for v in pod_spec(obj(oslo, "monitoring-alertmanager-deployment"))["volumes"] if "secret" in v]
+    assert volume["secret"]["optional"] is True  # the pod starts without it
+    assert not [d for d in oslo.get("monitoring-alertmanager-deployment").options["dependsOn"] if "secret" in d]
+    # A webhook without a token: no credential, no Secret.
+    settings = settings_for(stack(alertWebhookUrls=["https://hooks.example.no/a"]))
+    assert alertmanager.secret_files(settings) == {}
+
+
+def test_alertmanager_reaches_each_receiver_on_its_port_only(receivers: StackRun) -> None:
+    rules = obj(receivers, "monitoring-policy-alertmanager-egress")["spec"]["egress"]
+    got = {(peer["ipBlock"]["cidr"], p["port"]) for r in rules for peer in r["to"] for p in r["ports"]}
+    assert got == {("0.0.0.0/0", 587), ("::/0", 587), ("198.51.100.77/32", 443), ("2001:db8::5/128", 8443)}
+    warnings = receivers.warnings()
+    assert [w for w in warnings if "alert receiver" in w] == [receiver_anywhere_warning([("smtp.example.no", 587)])]
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({}, ()),
+        ({"alertWebhookUrls": ["https://hooks.example.no/a"]}, (("0.0.0.0/0", (443,)), ("::/0", (443,)))),
+        # Two receivers on one address: one rule, both ports; the same port twice: once.
+        ({**SMTP, "alertSmarthost": "198.51.100.25:587", "alertWebhookUrls": ["https://198.51.100.25/a", "https://198.51.100.25/b"]},
+         (("198.51.100.25/32", (443, 587)),)),
+        ({**SMTP, "alertSmarthost": "[2001:DB8::25]:465"}, (("2001:db8::25/128", (465,)),)),
+        # A name that looks like an address is still a name.
+        ({"alertWebhookUrls": ["https://198.51.100.25.example.no:9443/a"]}, (("0.0.0.0/0", (9443,)), ("::/0", (9443,)))),
+    ],
+)
+def test_the_destinations_of_each_receiver_shape(config: dict[str, Any], expected: tuple[Any, ...]) -> None:
+    settings = settings_for(stack(**config), secret_keys=ALERT_SECRET_KEYS)
+    assert alertmanager.destinations(settings.alerting) == expected
+
+
+def test_the_receiver_name_warning_only_where_it_is_true() -> None:
+    def warned(**config: Any) -> list[str]:
+        return [w for w in settings_for(stack(**config), secret_keys=ALERT_SECRET_KEYS).warnings if "alert receiver" in w]
+
+    named = {"alertWebhookUrls": ["https://hooks.example.no/a"]}
+    assert warned(**named) == [receiver_anywhere_warning([("hooks.example.no", 443)])]
+    assert "hooks.example.no (port 443)" in warned(**named)[0]
+    assert warned(**named, platformEgress="open") == []  # no policy to narrow
+    assert warned(**named, monitoring=False) == []  # no Alertmanager
+    assert warned(alertWebhookUrls=["https://198.51.100.77/a"]) == []  # an address is its own peer
+
+
+def test_the_no_receiver_warning_only_with_monitoring_on() -> None:
+    def warned(**config: Any) -> bool:
+        return any("no alert receiver configured" in w for w in settings_for(stack(**config)).warnings)
+
+    assert warned() is True
+    assert warned(monitoring=False) is False
+    assert warned(monitoring=False, alertWebhookUrls=["https://hooks.example.no/a"]) is False
+
+
+def test_the_rules_platform_namespaces_follow_the_monitoring_namespace() -> None:
+    moved = settings_for(stack(monitoringNamespace="observe"))
+    assert "observe" in rules.platform_namespaces(moved) and "monitoring" not in rules.platform_namespaces(moved)
+    (crash,) = rules.alerts(moved)["platform"]
+    assert "observe" in crash.expr
+
+
+# --- kube-state-metrics' custom resources ----------------------------------------------------
+
+
+def test_kube_state_metrics_loads_the_snapshot_config_and_may_read_snapshots(oslo: StackRun) -> None:
+    deployment = obj(oslo, "monitoring-kube-state-metrics-deployment")
+    pod = pod_spec(deployment)
+    (container,) = pod["containers"]
+    (path,) = [a.removeprefix("--custom-resource-state-config-file=") for a in container["args"] if a.startswith("--custom-resource-state-config-file=")]
+    (mount,) = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    config_map = obj(oslo, f"monitoring-{volume['configMap']['name']}")
+    assert config_map["data"] == {path.removeprefix(mount["mountPath"] + "/"): rules.ksm_custom_resource_config()}  # exactly the text
+    assert "monitoring-kube-state-metrics-config" in oslo.get("monitoring-kube-state-metrics-deployment").options["dependsOn"]
+    role = obj(oslo, "monitoring-kube-state-metrics-clusterrole")
+    granted = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] if set(rule["verbs"]) == {"list", "watch"}}
+    assert {("k3s.cattle.io", "etcdsnapshotfiles"), ("apiextensions.k8s.io", "customresourcedefinitions")} <= granted
+    # Upstream enables a discovered custom resource itself; --resources names built-in stores only.
+    (resources,) = [a for a in container["args"] if a.startswith("--resources=")]
+    assert "etcdsnapshotfiles" not in resources
+
+
+def ksm_metric_names(config_text: str) -> set[str]:
+    """The metric names kube-state-metrics makes of a custom-resource-state config
+    (pkg/customresourcestate/registry_factory.go fullName: metricNamePrefix, `_`, name)."""
+    doc = yaml.safe_load(config_text)
+    return {
+        "_".join(p for p in (resource.get("metricNamePrefix", "kube_customresource"), metric["name"]) if p)
+        for resource in doc["spec"]["resources"]
+        for metric in resource["metrics"]
+    }
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names an expression selects: identifiers followed by `{` (our rules always
+    select with labels), not functions or keywords."""
+    return set(re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{", expr))
+
+
+def snapshot_problems(expr: str, config_text: str) -> list[str]:
+    wanted = {m for m in metric_names(expr) if m.startswith("k3s_")}
+    made = ksm_metric_names(config_text)
+    return sorted(wanted - made) or ([] if wanted else ["the rule selects no k3s_ metric"])
+
+
+def test_etcd_snapshot_rule_selects_what_kube_state_metrics_makes() -> None:
+    settings = settings_for(stack())
+    (alert,) = [a for a in rules.alerts(settings)["backups"] if a.name == "EtcdSnapshotTooOld"]
+    config = rules.ksm_custom_resource_config()
+    assert snapshot_problems(alert.expr, config) == []
+    assert len({m for m in metric_names(alert.expr) if m.startswith("k3s_")}) == 2
+    # Either side renamed: the check says which name is missing.
+    renamed = config.replace(f"metricNamePrefix: {rules.SNAPSHOT_PREFIX}", "metricNamePrefix: k3s_etcd_snapshot")
+    assert snapshot_problems(alert.expr, renamed) == sorted({rules.SNAPSHOT_CREATED, rules.SNAPSHOT_READY})
+    assert snapshot_problems(alert.expr.replace("_ready", "_is_ready"), config) == [f"{rules.SNAPSHOT_PREFIX}_is_ready"]
+    assert snapshot_problems("time() - 1 > 0", config) == ["the rule selects no k3s_ metric"]
+
+
+# --- what the rules and dashboards select is what is scraped ---------------------------------
+
+JOB_SELECTOR = re.compile(r'\bjob\s*(=~|=)\s*"([^"]*)"')
+
+
+def selected_jobs(expr: str) -> set[str]:
+    """The `job` values an expression selects: `job="x"`, and each alternative of `job=~"x|y"`."""
+    return {name for op, value in JOB_SELECTOR.findall(expr) for name in (value.split("|") if op == "=~" else [value])}
+
+
+def strings_of(doc: Any) -> list[str]:
+    if isinstance(doc, dict):
+        return [s for v in doc.values() for s in strings_of(v)]
+    if isinstance(doc, list):
+        return [s for v in doc for s in strings_of(v)]
+    return [doc] if isinstance(doc, str) else []
+
+
+def rule_exprs(settings: Any) -> dict[str, str]:
+    return {a.name: a.expr for group in rules.alerts(settings).values() for a in group}
+
+
+def dashboard_exprs(settings: Any) -> list[str]:
+    return [s for text in dashboards.dashboards(settings).values() for s in strings_of(json.loads(text)) if "job" in s]
+
+
+def scraped_jobs(run: StackRun) -> set[str]:
+    return {job["job_name"] for job in prometheus_yml(run)["scrape_configs"]}
+
+
+def job_problems(exprs: Mapping[str, str], scraped: set[str]) -> list[str]:
+    """What a stack without some jobs gets wrong: a rule that selects an unscraped job and
+    would fire because of its absence (absent(), or `unless` a series that never comes)."""
+    problems = []
+    for name, expr in exprs.items():
+        missing = selected_jobs(expr) - scraped
+        if missing and re.search(r"\babsent(_over_time)?\s*\(|\bunless\b", expr):
+            problems.append(f"{name} selects {sorted(missing)}, which this stack does not scrape, and fires on absence")
+    return problems
+
+
+def test_every_job_the_rules_and_dashboards_select_is_scraped_where_it_should_be(oslo: StackRun, bergen: StackRun) -> None:
+    settings = {"oslo": oslo.settings, "bergen": bergen.settings}
+    selected = {
+        stack_name: set().union(*map(selected_jobs, rule_exprs(s).values()), *map(selected_jobs, dashboard_exprs(s)))
+        for stack_name, s in settings.items()
+    }
+    assert {"node", "kube-state-metrics", "nats", "valkey", "openfaas-gateway", "traefik", "cert-manager", "apiserver"} <= selected["bergen"]
+    # bergen has it all: the edge, three etcd members.
+    assert selected["bergen"] - scraped_jobs(bergen) == set()
+    assert set(scrape.EDGE_JOBS) <= scraped_jobs(bergen)
+    # oslo has no edge: what it selects and does not scrape is the edge's, and never fires on absence.
+    assert selected["oslo"] - scraped_jobs(oslo) == set(scrape.EDGE_JOBS)
+    assert job_problems(rule_exprs(oslo.settings), scraped_jobs(oslo)) == []
+    assert job_problems(rule_exprs(bergen.settings), scraped_jobs(bergen)) == []
+
+
+def test_the_job_check_catches_a_rule_that_fires_on_a_missing_job() -> None:
+    assert selected_jobs('up{job=~"traefik|cert-manager"} or x{job = "node"}') == {"traefik", "cert-manager", "node"}
+    assert selected_jobs('up{instance="job=\\"x\\""}') == set()
+    scraped = {"node", "valkey"}
+    assert job_problems({"A": 'absent(up{job="traefik"})'}, scraped) == ["A selects ['traefik'], which this stack does not scrape, and fires on absence"]
+    assert job_problems({"B": 'x{job="node"} unless on () y{job="cert-manager"}'}, scraped) != []
+    assert job_problems({"C": 'min(z{job="traefik"}) < 3'}, scraped) == []  # empty: quiet
+    assert job_problems({"D": 'absent(redis_instance_info{job="valkey"})'}, scraped) == []  # scraped: absence is news
+
+
+# The exporter flag each metric family needs (nats-io/prometheus-nats-exporter v0.20.1:
+# exporter/exporter.go createCollector per flag, collector.CoreSystem "gnatsd" and
+# JetStreamSystem "jetstream"; collector/jsz.go: consumer metrics only from /jsz?consumers=true,
+# which -jsz=consumer(s) or all asks, stream metrics also from -jsz=stream(s)).
+NATS_FAMILIES = {
+    "jetstream_consumer_": {"-jsz=all", "-jsz=consumers", "-jsz=consumer"},
+    "jetstream_stream_": {"-jsz=all", "-jsz=consumers", "-jsz=consumer", "-jsz=streams", "-jsz=stream"},
+    "jetstream_server_": {"-jsz=all", "-jsz=consumers", "-jsz=consumer", "-jsz=streams", "-jsz=stream", "-jsz=accounts", "-jsz=account"},
+    "gnatsd_varz_": {"-varz"},
+    "gnatsd_connz_": {"-connz"},
+    "gnatsd_routez_": {"-routez"},
+    "gnatsd_subsz_": {"-subz"},
+    "gnatsd_healthz_": {"-healthz"},
+}
+# redis_exporter's metrics the rules and dashboards may use without a flag: every INFO field it
+# maps by default (oliver006/redis_exporter v1.88.0 exporter/exporter.go metricMapGauges,
+# metricMapCounters: used_memory, maxmemory, connected_slaves, keyspace_hits/misses; `up`;
+# exporter/info.go: instance_info, master_link_up on replicas).
+REDIS_DEFAULT = {
+    "redis_up", "redis_instance_info", "redis_master_link_up", "redis_connected_slaves", "redis_memory_used_bytes",
+    "redis_memory_max_bytes", "redis_keyspace_hits_total", "redis_keyspace_misses_total",
+}
+
+
+def exporter_problems(exprs: list[str], nats_args: list[str]) -> list[str]:
+    used = set().union(*map(metric_names, exprs)) if exprs else set()
+    problems = []
+    for metric in sorted(m for m in used if m.startswith(("jetstream_", "gnatsd_"))):
+        needs = next((flags for prefix, flags in NATS_FAMILIES.items() if metric.startswith(prefix)), None)
+        if needs is None or not needs & set(nats_args):
+            problems.append(f"{metric}: no flag of nats-exporter's {sorted(needs or ['(unknown family)'])} is given")
+    problems += [f"{m}: not a metric redis_exporter exports by default" for m in sorted(m for m in used if m.startswith("redis_")) if m not in REDIS_DEFAULT]
+    return problems
+
+
+def test_the_exporter_metrics_the_rules_and_dashboards_use_are_enabled(bergen: StackRun) -> None:
+    exprs = [*rule_exprs(bergen.settings).values(), *dashboard_exprs(bergen.settings)]
+    assert {m for e in exprs for m in metric_names(e) if m.startswith("jetstream_consumer_")}  # the check has something to check
+    args = pod_spec(obj(bergen, "monitoring-nats-exporter"))["containers"][0]["args"]
+    assert exporter_problems(exprs, args) == []
+    without_consumers = [a.replace("-jsz=all", "-jsz=streams") for a in args]
+    assert [p for p in exporter_problems(exprs, without_consumers) if p.startswith("jetstream_consumer_")]
+    assert exporter_problems(['gnatsd_varz_mem{job="nats"}'], [a for a in args if a != "-varz"]) != []
+    assert exporter_problems(['redis_latency_percentiles_usec{job="valkey"}'], args) != []
+
+
+# --- every data replica is scraped -----------------------------------------------------------
+
+
+def exporter_args(run: StackRun, name: str) -> list[str]:
+    return pod_spec(obj(run, f"monitoring-{name}"))["containers"][0]["args"]
+
+
+def valkey_job(run: StackRun) -> dict[str, Any]:
+    (job,) = [j for j in prometheus_yml(run)["scrape_configs"] if j["job_name"] == "valkey"]
+    return job
+
+
+def test_one_replica_renders_as_before(oslo: StackRun) -> None:
+    assert oslo.settings.data_replicas == 1
+    assert exporter_args(oslo, "nats-exporter") == [
+        "-port=7777", "-varz", "-jsz=all", "-connz", "-routez", "-subz", "-healthz", "-use_internal_server_name",
+        "http://nats.faas-data.svc.cluster.local:8222",
+    ]
+    assert exporter_args(oslo, "redis-exporter")[0] == "--redis.addr=redis://redis.faas-data.svc.cluster.local:6379"
+    assert valkey_job(oslo) == scrape.pod_job("valkey", "faas-data", {"app.kubernetes.io/name": "redis-exporter"}, "metrics")
+    assert not [r for r in oslo.resources if r.name == "monitoring-redis-exporter-service"]
+
+
+def test_replicated_the_nats_exporter_reads_every_server_by_its_pod(bergen: StackRun) -> None:
+    replicas = bergen.settings.data_replicas
+    assert replicas == 3
+    args = exporter_args(bergen, "nats-exporter")
+    servers = [a for a in args if not a.startswith("-")]
+    assert "-use_internal_server_name" not in args  # main.go ignores it with several URLs
+    # Each `id,url`: the id is the pod's name, the host its name under the StatefulSet's headless Service.
+    statefulset = obj(bergen, "nats-statefulset")
+    headless = obj(bergen, "nats-headless")
+    assert statefulset["spec"]["serviceName"] == headless["metadata"]["name"] and headless["spec"]["clusterIP"] == "None"
+    pods = [f"{statefulset['metadata']['name']}-{i}" for i in range(statefulset["spec"]["replicas"])]
+    assert servers == [f"{pod},http://{pod}.{headless['metadata']['name']}.faas-data.svc.cluster.local:{ports.NATS_MONITOR}" for pod in pods]
+    monitor = {p["name"]: p["containerPort"] for p in pod_spec(statefulset)["containers"][0]["ports"]}
+    assert ports.NATS_MONITOR in monitor.values()
+
+
+def test_replicated_redis_exporter_scrapes_every_pod_with_its_password(bergen: StackRun) -> None:
+    args = exporter_args(bergen, "redis-exporter")
+    assert args[0] == "--redis.addr="  # multi-target: no instance of its own at /metrics
+    job = valkey_job(bergen)
+    assert job["metrics_path"] == "/scrape"
+    (targets,) = [c["targets"] for c in job["static_configs"]]
+    assert targets == [f"redis://redis-{i}.redis-headless.faas-data.svc.cluster.local:6379" for i in range(3)]
+    password_file = json.loads(unwrap(bergen.get("monitoring-redis-exporter-secret").inputs["stringData"])[REDIS_PASSWORD_FILE])
+    assert sorted(password_file) == targets  # exporter/http.go looks the target's URI up in it
+    # The address Prometheus asks is the exporter's Service, which selects the exporter's pod on its port.
+    service = obj(bergen, "monitoring-redis-exporter-service")
+    deployment = obj(bergen, "monitoring-redis-exporter")
+    (address,) = [r["replacement"] for r in job["relabel_configs"] if r.get("target_label") == "__address__"]
+    assert address == f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local:{service['spec']['ports'][0]['port']}"
+    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert service["spec"]["ports"][0]["targetPort"] in {p["name"] for p in pod_spec(deployment)["containers"][0]["ports"]}
+    assert "monitoring-redis-exporter-secret" in bergen.get("monitoring-redis-exporter").options["dependsOn"]
+
+
+@contextlib.contextmanager
+def fake_redis_exporter(port: int, asked: list[str]) -> Iterator[None]:
+    """redis_exporter's /scrape endpoint as exporter/http.go answers it: the `target` parameter,
+    one instance's metrics. Records what it was asked."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            (target,) = urllib.parse.parse_qs(url.query).get("target", [""])
+            asked.append(target)
+            body = b"redis_up 1\n" if url.path == "/scrape" and target else b""
+            self.send_response(200 if body else 400)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer((LOOPBACK, port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def test_a_real_prometheus_asks_the_exporter_for_each_valkey_pod(bergen: StackRun, tmp_path: Path) -> None:
+    """The rendered valkey job's relabelling, run by Debian's prometheus: one target per pod,
+    asked of the exporter's address, each series labelled with its pod's URI as `instance`."""
+    settings = plan.stack_settings("oslo")
+    port, exporter = free_port(), free_port()
+    job = valkey_job(bergen)
+    job["relabel_configs"] = [
+        {**r, "replacement": f"{LOOPBACK}:{exporter}"} if r.get("target_label") == "__address__" else r for r in job["relabel_configs"]
+    ]
+    config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}, "scrape_configs": [job]}
+    (tmp_path / objects.PROMETHEUS_FILE).write_text(yaml.safe_dump(config))
+    asked: list[str] = []
+    log = tmp_path / "prometheus.log"
+    with fake_redis_exporter(exporter, asked), prometheus(tmp_path, loopback_args(settings, tmp_path, port)) as process:
+        query = "/api/v1/query?" + urllib.parse.urlencode({"query": 'redis_up{job="valkey"}'})
+
+        def series() -> list[dict[str, Any]]:
+            status, body = http_get(port, query, timeout=2)
+            result = json.loads(body)["data"]["result"] if status == 200 else []
+            return result if len(result) == 3 else []
+
+        found = wait_for(series, 60, process, log)
+    targets = valkey_job(bergen)["static_configs"][0]["targets"]
+    assert sorted(s["metric"]["instance"] for s in found) == targets
+    assert sorted(s["metric"]["pod"] for s in found) == ["redis-0", "redis-1", "redis-2"]
+    assert {s["metric"]["namespace"] for s in found} == {"faas-data"}
+    assert set(asked) == set(targets)
+
+
+def test_receiver_endpoints_read_urls_as_the_render_layer_does() -> None:
+    from render.addresses import url_host_port
+
+    urls = ["https://hooks.example.no/a", "https://hooks.example.no:8443/b", "https://[2001:db8::5]/c", "https://198.51.100.7:9/d"]
+    alerting = settings_for(stack(alertWebhookUrls=urls)).alerting
+    assert list(alerting.receiver_endpoints) == [url_host_port(u) for u in urls]
+    two = receiver_anywhere_warning([("a.example.no", 587), ("b.example.no", 443)])
+    assert two.startswith("alert receivers a.example.no (port 587), b.example.no (port 443) are names:")

@@ -21,6 +21,7 @@ def inputs(settings: Settings) -> Inputs:
         rule_files=rules.rule_files(settings),
         dashboards=dashboards.dashboards(settings),
         alertmanager_config=alertmanager.alertmanager_config(settings.alerting),
+        ksm_config=rules.ksm_custom_resource_config(),
     )
 
 

@@ -18,8 +18,10 @@ from typing import Any
 
 import yaml
 
+from render import policies
 from settings.alerting import AlertingSettings
 from settings.stack import Settings
+from settings.types import is_ip
 
 SECRETS_DIR = "/etc/alertmanager/secrets"
 SMTP_PASSWORD = "smtp-password"
@@ -95,3 +97,16 @@ def secret_files(settings: Settings) -> dict[str, Any]:
     such): what the monitoring component puts in Alertmanager's Secret."""
     files = {SMTP_PASSWORD: settings.alert_smtp_password, WEBHOOK_TOKEN: settings.alert_webhook_token}
     return {name: value for name, value in files.items() if value is not None}
+
+
+def destinations(alerting: AlertingSettings) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Where Alertmanager may connect under platformEgress restricted, (cidr, ports), for its
+    egress NetworkPolicy: the smarthost's and each webhook's host:port. An IP address is that
+    address alone (/32, /128); a host name has no fixed address, so it opens any address on its
+    port only, as cert-manager's ACME egress does while acmeServerCidrs is empty (the preview
+    warns: settings/alerting.receiver_anywhere_warning). Same settings, same order."""
+    by_cidr: dict[str, set[int]] = {}
+    for host, port in alerting.receiver_endpoints:  # the hosts the warning names too
+        for cidr in (policies.host_cidr(host),) if is_ip(host) else policies.ANYWHERE:
+            by_cidr.setdefault(cidr, set()).add(port)
+    return tuple((cidr, tuple(sorted(ports))) for cidr, ports in sorted(by_cidr.items()))

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from render import stateful as data
-from render.monitoring import ports, scrape
+from render.monitoring import alertmanager, ports, scrape
 from render.monitoring.exporters import manifests as exporter_manifests
 from settings import versions
 from settings.monitoring import MonitoringSettings
@@ -39,6 +39,9 @@ GRAFANA_CONFIG_DIR = "/etc/grafana/config"
 GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
 GRAFANA_DASHBOARDS = "/var/lib/grafana-dashboards"
 GRAFANA_DATA = "/var/lib/grafana"
+KSM_CONFIG = "kube-state-metrics-config"  # the custom-resource-state config (rules.ksm_custom_resource_config)
+KSM_CONFIG_DIR = "/etc/kube-state-metrics"
+KSM_CONFIG_FILE = "custom-resource-state.yml"
 
 # (requests, limits) per container; Prometheus' memory is the setting (request = limit).
 RESOURCES = {
@@ -63,6 +66,19 @@ KSM_RESOURCES = {
     "batch": ["cronjobs", "jobs"],
     "autoscaling": ["horizontalpodautoscalers"],
 }
+# The custom resources of its --custom-resource-state-config-file, and how it finds them.
+# kubernetes/kube-state-metrics v2.20.0: internal/discovery/discovery.go StartDiscovery watches
+# customresourcedefinitions.apiextensions.k8s.io to learn which configured kinds are served,
+# and its custom-resource-state page (metrics/extend/customresourcestate-metrics.md in its docs,
+# "RBAC-enabled Clusters") asks list and
+# watch on them and on the resources read. Not in --resources: PollForCacheUpdates enables each
+# discovered custom resource itself (storeBuilder.WithEnabledResources), while a name in
+# --resources must be a built-in store at start (internal/store/builder.go WithEnabledResources
+# refuses any other: "resource ... does not exist").
+KSM_CUSTOM_RESOURCES = {
+    "apiextensions.k8s.io": ["customresourcedefinitions"],
+    "k3s.cattle.io": ["etcdsnapshotfiles"],  # K3s' ETCDSnapshotFile (rules.ksm_custom_resource_config)
+}
 
 
 def resources(name: str) -> dict[str, Any]:
@@ -84,6 +100,7 @@ class Inputs:
     rule_files: Mapping[str, str]
     dashboards: Mapping[str, str]
     alertmanager_config: str
+    ksm_config: str  # kube-state-metrics' custom-resource-state config (rules.ksm_custom_resource_config)
 
 
 # --- RBAC -----------------------------------------------------------------------------------
@@ -108,7 +125,8 @@ def cluster_role_binding(name: str, ns: str) -> dict[str, Any]:
 
 
 def ksm_rules() -> list[dict[str, Any]]:
-    return [{"apiGroups": [group], "resources": sorted(res), "verbs": ["list", "watch"]} for group, res in KSM_RESOURCES.items()]
+    groups = {**KSM_RESOURCES, **KSM_CUSTOM_RESOURCES}
+    return [{"apiGroups": [group], "resources": sorted(res), "verbs": ["list", "watch"]} for group, res in groups.items()]
 
 
 def rbac(name: str, ns: str, rules: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -238,7 +256,8 @@ def alertmanager_objects(inputs: Inputs) -> dict[str, dict[str, Any]]:
         "securityContext": dict(data.CONTAINER_SECURITY),
         "volumeMounts": [
             {"name": "config", "mountPath": f"{ALERTMANAGER_DIR}/config", "readOnly": True},
-            {"name": "secrets", "mountPath": f"{ALERTMANAGER_DIR}/secrets", "readOnly": True},
+            # Where alertmanager.yml's *_file keys point (render/monitoring/alertmanager.py).
+            {"name": "secrets", "mountPath": alertmanager.SECRETS_DIR, "readOnly": True},
             {"name": "state", "mountPath": "/alertmanager"},
         ],
     }
@@ -246,7 +265,8 @@ def alertmanager_objects(inputs: Inputs) -> dict[str, dict[str, Any]]:
         "containers": [container],
         "volumes": [
             {"name": "config", "configMap": {"name": "alertmanager-config"}},
-            # The receivers' credentials, when the alerting settings name any.
+            # The receivers' credentials, when the alerting settings name any: the component
+            # registers the Secret only then, and a missing optional Secret mounts empty.
             {"name": "secrets", "secret": {"secretName": ALERTMANAGER_SECRETS, "defaultMode": 0o440, "optional": True}},
             {"name": "state", "emptyDir": {"sizeLimit": "64Mi"}},
         ],
@@ -457,13 +477,20 @@ def node_exporter_daemonset(ns: str) -> dict[str, Any]:
     }
 
 
-def kube_state_metrics_objects(ns: str) -> dict[str, dict[str, Any]]:
+def kube_state_metrics_objects(ns: str, custom_resource_config: str) -> dict[str, dict[str, Any]]:
     enabled = ",".join(sorted(r for res in KSM_RESOURCES.values() for r in res))
     container = {
         "name": "kube-state-metrics",
         "image": versions.KUBE_STATE_METRICS_IMAGE,
         "imagePullPolicy": "IfNotPresent",
-        "args": [f"--port={ports.KUBE_STATE_METRICS}", f"--telemetry-port={ports.KUBE_STATE_METRICS_TELEMETRY}", f"--resources={enabled}"],
+        "args": [
+            f"--port={ports.KUBE_STATE_METRICS}",
+            f"--telemetry-port={ports.KUBE_STATE_METRICS_TELEMETRY}",
+            f"--resources={enabled}",
+            # K3s' etcd snapshots as metrics (KSM_CUSTOM_RESOURCES says why not in --resources).
+            # It rereads the file when it changes (internal/wrapper.go watches it and restarts).
+            f"--custom-resource-state-config-file={KSM_CONFIG_DIR}/{KSM_CONFIG_FILE}",
+        ],
         "ports": [
             {"name": "http-metrics", "containerPort": ports.KUBE_STATE_METRICS, "protocol": "TCP"},
             {"name": "telemetry", "containerPort": ports.KUBE_STATE_METRICS_TELEMETRY, "protocol": "TCP"},
@@ -473,15 +500,21 @@ def kube_state_metrics_objects(ns: str) -> dict[str, dict[str, Any]]:
         "livenessProbe": _http_probe("/livez", "http-metrics", period=10),
         "readinessProbe": _http_probe("/readyz", "telemetry", period=10),
         "securityContext": dict(data.CONTAINER_SECURITY),
+        "volumeMounts": [{"name": "config", "mountPath": KSM_CONFIG_DIR, "readOnly": True}],
     }
     pod = {
         "containers": [container],
+        "volumes": [{"name": "config", "configMap": {"name": KSM_CONFIG}}],
         "serviceAccountName": "kube-state-metrics",
         "automountServiceAccountToken": True,
         "securityContext": _security(NOBODY),
         "enableServiceLinks": False,
     }
-    return {**rbac("kube-state-metrics", ns, ksm_rules()), "kube-state-metrics-deployment": _deployment("kube-state-metrics", ns, pod)}
+    return {
+        **rbac("kube-state-metrics", ns, ksm_rules()),
+        KSM_CONFIG: data.config_map(KSM_CONFIG, ns, "kube-state-metrics", {KSM_CONFIG_FILE: custom_resource_config}),
+        "kube-state-metrics-deployment": _deployment("kube-state-metrics", ns, pod),
+    }
 
 
 # --- all of it ------------------------------------------------------------------------------
@@ -495,8 +528,8 @@ def manifests(settings: MonitoringSettings, inputs: Inputs) -> dict[str, dict[st
         **alertmanager_objects(inputs),
         **grafana_objects(settings, inputs),
         "node-exporter-daemonset": node_exporter_daemonset(ns),
-        **kube_state_metrics_objects(ns),
-        **exporter_manifests(inputs.targets.data_namespace),
+        **kube_state_metrics_objects(ns, inputs.ksm_config),
+        **exporter_manifests(inputs.targets.data_namespace, inputs.targets.data_replicas),
     }
 
 

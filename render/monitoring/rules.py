@@ -76,18 +76,11 @@ def runbook(alert: str) -> str:
     return f"{RUNBOOKS}#{alert.lower()}"
 
 
-def monitoring_namespace(settings: Settings) -> str:
-    """The monitoring stack's namespace (settings/monitoring.py's `monitoringNamespace`, from
-    the monitoring side of issue 20; its default until the two are wired together)."""
-    section = getattr(settings, "monitoring", None)
-    return str(getattr(section, "namespace", "monitoring"))
-
-
 def platform_namespaces(settings: Settings) -> tuple[str, ...]:
     """Where the platform's own pods run: K3s' (kube-system), OpenFaaS', the data services',
     the edge's, cert-manager's and the monitoring stack's. Functions are the user's: their
     failures show as FunctionErrorRate."""
-    names = {"kube-system", settings.openfaas.namespace, settings.data.namespace, monitoring_namespace(settings)}
+    names = {"kube-system", settings.openfaas.namespace, settings.data.namespace, settings.monitoring.namespace}
     if settings.edge.enabled:
         names |= {EDGE_NAMESPACE, CERT_MANAGER_NAMESPACE}
     return tuple(sorted(names))

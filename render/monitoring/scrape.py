@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from render.monitoring import ports
+from render.monitoring.exporters import REDIS_EXPORTER, redis_exporter_host, redis_urls
 from settings.edge import CERT_MANAGER_NAMESPACE
 from settings.edge import NAMESPACE as EDGE_NAMESPACE
 from settings.stack import Settings
@@ -57,11 +58,14 @@ class ScrapeTargets:
     edge: bool  # Traefik and cert-manager run (a `domain` is set)
     interval: str  # a Prometheus duration
     retention: str = "15d"
+    data_replicas: int = 1  # NATS servers and Valkey pods (settings.data_replicas)
 
     @classmethod
     def of(cls, settings: Settings) -> ScrapeTargets:
         m = settings.monitoring
-        return cls(m.namespace, settings.openfaas.namespace, settings.data.namespace, settings.edge.enabled, m.scrape_interval, m.retention)
+        return cls(
+            m.namespace, settings.openfaas.namespace, settings.data.namespace, settings.edge.enabled, m.scrape_interval, m.retention, settings.data_replicas
+        )
 
 
 _UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
@@ -167,6 +171,27 @@ def etcd_job() -> dict[str, Any]:
     }
 
 
+def valkey_job(t: ScrapeTargets) -> dict[str, Any]:
+    """Valkey: one replica, the exporter's pod at /metrics. Replicated, every pod through the
+    exporter's multi-target /scrape endpoint, relabelled as oliver006/redis_exporter's README
+    ("Scrape Multiple Redis Hosts", v1.88.0) does: the pod's URI as the `target` parameter and
+    `instance`, the exporter's Service as the address; `pod` and `namespace` as pod_job sets them."""
+    if t.data_replicas == 1:
+        return pod_job("valkey", t.data_namespace, {"app.kubernetes.io/name": REDIS_EXPORTER}, "metrics")
+    return {
+        "job_name": "valkey",
+        "metrics_path": "/scrape",
+        "static_configs": [{"targets": list(redis_urls(t.data_namespace, t.data_replicas))}],
+        "relabel_configs": [
+            {"source_labels": ["__address__"], "target_label": "__param_target"},
+            {"source_labels": ["__param_target"], "target_label": "instance"},
+            {"source_labels": ["__param_target"], "regex": "redis://([^.]+)\\..*", "target_label": "pod"},
+            {"target_label": "namespace", "replacement": t.data_namespace},
+            {"target_label": "__address__", "replacement": redis_exporter_host(t.data_namespace)},
+        ],
+    }
+
+
 def host(name: str, namespace: str, port: int) -> str:
     return f"{name}.{namespace}.svc.cluster.local:{port}"
 
@@ -186,7 +211,7 @@ def scrape_configs(t: ScrapeTargets) -> list[dict[str, Any]]:
         # faas-netes chart/openfaas/templates/gateway-dep.yaml).
         pod_job("openfaas-gateway", t.openfaas_namespace, {"app": "gateway"}, "gw-metrics"),
         pod_job("nats", t.data_namespace, {"app.kubernetes.io/name": "nats-exporter"}, "metrics"),
-        pod_job("valkey", t.data_namespace, {"app.kubernetes.io/name": "redis-exporter"}, "metrics"),
+        valkey_job(t),
     ]
     if t.edge:
         jobs += [
