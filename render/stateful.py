@@ -153,6 +153,19 @@ CONTAINER_SECURITY: dict[str, Any] = {
 }
 
 
+def deployment(app: str, ns: str, pod: Mapping[str, Any], annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One replica of `pod`, labelled and selected by `app` (annotations on its template)."""
+    template: dict[str, Any] = {"metadata": {"labels": labels(app)}, "spec": dict(pod)}
+    if annotations:
+        template["metadata"]["annotations"] = dict(annotations)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": app, "namespace": ns, "labels": labels(app)},
+        "spec": {"replicas": 1, "selector": {"matchLabels": selector(app)}, "template": template},
+    }
+
+
 def gateway_client(
     app: str, namespace: str, container: dict[str, Any], auth_mount: str, deployment_spec: Mapping[str, Any]
 ) -> dict[str, dict[str, Any]]:

@@ -124,15 +124,7 @@ def deployment(app: str, namespace: str, container: dict[str, Any], volumes: lis
     }
     if volumes:
         pod["volumes"] = volumes
-    template: dict[str, Any] = {"metadata": {"labels": data.labels(app)}, "spec": pod}
-    if annotations:
-        template["metadata"]["annotations"] = dict(annotations)
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": app, "namespace": namespace, "labels": data.labels(app)},
-        "spec": {"replicas": 1, "selector": {"matchLabels": data.selector(app)}, "template": template},
-    }
+    return data.deployment(app, namespace, pod, annotations)
 
 
 def redis_exporter_host(data_namespace: str) -> str:

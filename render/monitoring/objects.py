@@ -148,16 +148,6 @@ def _security(user: int = data.RUN_AS) -> dict[str, Any]:
     return {**data.POD_SECURITY, "runAsUser": user, "runAsGroup": user, "fsGroup": user}
 
 
-def _deployment(app: str, ns: str, pod: dict[str, Any], annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
-    template: dict[str, Any] = {"metadata": {"labels": data.labels(app)}, "spec": pod}
-    if annotations:
-        template["metadata"]["annotations"] = dict(annotations)
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": app, "namespace": ns, "labels": data.labels(app)},
-        "spec": {"replicas": 1, "selector": {"matchLabels": data.selector(app)}, "template": template},
-    }
 
 
 def _with_token(statefulset: dict[str, Any], account: str) -> dict[str, Any]:
@@ -278,7 +268,7 @@ def alertmanager_objects(inputs: Inputs) -> dict[str, dict[str, Any]]:
     return {
         "alertmanager-config": data.config_map("alertmanager-config", ns, "alertmanager", {"alertmanager.yml": text}),
         "alertmanager-service": data.service("alertmanager", ns, "alertmanager", {"http": ports.ALERTMANAGER}),
-        "alertmanager-deployment": _deployment("alertmanager", ns, pod, {"checksum/config": data.checksum(text)}),
+        "alertmanager-deployment": data.deployment("alertmanager", ns, pod, {"checksum/config": data.checksum(text)}),
     }
 
 
@@ -513,7 +503,7 @@ def kube_state_metrics_objects(ns: str, custom_resource_config: str) -> dict[str
     return {
         **rbac("kube-state-metrics", ns, ksm_rules()),
         KSM_CONFIG: data.config_map(KSM_CONFIG, ns, "kube-state-metrics", {KSM_CONFIG_FILE: custom_resource_config}),
-        "kube-state-metrics-deployment": _deployment("kube-state-metrics", ns, pod),
+        "kube-state-metrics-deployment": data.deployment("kube-state-metrics", ns, pod),
     }
 
 
