@@ -62,7 +62,7 @@ def _wait_for_port(server: Server, timeout: float) -> None:
     raise TimeoutError(f"{server.config.name}: nothing listens on {LOOPBACK}:{server.port} after {timeout} s:\n{server.output()}")
 
 
-def _stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
     if process.poll() is None:
         process.terminate()
         try:
@@ -81,7 +81,7 @@ def started(argv: list[str], config: Path, port: int, log: Path, timeout: float 
         _wait_for_port(server, timeout)
         yield server
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @contextlib.contextmanager
@@ -365,7 +365,7 @@ class ClusterServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            _stop(self.process)
+            stop_process(self.process)
 
     @property
     def running(self) -> bool:
@@ -637,7 +637,7 @@ class ValkeyGroup:
         try:
             _wait_for_port(server, timeout)
         except BaseException:
-            _stop(process)
+            stop_process(process)
             raise
         return server
 
@@ -653,7 +653,7 @@ class ValkeyGroup:
         for node in self.nodes:
             for server in (node.sentinel, node.server):
                 if server is not None:
-                    _stop(server.process)
+                    stop_process(server.process)
             node.server = node.sentinel = None
             node.etc.chmod(0o700)  # so the temporary directory can be removed
 

@@ -37,6 +37,7 @@ from tests.servers import (
     nats_server,
     redis_server,
     require,
+    stop_process,
 )
 from tools import plan
 from tools.harness import PROJECT_DIR, StackRun, is_secret, masked, run_stack, unwrap
@@ -285,13 +286,7 @@ def prometheus(tmp_path: Path, args: list[str]) -> Iterator[subprocess.Popen[byt
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(15)
+        stop_process(process, timeout=15)
         log.close()
 
 

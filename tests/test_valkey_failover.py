@@ -17,9 +17,10 @@ forked Redis 7.2 and keeps its directives and its Sentinel).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,9 +38,12 @@ from tests.servers import (
     run_init,
     sentinel_master,
     valkey_sentinel_group,
+    wait_until,
 )
 
 pytestmark = pytest.mark.servers
+# The shared bounded wait, polled finely: the failover times it returns are what the test reports.
+wait_for = functools.partial(wait_until, interval=0.05)
 PASSWORD = "test0only0valkey0sentinel0pass01"  # alphanumeric, 32 characters, like the generated one
 WAIT_MS = 1000  # how long a write waits for a replica's acknowledgement
 # The bound a failover must meet: Sentinel's down-after period, its election and the promotion,
@@ -106,16 +110,6 @@ class Writer:
 
     def acks_after_kill(self) -> int:
         return sum(1 for key in self.acknowledged if int(key[2:]) >= self.killed_n)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> float:
-    """Seconds until `predicate` holds; fails the test after `timeout`."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 @pytest.fixture
