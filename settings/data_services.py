@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, model_validator
+from pydantic_core import PydanticCustomError
 
 from settings.base import Section, key
 from settings.errors import expected, rules
@@ -65,7 +66,10 @@ _REPLICAS_HINT = "expected 1, 3 or 5: one replica, or an odd number that keeps a
 def _replicas(value: Any) -> Any:
     if value is None:
         return None
-    number = integer(value, 1, max(DATA_REPLICAS), _REPLICAS_HINT)
+    try:
+        number: int | None = integer(value, min(DATA_REPLICAS), max(DATA_REPLICAS))
+    except PydanticCustomError:  # not a number in range: the one message below says what is
+        number = None
     if number not in DATA_REPLICAS:
         raise expected(_REPLICAS_HINT)
     return number
