@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 from pulumi_command import remote
 
+from components import registration
 from components.node import Node, NodeArgs, connection
 from render.k3s import ClusterK3s, cluster_identifier, k3s_config_text, kubelet_config, public_kubeconfig
 from render.node.command import render_command
@@ -101,13 +101,8 @@ class Cluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-faas:index:Cluster", name, None, opts)
-        token = random.RandomPassword(
-            f"{name}-token",
-            length=48,
-            special=False,  # it ends up in YAML and URLs; length gives the strength
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.nodes = self._nodes(args, pulumi.Output.secret(token.result))
+        token = registration.password(f"{name}-token", self, length=48)
+        self.nodes = self._nodes(args, token)
 
         first, k3s = args.first_server, args.k3s_config.k3s
         server = self.nodes[first.name]

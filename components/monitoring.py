@@ -10,7 +10,6 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components import registration
 from render.monitoring import objects as monitoring
@@ -90,8 +89,8 @@ class Monitoring(pulumi.ComponentResource):
         found = policies.ingress_policies(p) + (policies.egress_policies(p, args.egress, args.nodes, args.alert_receivers) if args.egress else [])
         registration.network_policies(f"{name}-policy", found, base, [ns, *args.after])
 
-        self.grafana_password = self._password(f"{name}-grafana-admin-password")
-        secret_key = self._password(f"{name}-grafana-secret-key")
+        self.grafana_password = registration.password(f"{name}-grafana-admin-password", self)
+        secret_key = registration.password(f"{name}-grafana-secret-key", self)
         done: dict[str, pulumi.CustomResource] = {
             "grafana-secret": registration.secret(
                 f"{name}-grafana-secret",
@@ -125,7 +124,3 @@ class Monitoring(pulumi.ComponentResource):
             done[role] = _KINDS[obj["kind"]](f"{name}-{role}", obj, role_opts)
         self.objects = done
         self.register_outputs({})
-
-    def _password(self, resource: str) -> pulumi.Output[str]:
-        generated = random.RandomPassword(resource, length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
-        return pulumi.Output.secret(generated.result)

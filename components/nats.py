@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components import registration
 from components.registration import gateway_client, stateful_service
@@ -52,13 +51,13 @@ class Nats(pulumi.ComponentResource):
     def __init__(self, name: str, args: NatsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-faas:index:Nats", name, None, opts)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
-        self.passwords = {user: self._password(f"{name}-{user}-password") for user in args.clients.password_users}
+        self.passwords = {user: registration.password(f"{name}-{user}-password", self) for user in args.clients.password_users}
         files = pulumi.Output.all(**self.passwords).apply(lambda pws: {nats.PASSWORDS_FILE: nats.passwords_config(pws)})
         self.replicas = args.replicas
         if args.replicas > 1:
             # The servers' own password for their routes: no client has it.
             urls = nats.route_urls(args.namespace, args.replicas)
-            route_password = self._password(f"{name}-route-password")
+            route_password = registration.password(f"{name}-route-password", self)
             files = pulumi.Output.all(files, route_password).apply(lambda f: {**f[0], nats.ROUTES_FILE: nats.routes_config(f[1], urls)})
         auth = secret(f"{name}-auth", nats.SERVER_SECRET, args.namespace, {}, files, on_cluster)
         objs = nats.manifests(args.settings, args.namespace, args.openfaas_namespace, args.function_namespace, args.clients, args.replicas)
@@ -66,15 +65,6 @@ class Nats(pulumi.ComponentResource):
         self.host = nats.host(args.namespace)
         self.url = nats.url(args.namespace, args.replicas)
         self.register_outputs({"url": self.url})
-
-    def _password(self, resource: str) -> pulumi.Output[str]:
-        generated = random.RandomPassword(
-            resource,
-            length=32,
-            special=False,  # it goes into nats-server.conf syntax and a nats:// URL: alphanumeric only
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return pulumi.Output.secret(generated.result)
 
     @property
     def external(self) -> ExternalNats:

@@ -13,9 +13,8 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
-from components.registration import helm_release, namespace, network_policies, secret
+from components.registration import helm_release, namespace, network_policies, password, secret
 from render.openfaas import ADMIN_USER, CHART, CHART_REPO, LICENSE_SECRET, ExternalNats, chart_values, gateway_url
 from render.policies import PlatformEgress, openfaas_egress_policies, openfaas_policies
 from settings import versions
@@ -53,13 +52,7 @@ class OpenFaaS(pulumi.ComponentResource):
 
         self.namespace = namespace(f"{name}-namespace", settings.namespace, on_cluster, part_of="openfaas")
         self.function_namespace = namespace(f"{name}-function-namespace", settings.function_namespace, on_cluster, part_of="openfaas")
-        password = random.RandomPassword(
-            f"{name}-admin-password",
-            length=32,
-            special=False,  # typed into faas-cli and curl; length gives the strength
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.password = pulumi.Output.secret(password.result)
+        self.password = password(f"{name}-admin-password", self)
         auth = self._secret(
             f"{name}-basic-auth",
             "basic-auth",

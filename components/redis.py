@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
-from components.registration import secret, stateful_service
+from components.registration import password, secret, stateful_service
 from render import redis
 from render.stateful import labels
 from settings.data_services import RedisSettings
@@ -43,13 +42,7 @@ class Redis(pulumi.ComponentResource):
         super().__init__("sovereign-faas:index:Redis", name, None, opts)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.after))
         replicated = args.replicas > 1
-        generated = random.RandomPassword(
-            f"{name}-password",
-            length=32,
-            special=False,  # it goes into redis.conf syntax and redis-cli: alphanumeric only
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.password = pulumi.Output.secret(generated.result)
+        self.password = password(f"{name}-password", self)
         auth = _secret(
             f"{name}-auth", "redis-auth", args.namespace, {}, self.password.apply(lambda p: {"password": p, "auth.conf": redis.auth_config(p, replicated)}),
             on_cluster,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from render.labels import MANAGED_BY
 
@@ -98,6 +99,14 @@ def gateway_client(name: str, objs: Mapping[str, dict[str, Any]], opts: pulumi.R
 
 def policy(resource: str, obj: Mapping[str, Any], opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
     return k8s.networking.v1.NetworkPolicy(resource, metadata=obj["metadata"], spec=obj["spec"], opts=opts)
+
+
+def password(resource: str, parent: pulumi.Resource, length: int = 32) -> pulumi.Output[str]:
+    """A generated password, a Pulumi secret from the start. Alphanumeric (no `special`): each
+    one lands in some syntax (nats-server.conf, redis.conf, YAML, a URL, a shell typed by hand)
+    where punctuation would need quoting; the length gives the strength."""
+    generated = random.RandomPassword(resource, length=length, special=False, opts=pulumi.ResourceOptions(parent=parent))
+    return pulumi.Output.secret(generated.result)
 
 
 def secret(
